@@ -1,0 +1,205 @@
+//! The composition root: builds the parts from the configuration and runs the commands.
+//! Start-up problems end here as `anyhow` errors with context; nothing below this module uses anyhow.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use time::OffsetDateTime;
+
+use crate::cds_hooks::{Discovery, HookRequest};
+use crate::config::{EvaluateArgs, FeedbackCommand, ServeArgs};
+use crate::feedback_store::{FeedbackStore, SqliteFeedbackStore};
+use crate::http::{self, AppState, CorsOrigins, HttpSettings};
+use crate::pipeline::{self, Deps};
+
+/// The discovery document, embedded so the binary runs from anywhere.
+pub const DISCOVERY_JSON: &str = include_str!("../cds-services.json");
+
+/// Parses and checks the embedded discovery document; the service does not start without it.
+pub fn discovery() -> anyhow::Result<Discovery> {
+    Discovery::parse(DISCOVERY_JSON).context("cds-services.json is invalid")
+}
+
+/// `dvt-cds serve`: runs until SIGTERM or Ctrl-C, then finishes in-flight requests and closes the store.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let running = start(args).await?;
+    shutdown_signal().await;
+    running.stop().await
+}
+
+/// A service listening on its socket.
+pub struct Running {
+    address: SocketAddr,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops taking connections, lets in-flight requests finish, and closes the feedback store.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        self.task.await.context("the server task failed")?
+    }
+}
+
+/// Builds every part from `args`, binds, and starts serving in the background.
+pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
+    let discovery = discovery()?;
+    let feedback_db = args.storage.feedback_db();
+    let store = SqliteFeedbackStore::open(&feedback_db)
+        .with_context(|| format!("cannot open the feedback database `{}`", feedback_db.display()))?;
+    let store: Arc<dyn FeedbackStore> = Arc::new(store);
+    let settings = HttpSettings {
+        max_body_bytes: args.max_body_bytes,
+        request_timeout: args.request_timeout,
+        cors: cors_origins(&args.cors_origins)?,
+        frozen_now: args.now,
+    };
+    let state = AppState::new(discovery, Deps::default(), Arc::clone(&store), settings);
+
+    let listener =
+        tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
+    let address = listener.local_addr().context("cannot read the listening address")?;
+    if !address.ip().is_loopback() {
+        tracing::warn!(%address, "listening beyond loopback: put TLS in front of this service");
+    }
+    if let Some(now) = args.now {
+        tracing::warn!(%now, "the clock is frozen: every request is evaluated at this instant");
+    }
+    tracing::info!(discovery = %format!("http://{address}/cds-services"), "listening on http://{address}");
+
+    let (shutdown, shutdown_requested) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let stopped = async {
+            let _ = shutdown_requested.await;
+        };
+        http::serve(listener, http::router(state), stopped).await.context("the server failed")?;
+        tracing::info!("stopped taking requests; closing the feedback store");
+        store.close().await.context("cannot close the feedback store")?;
+        tracing::info!("stopped");
+        Ok(())
+    });
+    Ok(Running { address, shutdown, task })
+}
+
+fn cors_origins(values: &[String]) -> anyhow::Result<CorsOrigins> {
+    if values.iter().any(|value| value == "*") {
+        return Ok(CorsOrigins::Any);
+    }
+    let mut origins = Vec::new();
+    let mut loopback = false;
+    for value in values.iter().map(|value| value.trim()).filter(|value| !value.is_empty()) {
+        if value == "loopback" {
+            loopback = true;
+            continue;
+        }
+        let url = url::Url::parse(value).with_context(|| format!("CORS origin `{value}` is not a URL"))?;
+        if url.path() != "/" || url.query().is_some() || !matches!(url.scheme(), "http" | "https") {
+            anyhow::bail!("CORS origin `{value}` must be scheme://host[:port] only");
+        }
+        origins.push(value.trim_end_matches('/').to_owned());
+    }
+    Ok(CorsOrigins::List { origins, loopback })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}
+
+/// `dvt-cds evaluate`: the same checks and pipeline as the HTTP route, on a request from a file.
+pub async fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
+    let discovery = discovery()?;
+    let body = if args.request.as_os_str() == "-" {
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut body).context("cannot read the request from stdin")?;
+        body
+    } else {
+        std::fs::read(&args.request).with_context(|| format!("cannot read `{}`", args.request.display()))?
+    };
+    let service = match &args.service {
+        Some(id) => discovery.find(id).with_context(|| format!("no service with id `{id}`"))?,
+        None => {
+            let hook = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|value| value.get("hook").and_then(|hook| hook.as_str()).map(str::to_owned))
+                .context("the request is not JSON with a `hook`")?;
+            discovery
+                .services()
+                .iter()
+                .find(|service| service.hook().as_str() == hook)
+                .with_context(|| format!("no service serves hook `{hook}`"))?
+        }
+    };
+    let request = HookRequest::from_json(&body, service.hook())?;
+    let now = args.now.unwrap_or_else(OffsetDateTime::now_utc);
+    let response = pipeline::evaluate(service, &request, &Deps::default(), now).await?;
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, &response).context("cannot write the response")?;
+    writeln!(stdout).context("cannot write the response")?;
+    Ok(())
+}
+
+/// `dvt-cds feedback list`.
+pub async fn feedback(command: FeedbackCommand) -> anyhow::Result<()> {
+    let FeedbackCommand::List { storage, limit } = command;
+    let path = storage.feedback_db();
+    if !path.exists() {
+        anyhow::bail!("no feedback database at `{}`", path.display());
+    }
+    let store = SqliteFeedbackStore::open(&path).with_context(|| format!("cannot open `{}`", path.display()))?;
+    let rows = store.recent(limit).await?;
+    let mut stdout = std::io::stdout().lock();
+    for row in rows {
+        serde_json::to_writer(&mut stdout, &row).context("cannot write feedback")?;
+        writeln!(stdout).context("cannot write feedback")?;
+    }
+    store.close().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_discovery_document_is_valid() {
+        let discovery = discovery().unwrap();
+        let ids: Vec<&str> = discovery.services().iter().map(|service| service.id()).collect();
+        assert_eq!(ids, ["dvt-order-select", "dvt-order-sign", "dvt-patient-view"]);
+    }
+
+    #[test]
+    fn cors_origins_are_parsed() {
+        let origins = cors_origins(&["https://sandbox.cds-hooks.org/".to_owned(), "loopback".to_owned()]).unwrap();
+        assert_eq!(
+            origins,
+            CorsOrigins::List { origins: vec!["https://sandbox.cds-hooks.org".to_owned()], loopback: true }
+        );
+        assert_eq!(cors_origins(&["*".to_owned()]).unwrap(), CorsOrigins::Any);
+        assert!(cors_origins(&["https://ehr.example/path".to_owned()]).is_err());
+        assert!(cors_origins(&["ehr.example".to_owned()]).is_err());
+    }
+}

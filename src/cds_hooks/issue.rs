@@ -1,0 +1,59 @@
+use std::fmt;
+
+/// One problem found in client input, located by a FHIRPath-like expression
+/// (`context.draftOrders.entry[2].resource`), as an OperationOutcome issue reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issue {
+    pub expression: String,
+    pub message: String,
+}
+
+impl Issue {
+    pub fn new(expression: impl Into<String>, message: impl Into<String>) -> Issue {
+        Issue { expression: expression.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.expression, self.message)
+    }
+}
+
+/// FHIR `id` syntax: what `patientId`, `encounterId` and the id half of a reference may hold.
+/// Checked before any of them is put into a FHIR query URL.
+pub(crate) fn is_fhir_id(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 64 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// A relative reference `Type/id`, as `userId` and `selections` carry.
+pub(crate) fn split_relative_reference(text: &str) -> Option<(&str, &str)> {
+    let (resource_type, id) = text.split_once('/')?;
+    let type_ok = resource_type.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && resource_type.chars().all(|c| c.is_ascii_alphabetic());
+    (type_ok && is_fhir_id(id)).then_some((resource_type, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fhir_ids_follow_the_r4_id_grammar() {
+        assert!(is_fhir_id("smart-1288992"));
+        assert!(is_fhir_id("MRI-59879846.v2"));
+        assert!(!is_fhir_id(""));
+        assert!(!is_fhir_id("a b"));
+        assert!(!is_fhir_id("1&_include=*"));
+        assert!(!is_fhir_id(&"x".repeat(65)));
+    }
+
+    #[test]
+    fn relative_references_need_a_type_and_an_id() {
+        assert_eq!(split_relative_reference("Practitioner/123"), Some(("Practitioner", "123")));
+        assert_eq!(split_relative_reference("practitioner/123"), None);
+        assert_eq!(split_relative_reference("Practitioner/"), None);
+        assert_eq!(split_relative_reference("Practitioner/1/_history/2"), None);
+        assert_eq!(split_relative_reference("123"), None);
+    }
+}

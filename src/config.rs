@@ -1,0 +1,149 @@
+//! The command line. Every option can also come from an environment variable (`DVT_CDS_*`);
+//! `dvt-cds <command> --help` is the configuration reference.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Debug, Parser)]
+#[command(name = "dvt-cds", version, about = "CDS Hooks service: ACR Appropriateness Criteria for iliofemoral DVT")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, env = "DVT_CDS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Log filter, e.g. `info`, `debug`, `dvt_cds=debug,info`.
+    #[arg(long, env = "DVT_CDS_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the CDS Hooks service.
+    Serve(ServeArgs),
+    /// Evaluate one CDS Hooks request read from a file (or `-` for stdin) and print the response.
+    Evaluate(EvaluateArgs),
+    /// Read the stored card feedback.
+    #[command(subcommand)]
+    Feedback(FeedbackCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Loopback by default: listening on any other address must be asked for.
+    #[arg(long, env = "DVT_CDS_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    #[command(flatten)]
+    pub storage: StorageArgs,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "DVT_CDS_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Time limit for answering one request, e.g. `5s` or `1500ms`.
+    #[arg(long, env = "DVT_CDS_REQUEST_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Browser origins allowed to call the service (comma separated): exact origins such as
+    /// `https://sandbox.cds-hooks.org`, `loopback` for any http://localhost or 127.0.0.1 port, or `*`.
+    #[arg(
+        long = "cors-origin",
+        env = "DVT_CDS_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_values = ["https://sandbox.cds-hooks.org", "loopback"]
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Evaluate every request as if it were this instant (RFC 3339): for demos and reproducible tests.
+    #[arg(long, env = "DVT_CDS_NOW", value_parser = parse_instant)]
+    pub now: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Directory for the service's data.
+    #[arg(long, env = "DVT_CDS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Feedback database file [default: DATA_DIR/feedback.sqlite3].
+    #[arg(long, env = "DVT_CDS_FEEDBACK_DB")]
+    pub feedback_db: Option<PathBuf>,
+}
+
+impl StorageArgs {
+    pub fn feedback_db(&self) -> PathBuf {
+        self.feedback_db.clone().unwrap_or_else(|| self.data_dir.join("feedback.sqlite3"))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// The CDS Hooks request (JSON), or `-` to read it from stdin.
+    pub request: PathBuf,
+
+    /// The instant every date comparison uses (RFC 3339); the clock when absent.
+    #[arg(long, value_parser = parse_instant)]
+    pub now: Option<OffsetDateTime>,
+
+    /// The service to call; by default the one that serves the request's hook.
+    #[arg(long)]
+    pub service: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeedbackCommand {
+    /// Print the most recent feedback items as JSON lines, oldest first.
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// How many items to print.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+}
+
+fn parse_instant(text: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|error| format!("`{text}` is not an RFC 3339 instant: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_defaults_to_loopback_and_the_data_directory() {
+        let cli = Cli::try_parse_from(["dvt-cds", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command else { panic!("not serve") };
+        assert_eq!(args.bind, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(args.storage.feedback_db(), PathBuf::from("./data/feedback.sqlite3"));
+        assert_eq!(args.request_timeout, Duration::from_secs(5));
+        assert_eq!(args.cors_origins, ["https://sandbox.cds-hooks.org", "loopback"]);
+    }
+
+    #[test]
+    fn now_must_be_an_rfc_3339_instant() {
+        assert!(Cli::try_parse_from(["dvt-cds", "evaluate", "r.json", "--now", "2026-11-24T12:00:00Z"]).is_ok());
+        assert!(Cli::try_parse_from(["dvt-cds", "evaluate", "r.json", "--now", "2026-11-24"]).is_err());
+    }
+}

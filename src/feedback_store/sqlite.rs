@@ -1,0 +1,264 @@
+//! The embedded SQLite feedback store: one file, WAL, `synchronous=FULL`, migrations from the repo.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+use uuid::Uuid;
+
+use super::{BoxFuture, FeedbackStore, InsertReport, NewFeedback, StoreError, StoredFeedback};
+
+/// Migrations in order; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: [&str; 1] = [include_str!("../../migrations/sqlite/0001_feedback.sql")];
+
+/// Namespace of the content fingerprints that make a retried POST idempotent.
+const FINGERPRINT_NAMESPACE: Uuid = Uuid::from_u128(0x6d1f_3c2a_8b4e_4f7a_9e21_5c0d_7a3b_1e94);
+
+pub struct SqliteFeedbackStore {
+    // `None` once closed. One connection: SQLite serializes writers anyway, and each insert is short.
+    connection: Arc<Mutex<Option<Connection>>>,
+}
+
+impl SqliteFeedbackStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteFeedbackStore, StoreError> {
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|source| StoreError::DataDir { path: parent.display().to_string(), source })?;
+        }
+        let mut connection = Connection::open(path)?;
+        // WAL lets readers run beside the writer; FULL syncs the WAL on every commit, so an item we
+        // acknowledged survives a power cut, not only a crash of the process.
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut connection)?;
+        Ok(SqliteFeedbackStore { connection: Arc::new(Mutex::new(Some(connection))) })
+    }
+
+    fn run<T, F>(&self, work: F) -> BoxFuture<'_, Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let connection = Arc::clone(&self.connection);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut guard = connection.lock().map_err(|_| StoreError::Worker("lock poisoned".to_owned()))?;
+                let connection = guard.as_mut().ok_or(StoreError::Closed)?;
+                work(connection)
+            })
+            .await
+            .map_err(|error| StoreError::Worker(error.to_string()))?
+        })
+    }
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let applied: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if applied > known {
+        return Err(StoreError::SchemaTooNew { found: applied, known });
+    }
+    for (version, sql) in (1..).zip(MIGRATIONS.iter()).skip(usize::try_from(applied).unwrap_or(0)) {
+        let transaction = connection.transaction()?;
+        transaction.execute_batch(sql)?;
+        transaction.pragma_update(None, "user_version", version)?;
+        transaction.commit()?;
+    }
+    Ok(())
+}
+
+fn utc_text(instant: OffsetDateTime) -> Result<String, StoreError> {
+    Ok(instant.to_offset(UtcOffset::UTC).format(&Rfc3339)?)
+}
+
+impl FeedbackStore for SqliteFeedbackStore {
+    fn insert(
+        &self,
+        items: Vec<NewFeedback>,
+        received_at: OffsetDateTime,
+    ) -> BoxFuture<'_, Result<InsertReport, StoreError>> {
+        self.run(move |connection| {
+            let received_at = utc_text(received_at)?;
+            let transaction = connection.transaction()?;
+            let mut report = InsertReport::default();
+            {
+                let mut statement = transaction.prepare_cached(
+                    "INSERT INTO feedback (received_at, service_id, card_uuid, outcome, accepted_suggestions,
+                         override_reason_system, override_reason_code, override_reason_display, override_user_comment,
+                         outcome_timestamp, client_issuer, client_tenant, fingerprint)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     ON CONFLICT (fingerprint) DO NOTHING",
+                )?;
+                for item in &items {
+                    let feedback = &item.feedback;
+                    let reason = feedback.override_reason.as_ref();
+                    let accepted = (!feedback.accepted_suggestions.is_empty())
+                        .then(|| serde_json::to_string(&feedback.accepted_suggestions))
+                        .transpose()
+                        .map_err(|error| StoreError::Worker(error.to_string()))?;
+                    let outcome_timestamp = utc_text(feedback.outcome_timestamp)?;
+                    let card = feedback.card.to_string();
+                    let fingerprint = fingerprint(&[
+                        &item.service_id,
+                        &card,
+                        feedback.outcome.as_str(),
+                        accepted.as_deref().unwrap_or(""),
+                        reason.and_then(|r| r.system.as_deref()).unwrap_or(""),
+                        reason.and_then(|r| r.code.as_deref()).unwrap_or(""),
+                        reason.and_then(|r| r.user_comment.as_deref()).unwrap_or(""),
+                        &outcome_timestamp,
+                    ]);
+                    let inserted = statement.execute(params![
+                        received_at,
+                        item.service_id,
+                        card,
+                        feedback.outcome.as_str(),
+                        accepted,
+                        reason.and_then(|r| r.system.as_deref()),
+                        reason.and_then(|r| r.code.as_deref()),
+                        reason.and_then(|r| r.display.as_deref()),
+                        reason.and_then(|r| r.user_comment.as_deref()),
+                        outcome_timestamp,
+                        item.client.as_ref().map(|client| client.issuer.as_str()),
+                        item.client.as_ref().and_then(|client| client.tenant.as_deref()),
+                        fingerprint,
+                    ])?;
+                    if inserted == 1 {
+                        report.stored += 1;
+                    } else {
+                        report.already_stored += 1;
+                    }
+                }
+            }
+            transaction.commit()?;
+            Ok(report)
+        })
+    }
+
+    fn recent(&self, limit: usize) -> BoxFuture<'_, Result<Vec<StoredFeedback>, StoreError>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |connection| {
+            let mut statement = connection.prepare(
+                "SELECT id, received_at, service_id, card_uuid, outcome, accepted_suggestions, override_reason_system,
+                        override_reason_code, override_reason_display, override_user_comment, outcome_timestamp,
+                        client_issuer, client_tenant
+                 FROM (SELECT * FROM feedback ORDER BY id DESC LIMIT ?1) ORDER BY id",
+            )?;
+            let rows = statement.query_map([limit], |row| {
+                let accepted: Option<String> = row.get(5)?;
+                Ok(StoredFeedback {
+                    id: row.get(0)?,
+                    received_at: row.get(1)?,
+                    service_id: row.get(2)?,
+                    card: row.get(3)?,
+                    outcome: row.get(4)?,
+                    accepted_suggestions: accepted
+                        .and_then(|json| serde_json::from_str(&json).ok())
+                        .unwrap_or_default(),
+                    override_reason_system: row.get(6)?,
+                    override_reason_code: row.get(7)?,
+                    override_reason_display: row.get(8)?,
+                    override_user_comment: row.get(9)?,
+                    outcome_timestamp: row.get(10)?,
+                    client_issuer: row.get(11)?,
+                    client_tenant: row.get(12)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        let connection = Arc::clone(&self.connection);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut guard = connection.lock().map_err(|_| StoreError::Worker("lock poisoned".to_owned()))?;
+                if let Some(connection) = guard.take() {
+                    // Fold the WAL into the main file so a copy of the .sqlite3 file alone is complete.
+                    connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).optional()?;
+                    connection.close().map_err(|(_, error)| StoreError::Sqlite(error))?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|error| StoreError::Worker(error.to_string()))?
+        })
+    }
+}
+
+fn fingerprint(fields: &[&str]) -> String {
+    // Fields are joined with a separator that cannot appear in them unescaped.
+    let joined = fields.iter().map(|field| field.replace('\u{1f}', "\u{1f}\u{1f}")).collect::<Vec<_>>().join("\u{1f}");
+    Uuid::new_v5(&FINGERPRINT_NAMESPACE, joined.as_bytes()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::cds_hooks::{Feedback, Outcome, OverrideReason};
+    use crate::feedback_store::ClientIdentity;
+
+    fn item(card: u128, outcome: Outcome) -> NewFeedback {
+        NewFeedback {
+            service_id: "dvt-order-select".to_owned(),
+            feedback: Feedback {
+                card: Uuid::from_u128(card),
+                outcome,
+                accepted_suggestions: match outcome {
+                    Outcome::Accepted => vec!["s-1".to_owned()],
+                    Outcome::Overridden => Vec::new(),
+                },
+                override_reason: (outcome == Outcome::Overridden).then(|| OverrideReason {
+                    system: Some("https://example.org/override".to_owned()),
+                    code: Some("patient-preference".to_owned()),
+                    display: None,
+                    user_comment: Some("discussed with patient".to_owned()),
+                }),
+                outcome_timestamp: datetime!(2026-11-24 10:00 +01:00),
+            },
+            client: Some(ClientIdentity { issuer: "https://sandbox.cds-hooks.org".to_owned(), tenant: None }),
+        }
+    }
+
+    #[tokio::test]
+    async fn stored_items_survive_a_reopen_and_duplicates_are_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/feedback.sqlite3");
+        let store = SqliteFeedbackStore::open(&path).unwrap();
+        let now = datetime!(2026-11-24 09:05 UTC);
+        let report = store.insert(vec![item(1, Outcome::Accepted), item(2, Outcome::Overridden)], now).await.unwrap();
+        assert_eq!(report, InsertReport { stored: 2, already_stored: 0 });
+        let report = store.insert(vec![item(2, Outcome::Overridden), item(3, Outcome::Accepted)], now).await.unwrap();
+        assert_eq!(report, InsertReport { stored: 1, already_stored: 1 });
+        store.close().await.unwrap();
+        assert!(matches!(store.recent(10).await, Err(StoreError::Closed)));
+
+        let reopened = SqliteFeedbackStore::open(&path).unwrap();
+        let rows = reopened.recent(10).await.unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].card, Uuid::from_u128(1).to_string());
+        assert_eq!(rows[0].accepted_suggestions, ["s-1"]);
+        assert_eq!(rows[1].override_reason_code.as_deref(), Some("patient-preference"));
+        assert_eq!(rows[1].outcome_timestamp, "2026-11-24T09:00:00Z");
+        assert_eq!(rows[1].received_at, "2026-11-24T09:05:00Z");
+        assert_eq!(rows[2].client_issuer.as_deref(), Some("https://sandbox.cds-hooks.org"));
+        assert_eq!(reopened.recent(1).await.unwrap()[0].id, rows[2].id);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feedback.sqlite3");
+        let connection = Connection::open(&path).unwrap();
+        connection.pragma_update(None, "user_version", 99).unwrap();
+        drop(connection);
+        assert!(matches!(SqliteFeedbackStore::open(&path), Err(StoreError::SchemaTooNew { found: 99, known: 1 })));
+    }
+}

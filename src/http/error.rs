@@ -1,0 +1,139 @@
+//! Every failure the HTTP API can answer, mapped to a status and an OperationOutcome in one place.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::cds_hooks::{FeedbackError, Issue, IssueSeverity, IssueType, OperationOutcome, OutcomeIssue, RequestError};
+use crate::pipeline::PipelineError;
+
+/// An error answer. Internals are logged once, where the error is turned into a response, and never
+/// sent to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the body is not a CDS Hooks request, or breaks the hook's rules.
+    #[error(transparent)]
+    BadRequest(#[from] RequestError),
+    /// 400: the feedback body is not valid, or none of its items is.
+    #[error(transparent)]
+    BadFeedback(#[from] FeedbackError),
+    /// 400: every feedback item was invalid.
+    #[error("no feedback item is valid")]
+    NoValidFeedback(Vec<Issue>),
+    /// 404: no service has this id.
+    #[error("no service with id `{0}`")]
+    UnknownService(String),
+    /// 404: no such route.
+    #[error("no such endpoint")]
+    NotFound,
+    /// 405.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 413.
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// 415.
+    #[error("request body must be JSON (Content-Type application/json)")]
+    UnsupportedMediaType,
+    /// 503: the request took longer than the configured timeout.
+    #[error("request timed out")]
+    Timeout,
+    /// 500: our fault; the detail is logged, the client gets a generic message.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<PipelineError> for ApiError {
+    fn from(error: PipelineError) -> ApiError {
+        match error {
+            PipelineError::Card(_) => ApiError::Internal(error.to_string()),
+        }
+    }
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) | ApiError::BadFeedback(_) | ApiError::NoValidFeedback(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::UnknownService(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn outcome(&self) -> OperationOutcome {
+        match self {
+            ApiError::BadRequest(RequestError::Invalid(issues)) | ApiError::NoValidFeedback(issues) => {
+                outcome_of(issues)
+            }
+            ApiError::BadRequest(RequestError::Malformed { .. })
+            | ApiError::BadFeedback(FeedbackError::Malformed { .. }) => {
+                OperationOutcome::error(IssueType::Structure, self.to_string())
+            }
+            ApiError::BadFeedback(FeedbackError::Empty) => {
+                OperationOutcome::error(IssueType::Required, self.to_string())
+            }
+            ApiError::UnknownService(_) | ApiError::NotFound => {
+                OperationOutcome::error(IssueType::NotFound, self.to_string())
+            }
+            ApiError::MethodNotAllowed | ApiError::UnsupportedMediaType => {
+                OperationOutcome::error(IssueType::NotSupported, self.to_string())
+            }
+            ApiError::PayloadTooLarge { .. } => OperationOutcome::error(IssueType::TooLong, self.to_string()),
+            ApiError::Timeout => OperationOutcome::error(IssueType::Timeout, self.to_string()),
+            ApiError::Internal(_) => {
+                OperationOutcome::error(IssueType::Exception, "internal error; see the service log")
+            }
+        }
+    }
+
+    /// What the log may say: never the client's data (serde messages can quote it), never a token.
+    fn log(&self) {
+        match self {
+            ApiError::Internal(detail) => tracing::error!(error = %detail, "request failed"),
+            ApiError::BadRequest(RequestError::Malformed { line, column, .. })
+            | ApiError::BadFeedback(FeedbackError::Malformed { line, column, .. }) => {
+                tracing::info!(line, column, "refused a malformed body");
+            }
+            ApiError::BadRequest(RequestError::Invalid(issues)) | ApiError::NoValidFeedback(issues) => {
+                let fields: Vec<&str> = issues.iter().map(|issue| issue.expression.as_str()).collect();
+                tracing::info!(fields = ?fields, "refused an invalid request");
+            }
+            other => tracing::info!(error = %other, "refused a request"),
+        }
+    }
+}
+
+/// An OperationOutcome with one error issue per problem, each located by its expression.
+pub(super) fn outcome_of(issues: &[Issue]) -> OperationOutcome {
+    OperationOutcome::new(
+        issues
+            .iter()
+            .map(|issue| {
+                let code = if issue.message == "is required" { IssueType::Required } else { IssueType::Invalid };
+                OutcomeIssue::new(IssueSeverity::Error, code, format!("{}: {}", issue.expression, issue.message))
+                    .at(issue.expression.clone())
+            })
+            .collect(),
+    )
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        // axum adds the `Allow` header to 405 answers itself.
+        self.log();
+        fhir_json(self.status(), &self.outcome())
+    }
+}
+
+/// A FHIR JSON response; falls back to a fixed body if serialization ever fails.
+pub(super) fn fhir_json(status: StatusCode, outcome: &OperationOutcome) -> Response {
+    let body = serde_json::to_vec(outcome).unwrap_or_else(|_| {
+        br#"{"resourceType":"OperationOutcome","issue":[{"severity":"fatal","code":"exception"}]}"#.to_vec()
+    });
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/fhir+json"))], body).into_response()
+}

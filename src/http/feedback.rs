@@ -1,0 +1,57 @@
+//! `POST /cds-services/{id}/feedback`: stores what the clinician did with our cards.
+//!
+//! Valid items are stored even when others in the batch are not; the answer lists the rejected ones.
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use time::OffsetDateTime;
+
+use super::AppState;
+use super::body::json_body;
+use super::error::{ApiError, fhir_json, outcome_of};
+use crate::cds_hooks::{FeedbackBatch, IssueSeverity, IssueType, OperationOutcome, OutcomeIssue};
+use crate::feedback_store::NewFeedback;
+
+pub(super) async fn receive(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let service = state.0.discovery.find(&id).ok_or(ApiError::UnknownService(id))?;
+    tracing::Span::current().record("service_id", service.id());
+
+    let body = json_body(request, state.0.settings.max_body_bytes).await?;
+    let batch = FeedbackBatch::from_json(&body)?;
+    let (valid, issues) = batch.check();
+    if valid.is_empty() {
+        return Err(ApiError::NoValidFeedback(issues));
+    }
+
+    let total = batch.feedback.len();
+    let items: Vec<NewFeedback> = valid
+        .into_iter()
+        .map(|(_, feedback)| NewFeedback { service_id: service.id().to_owned(), feedback, client: None })
+        .collect();
+    let cards: Vec<String> = items.iter().map(|item| item.feedback.card.to_string()).collect();
+    let report = state
+        .0
+        .feedback
+        .insert(items, OffsetDateTime::now_utc())
+        .await
+        .map_err(|error| ApiError::Internal(error.to_string()))?;
+    // Card uuids and outcomes only: a user comment may hold patient details.
+    tracing::info!(cards = ?cards, stored = report.stored, already_stored = report.already_stored, rejected = total - cards.len(), "feedback stored");
+
+    if issues.is_empty() {
+        return Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response());
+    }
+    // Some items were stored, some refused: 200, with the refused ones listed.
+    let mut outcome_issues = outcome_of(&issues).issues().to_vec();
+    outcome_issues.push(OutcomeIssue::new(
+        IssueSeverity::Information,
+        IssueType::Informational,
+        format!("stored {} of {total} feedback items; the others are listed as errors", cards.len()),
+    ));
+    Ok(fhir_json(StatusCode::OK, &OperationOutcome::new(outcome_issues)))
+}

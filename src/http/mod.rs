@@ -1,0 +1,184 @@
+//! The axum adapter: routes, body handling, CORS, logging, timeouts, and the mapping of every error
+//! to a status with an OperationOutcome. It holds no clinical logic and is the only layer that knows axum.
+
+mod body;
+mod error;
+mod feedback;
+mod invoke;
+mod observe;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use time::OffsetDateTime;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, AllowPrivateNetwork, CorsLayer};
+
+use crate::cds_hooks::Discovery;
+use crate::feedback_store::FeedbackStore;
+use crate::pipeline::Deps;
+
+pub use error::ApiError;
+
+/// The origin of the public CDS Hooks sandbox, a browser app that calls services directly.
+pub const SANDBOX_ORIGIN: &str = "https://sandbox.cds-hooks.org";
+
+/// HTTP settings, already parsed from the configuration.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub cors: CorsOrigins,
+    /// A fixed "now" for every evaluation (demos and reproducible tests); `None` reads the clock.
+    pub frozen_now: Option<OffsetDateTime>,
+}
+
+/// Which browser origins may call the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    Any,
+    /// Exact origins, plus every `http://localhost`, `127.0.0.1` or `[::1]` origin when `loopback` is set.
+    List {
+        origins: Vec<String>,
+        loopback: bool,
+    },
+}
+
+impl Default for CorsOrigins {
+    fn default() -> CorsOrigins {
+        CorsOrigins::List { origins: vec![SANDBOX_ORIGIN.to_owned()], loopback: true }
+    }
+}
+
+impl CorsOrigins {
+    fn allows(&self, origin: &HeaderValue) -> bool {
+        let Ok(origin) = origin.to_str() else { return false };
+        match self {
+            CorsOrigins::Any => true,
+            CorsOrigins::List { origins, loopback } => {
+                origins.iter().any(|allowed| allowed.eq_ignore_ascii_case(origin))
+                    || (*loopback && is_loopback_origin(origin))
+            }
+        }
+    }
+}
+
+fn is_loopback_origin(origin: &str) -> bool {
+    let Some(rest) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) else {
+        return false;
+    };
+    let host = if rest.starts_with('[') {
+        rest.split_inclusive(']').next().unwrap_or_default()
+    } else {
+        rest.split(':').next().unwrap_or_default()
+    };
+    let port_ok = rest.get(host.len()..).is_some_and(|port| {
+        port.is_empty()
+            || port
+                .strip_prefix(':')
+                .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+    });
+    port_ok && matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<StateInner>);
+
+struct StateInner {
+    discovery: Discovery,
+    deps: Deps,
+    feedback: Arc<dyn FeedbackStore>,
+    settings: HttpSettings,
+}
+
+impl AppState {
+    pub fn new(discovery: Discovery, deps: Deps, feedback: Arc<dyn FeedbackStore>, settings: HttpSettings) -> AppState {
+        AppState(Arc::new(StateInner { discovery, deps, feedback, settings }))
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.0.settings.frozen_now.unwrap_or_else(OffsetDateTime::now_utc)
+    }
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    let settings = state.0.settings.clone();
+    let origins = Arc::new(settings.cors.clone());
+    let origins_for_network = Arc::clone(&origins);
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| origins.allows(origin)))
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allow_private_network(AllowPrivateNetwork::predicate(move |origin, _| origins_for_network.allows(origin)))
+        .max_age(Duration::from_secs(600));
+
+    Router::new()
+        .route("/cds-services", get(discovery))
+        .route("/cds-services/{id}", post(invoke::invoke))
+        .route("/cds-services/{id}/feedback", post(feedback::receive))
+        .route("/healthz", get(health))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            // The panic payload may quote request data: it is not logged.
+            ApiError::Internal("a handler panicked".to_owned()).into_response()
+        }))
+        .layer(axum::middleware::from_fn_with_state(settings.request_timeout, observe::observe))
+        .layer(cors)
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
+/// `GET /cds-services`: the discovery document exactly as `cds-services.json` holds it.
+async fn discovery(State(state): State<AppState>) -> Response {
+    let body = state.0.discovery.text().to_owned();
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+/// `GET /healthz`: the process is up and serving.
+async fn health() -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/health+json"))], r#"{"status":"pass"}"#)
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_origins_are_recognised_with_any_port() {
+        for origin in ["http://localhost", "http://localhost:3000", "http://127.0.0.1:8080", "http://[::1]:5173"] {
+            assert!(is_loopback_origin(origin), "{origin}");
+        }
+        for origin in
+            ["http://localhost.evil.com", "http://127.0.0.1.nip.io", "http://localhost:80x", "null", "http://10.0.0.1"]
+        {
+            assert!(!is_loopback_origin(origin), "{origin}");
+        }
+    }
+
+    #[test]
+    fn the_default_origins_are_the_sandbox_and_loopback() {
+        let origins = CorsOrigins::default();
+        assert!(origins.allows(&HeaderValue::from_static(SANDBOX_ORIGIN)));
+        assert!(origins.allows(&HeaderValue::from_static("http://localhost:3000")));
+        assert!(!origins.allows(&HeaderValue::from_static("https://evil.example")));
+    }
+}

@@ -1,0 +1,164 @@
+//! Every error status the API answers, each with a FHIR OperationOutcome body.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dvt_cds::feedback_store::{BoxFuture, FeedbackStore, InsertReport, NewFeedback, StoreError, StoredFeedback};
+use dvt_cds::http::{AppState, CorsOrigins, HttpSettings};
+use dvt_cds::pipeline::Deps;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::support::{TestService, client, diagnostics, expect_outcome, order_select, overridden, serve_router};
+
+#[tokio::test]
+async fn malformed_json_is_a_400_that_says_where() {
+    let service = TestService::start().await;
+    let response = client()
+        .post(service.url("/cds-services/dvt-order-select"))
+        .header("content-type", "application/json")
+        .body(r#"{"hook": "order-select", "#)
+        .send()
+        .await
+        .unwrap();
+    let outcome = expect_outcome(response, 400).await;
+    assert_eq!(outcome["issue"][0]["code"], "structure");
+    assert!(diagnostics(&outcome)[0].contains("line 1 column"), "{outcome}");
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn missing_fields_are_a_400_naming_each_one() {
+    let service = TestService::start().await;
+    let mut request = order_select();
+    request.as_object_mut().unwrap().remove("hookInstance");
+    request["context"].as_object_mut().unwrap().remove("patientId");
+    let outcome = expect_outcome(service.post_json("/cds-services/dvt-order-select", &request).await, 400).await;
+    let expressions: Vec<&str> =
+        outcome["issue"].as_array().unwrap().iter().map(|i| i["expression"][0].as_str().unwrap()).collect();
+    assert_eq!(expressions, ["hookInstance", "context.patientId"]);
+    assert!(outcome["issue"].as_array().unwrap().iter().all(|issue| issue["code"] == "required"));
+
+    let wrong_hook = json!({"hook": "order-sign", "hookInstance": "x", "context": request["context"]});
+    let outcome = expect_outcome(service.post_json("/cds-services/dvt-order-select", &wrong_hook).await, 400).await;
+    assert!(diagnostics(&outcome)[0].contains("serves `order-select`, not `order-sign`"), "{outcome}");
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_services_and_routes_are_404() {
+    let service = TestService::start().await;
+    for path in ["/cds-services/no-such-service", "/cds-services/no-such-service/feedback"] {
+        let outcome = expect_outcome(service.post_json(path, &order_select()).await, 404).await;
+        assert_eq!(outcome["issue"][0]["code"], "not-found");
+        assert!(diagnostics(&outcome)[0].contains("no-such-service"));
+    }
+    // The service id is checked before the body: even a non-JSON body to an unknown id is a 404.
+    let response = client().post(service.url("/cds-services/nope")).body("x").send().await.unwrap();
+    expect_outcome(response, 404).await;
+    let response = client().get(service.url("/no/such/route")).send().await.unwrap();
+    expect_outcome(response, 404).await;
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_with_allow() {
+    let service = TestService::start().await;
+    let response = client().get(service.url("/cds-services/dvt-order-select")).send().await.unwrap();
+    assert_eq!(response.headers()["allow"], "POST");
+    expect_outcome(response, 405).await;
+    let response = client().delete(service.url("/cds-services")).send().await.unwrap();
+    expect_outcome(response, 405).await;
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_415() {
+    let service = TestService::start().await;
+    for path in ["/cds-services/dvt-order-select", "/cds-services/dvt-order-select/feedback"] {
+        let response = client()
+            .post(service.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(order_select().to_string())
+            .send()
+            .await
+            .unwrap();
+        let outcome = expect_outcome(response, 415).await;
+        assert_eq!(outcome["issue"][0]["code"], "not-supported");
+    }
+    let response = client().post(service.url("/cds-services/dvt-order-select")).body("{}").send().await.unwrap();
+    expect_outcome(response, 415).await;
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413() {
+    let service = TestService::start_with(&["--max-body-bytes", "4096"]).await;
+    let mut request = order_select();
+    request["extension"] = json!({"padding": "x".repeat(8192)});
+    let outcome = expect_outcome(service.post_json("/cds-services/dvt-order-select", &request).await, 413).await;
+    assert_eq!(outcome["issue"][0]["code"], "too-long");
+    assert!(diagnostics(&outcome)[0].contains("4096"));
+    // Under the limit, the same service answers.
+    let response = service.post_json("/cds-services/dvt-order-select", &order_select()).await;
+    assert_eq!(response.status(), 200);
+    service.stop().await;
+}
+
+/// A store that fails or stalls on demand: faults the real SQLite store does not produce at will.
+struct FaultyStore {
+    delay: Duration,
+}
+
+impl FeedbackStore for FaultyStore {
+    fn insert(&self, _: Vec<NewFeedback>, _: OffsetDateTime) -> BoxFuture<'_, Result<InsertReport, StoreError>> {
+        let delay = self.delay;
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            Err(StoreError::Worker("disk /var/lib/dvt-cds/feedback.sqlite3 is full".to_owned()))
+        })
+    }
+
+    fn recent(&self, _: usize) -> BoxFuture<'_, Result<Vec<StoredFeedback>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+async fn faulty_service(delay: Duration, timeout: Duration) -> String {
+    let settings = HttpSettings {
+        max_body_bytes: 1 << 20,
+        request_timeout: timeout,
+        cors: CorsOrigins::default(),
+        frozen_now: None,
+    };
+    let state =
+        AppState::new(dvt_cds::app::discovery().unwrap(), Deps::default(), Arc::new(FaultyStore { delay }), settings);
+    serve_router(dvt_cds::http::router(state)).await
+}
+
+#[tokio::test]
+async fn an_internal_failure_is_500_without_internals() {
+    let base = faulty_service(Duration::ZERO, Duration::from_secs(5)).await;
+    let body = json!({"feedback": [overridden(Uuid::from_u128(7))]});
+    let response =
+        client().post(format!("{base}/cds-services/dvt-order-select/feedback")).json(&body).send().await.unwrap();
+    let outcome = expect_outcome(response, 500).await;
+    assert_eq!(outcome["issue"][0]["code"], "exception");
+    let text = outcome.to_string();
+    assert!(!text.contains("disk") && !text.contains("sqlite"), "internals leaked: {text}");
+}
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_is_503() {
+    let base = faulty_service(Duration::from_secs(10), Duration::from_millis(200)).await;
+    let body = json!({"feedback": [overridden(Uuid::from_u128(8))]});
+    let response =
+        client().post(format!("{base}/cds-services/dvt-order-select/feedback")).json(&body).send().await.unwrap();
+    let outcome = expect_outcome(response, 503).await;
+    assert_eq!(outcome["issue"][0]["code"], "timeout");
+}

@@ -1,0 +1,19 @@
+//! The integration tests: one binary, a module per area. Every test talks to a real server on a
+//! loopback port, in-process (`app::start`) or as the `dvt-cds` process itself.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::print_stderr,
+    reason = "test code: a failure should stop the test loudly"
+)]
+
+mod architecture;
+mod cors;
+mod discovery;
+mod errors;
+mod feedback;
+mod requests;
+mod support;

@@ -1,0 +1,68 @@
+//! The request shapes real clients send (spec examples, the public sandbox's PAMA tab, Argonaut
+//! PAMA, Da Vinci CRD) are all accepted, over HTTP and by `dvt-cds evaluate`.
+
+use serde_json::Value;
+
+use crate::support::{TestService, read_json, root, run_cli};
+
+fn request_fixtures() -> Vec<(String, Value)> {
+    let mut fixtures: Vec<(String, Value)> = std::fs::read_dir(root().join("fixtures/requests"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .map(|path| (path.file_name().unwrap().to_string_lossy().into_owned(), read_json(&path)))
+        .collect();
+    fixtures.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(fixtures.len() >= 8, "request fixtures are missing");
+    fixtures
+}
+
+fn service_for(hook: &str) -> &'static str {
+    match hook {
+        "order-select" => "dvt-order-select",
+        "order-sign" => "dvt-order-sign",
+        "patient-view" => "dvt-patient-view",
+        other => panic!("no service for {other}"),
+    }
+}
+
+#[tokio::test]
+async fn every_request_shape_is_accepted_over_http() {
+    let service = TestService::start().await;
+    for (name, request) in request_fixtures() {
+        let path = format!("/cds-services/{}", service_for(request["hook"].as_str().unwrap()));
+        let response = service.post_json(&path, &request).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "{name}: {body}");
+        assert!(body["cards"].is_array(), "{name}: {body}");
+    }
+    service.stop().await;
+}
+
+#[test]
+fn evaluate_gives_the_same_answer_as_the_route() {
+    for (name, _) in request_fixtures() {
+        let path = root().join("fixtures/requests").join(&name);
+        let (status, stdout, stderr) = run_cli(&["evaluate", path.to_str().unwrap(), "--now", "2026-11-24T12:00:00Z"]);
+        assert!(status.success(), "{name}: {stderr}");
+        let response: Value = serde_json::from_str(&stdout).unwrap();
+        assert!(response["cards"].is_array(), "{name}: {stdout}");
+    }
+}
+
+#[test]
+fn evaluate_fails_with_one_line_on_bad_input() {
+    let (status, stdout, stderr) = run_cli(&["evaluate", "/nonexistent/request.json"]);
+    assert!(!status.success());
+    assert!(stdout.is_empty());
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot read `/nonexistent/request.json`"), "{stderr}");
+
+    let invalid = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(invalid.path(), r#"{"hook": "order-select", "hookInstance": "x", "context": {}}"#).unwrap();
+    let (status, _, stderr) = run_cli(&["evaluate", invalid.path().to_str().unwrap()]);
+    assert!(!status.success());
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("context.userId: is required"), "{stderr}");
+}

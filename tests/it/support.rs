@@ -1,0 +1,214 @@
+//! Test harness: the service in-process on a loopback port, the service as a child process, and
+//! request builders.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use dvt_cds::app::{self, Running};
+use dvt_cds::config::{Cli, Command as CliCommand, ServeArgs};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+/// The project root, where `fixtures/` and `cds-services.json` live.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+}
+
+/// `ServeArgs` as the command line would build them, bound to an ephemeral loopback port.
+pub fn serve_args(data_dir: &Path, extra: &[&str]) -> ServeArgs {
+    let mut argv = vec!["dvt-cds", "serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap()];
+    argv.extend_from_slice(extra);
+    match Cli::try_parse_from(argv).unwrap().command {
+        CliCommand::Serve(args) => args,
+        other => panic!("not serve: {other:?}"),
+    }
+}
+
+/// The service in this process, on its own data directory.
+pub struct TestService {
+    running: Option<Running>,
+    pub base: String,
+    pub data_dir: TempDir,
+}
+
+impl TestService {
+    pub async fn start() -> TestService {
+        TestService::start_with(&[]).await
+    }
+
+    pub async fn start_with(extra: &[&str]) -> TestService {
+        let data_dir = tempfile::tempdir().unwrap();
+        let running = app::start(serve_args(data_dir.path(), extra)).await.unwrap();
+        let base = format!("http://{}", running.address());
+        TestService { running: Some(running), base, data_dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        client().post(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    /// Stops the service and hands back its data directory (deleted when dropped).
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(running) = self.running.take() {
+            running.stop().await.unwrap();
+        }
+        self.data_dir
+    }
+}
+
+/// Serves an arbitrary router (a fault-injecting one) on a loopback port until the test ends.
+pub async fn serve_router(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(dvt_cds::http::serve(listener, router, std::future::pending()));
+    format!("http://{address}")
+}
+
+/// The `dvt-cds` binary running as a child process; its stderr (the log) is collected.
+pub struct ServiceProcess {
+    child: Child,
+    pub base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl ServiceProcess {
+    pub fn spawn(data_dir: &Path, extra: &[&str]) -> ServiceProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dvt-cds"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap()])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (address_found, address) = std::sync::mpsc::channel();
+        let lines = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(start) = line.find("listening on http://") {
+                    let base = line[start + "listening on ".len()..].split_whitespace().next().unwrap_or("").to_owned();
+                    let _ = address_found.send(base);
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let base = address
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the service did not start: {}", log.lock().unwrap().join("\n")));
+        ServiceProcess { child, base, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Everything the process logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        self.wait()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader thread drain the last lines.
+                std::thread::sleep(Duration::from_millis(50));
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the service did not stop: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `dvt-cds ARGS` to completion: (exit status, stdout, stderr).
+pub fn run_cli(args: &[&str]) -> (ExitStatus, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_dvt-cds")).args(args).env_remove("RUST_LOG").output().unwrap();
+    (output.status, String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
+}
+
+/// A valid feedback item for `card`.
+pub fn overridden(card: Uuid) -> Value {
+    json!({
+        "card": card.to_string(),
+        "outcome": "overridden",
+        "overrideReason": {"reason": {"system": "https://dvt-cds.example/override", "code": "patient-preference", "display": "Patient preference"}},
+        "outcomeTimestamp": "2026-11-24T10:15:00Z",
+    })
+}
+
+/// The smallest valid order-select request.
+pub fn order_select() -> Value {
+    json!({
+        "hook": "order-select",
+        "hookInstance": "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d",
+        "context": {
+            "userId": "Practitioner/p1",
+            "patientId": "pat-1",
+            "selections": ["ServiceRequest/sr-1"],
+            "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": {
+                "resourceType": "ServiceRequest", "id": "sr-1", "status": "draft", "intent": "order",
+                "subject": {"reference": "Patient/pat-1"}}}]}
+        },
+        "prefetch": {"patient": {"resourceType": "Patient", "id": "pat-1"}}
+    })
+}
+
+/// Asserts `response` has `status` and a FHIR OperationOutcome body; returns the body.
+pub async fn expect_outcome(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+    assert_eq!(content_type, "application/fhir+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+    assert!(!body["issue"].as_array().unwrap().is_empty(), "{body}");
+    for issue in body["issue"].as_array().unwrap() {
+        assert!(issue["severity"].is_string() && issue["code"].is_string(), "{issue}");
+    }
+    body
+}
+
+/// The `diagnostics` of every issue.
+pub fn diagnostics(outcome: &Value) -> Vec<String> {
+    outcome["issue"].as_array().unwrap().iter().map(|issue| issue["diagnostics"].as_str().unwrap().to_owned()).collect()
+}
