@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use crate::cds_hooks::{Discovery, HookRequest};
 use crate::config::{EvaluateArgs, FeedbackCommand, ServeArgs};
 use crate::feedback_store::{FeedbackStore, SqliteFeedbackStore};
+use crate::gather;
 use crate::http::{self, AppState, CorsOrigins, HttpSettings};
 use crate::pipeline::{self, Deps};
 
@@ -19,7 +20,9 @@ pub const DISCOVERY_JSON: &str = include_str!("../cds-services.json");
 
 /// Parses and checks the embedded discovery document; the service does not start without it.
 pub fn discovery() -> anyhow::Result<Discovery> {
-    Discovery::parse(DISCOVERY_JSON).context("cds-services.json is invalid")
+    let discovery = Discovery::parse(DISCOVERY_JSON).context("cds-services.json is invalid")?;
+    gather::check_discovery(&discovery).context("cds-services.json does not fit what gathering reads")?;
+    Ok(discovery)
 }
 
 /// `dvt-cds serve`: runs until SIGTERM or Ctrl-C, then finishes in-flight requests and closes the store.

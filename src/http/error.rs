@@ -19,6 +19,12 @@ pub enum ApiError {
     /// 400: every feedback item was invalid.
     #[error("no feedback item is valid")]
     NoValidFeedback(Vec<Issue>),
+    /// 400: the prefetch is about another patient.
+    #[error("{0}")]
+    WrongPatient(String),
+    /// 412: data essential to a decision could not be obtained; names each prefetch key and why.
+    #[error("could not obtain the data this decision needs")]
+    DataUnavailable(Vec<(String, String)>),
     /// 404: no service has this id.
     #[error("no service with id `{0}`")]
     UnknownService(String),
@@ -45,7 +51,9 @@ pub enum ApiError {
 impl From<PipelineError> for ApiError {
     fn from(error: PipelineError) -> ApiError {
         match error {
-            PipelineError::Card(_) => ApiError::Internal(error.to_string()),
+            PipelineError::DataUnavailable(keys) => ApiError::DataUnavailable(keys),
+            PipelineError::WrongPatient(message) => ApiError::WrongPatient(message),
+            PipelineError::Card(_) | PipelineError::Internal(_) => ApiError::Internal(error.to_string()),
         }
     }
 }
@@ -53,9 +61,11 @@ impl From<PipelineError> for ApiError {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) | ApiError::BadFeedback(_) | ApiError::NoValidFeedback(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::BadRequest(_)
+            | ApiError::BadFeedback(_)
+            | ApiError::NoValidFeedback(_)
+            | ApiError::WrongPatient(_) => StatusCode::BAD_REQUEST,
+            ApiError::DataUnavailable(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::UnknownService(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -74,6 +84,21 @@ impl ApiError {
             | ApiError::BadFeedback(FeedbackError::Malformed { .. }) => {
                 OperationOutcome::error(IssueType::Structure, self.to_string())
             }
+            ApiError::WrongPatient(message) => OperationOutcome::new(vec![
+                OutcomeIssue::new(IssueSeverity::Error, IssueType::Invalid, message.clone()).at("prefetch"),
+            ]),
+            ApiError::DataUnavailable(keys) => OperationOutcome::new(
+                keys.iter()
+                    .map(|(key, reason)| {
+                        OutcomeIssue::new(
+                            IssueSeverity::Error,
+                            IssueType::Incomplete,
+                            format!("prefetch `{key}` could not be obtained: {reason}"),
+                        )
+                        .at(format!("prefetch.{key}"))
+                    })
+                    .collect(),
+            ),
             ApiError::BadFeedback(FeedbackError::Empty) => {
                 OperationOutcome::error(IssueType::Required, self.to_string())
             }

@@ -162,3 +162,26 @@ async fn a_request_over_the_time_limit_is_503() {
     let outcome = expect_outcome(response, 503).await;
     assert_eq!(outcome["issue"][0]["code"], "timeout");
 }
+
+#[tokio::test]
+async fn essential_data_that_cannot_be_obtained_is_a_412_naming_the_key() {
+    let service = TestService::start().await;
+    let mut request = order_select();
+    request["prefetch"].as_object_mut().unwrap().remove("conditions");
+    let outcome = expect_outcome(service.post_json("/cds-services/dvt-order-select", &request).await, 412).await;
+    assert_eq!(outcome["issue"][0]["expression"][0], "prefetch.conditions");
+    assert_eq!(outcome["issue"][0]["code"], "incomplete");
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn prefetch_about_another_patient_is_a_400() {
+    let service = TestService::start().await;
+    let mut request = order_select();
+    request["prefetch"]["conditions"] = json!({"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"resource": {"resourceType": "Condition", "id": "c9", "subject": {"reference": "Patient/someone-else"}}}]});
+    let outcome = expect_outcome(service.post_json("/cds-services/dvt-order-select", &request).await, 400).await;
+    assert!(diagnostics(&outcome)[0].contains("Condition/c9"), "{outcome}");
+    assert!(!outcome.to_string().contains("someone-else"), "the other patient's id is not echoed: {outcome}");
+    service.stop().await;
+}

@@ -190,7 +190,7 @@ pub fn order_select() -> Value {
                 "resourceType": "ServiceRequest", "id": "sr-1", "status": "draft", "intent": "order",
                 "subject": {"reference": "Patient/pat-1"}}}]}
         },
-        "prefetch": {"patient": {"resourceType": "Patient", "id": "pat-1"}}
+        "prefetch": {"patient": {"resourceType": "Patient", "id": "pat-1"}, "conditions": null}
     })
 }
 
