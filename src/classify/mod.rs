@@ -1,4 +1,457 @@
-//! The ACR scenario classifier: from `Evidence` and a point in time to an `Assessment`.
+//! The ACR scenario classifier: from `Evidence` and an instant to an `Assessment`.
 //!
-//! Pure: no IO, no clock, no randomness, never fails. Missing data is an answer ("what to document"),
-//! not an error.
+//! Pure: no IO, no clock (the instant is an argument), no randomness, never fails. Missing data is part of
+//! the answer (what to document, and the variant each possible answer would give), not an error.
+//! The decisions follow the clinical core issue's order: the DVT and its segment, the thrombus age,
+//! phlegmasia, pregnancy, May-Thurner, severity, "otherwise healthy"; then safety flags, the IVC filter
+//! topic, and suspected DVT imaging.
+
+mod assessment;
+mod criteria;
+mod decide;
+mod dvt;
+mod facts;
+mod rules;
+mod safety;
+mod variant;
+
+use time::{Date, OffsetDateTime, UtcOffset};
+
+use crate::evidence::{
+    Concept, ConditionFact, Evidence, Match, MedicationClass, ProcedureKind, Severity, Verification, add_months,
+};
+
+pub use assessment::{Alternative, Assessment, Fact, Missing, RuleHit, SafetyHit};
+pub use criteria::{Criteria, FlagClass, FlagRule, Thresholds, Trigger, Window};
+pub use rules::Rule;
+pub use variant::Variant;
+
+use decide::{Decision, FilterSituation, Healthy, Need, Persistence, Situation};
+use dvt::{Age, DvtReading, SegmentDecision};
+use facts::{condition_fact, lab_fact, medication_fact, order_fact, procedure_fact};
+
+/// Classifies the patient at the instant `now` (every date comparison uses its UTC day).
+pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -> Assessment {
+    let today = now.to_offset(UtcOffset::UTC).date();
+    let thresholds = &criteria.thresholds;
+    let mut out = Recorder::default();
+
+    for (rule, condition) in dvt::not_counted(evidence) {
+        out.rule(rule, vec![condition_fact(condition)]);
+    }
+    let counted = dvt::counted(evidence);
+    let suspected = dvt::suspected(evidence);
+    if !counted.is_empty() {
+        out.rule(Rule::DvtConfirmedActive, counted.iter().map(|c| condition_fact(c)).collect());
+    } else if !suspected.is_empty() {
+        out.rule(Rule::DvtSuspectedOnly, suspected.iter().map(|c| condition_fact(c)).collect());
+    }
+
+    let reading = dvt::read(evidence, &counted, thresholds, today);
+    let pregnancy = safety::pregnancy(evidence, thresholds, today);
+    let thrombus_not_acute = reading.as_ref().and_then(|reading| match reading.age {
+        Age::Subacute | Age::Chronic => Some((condition_fact(reading.index), true)),
+        Age::Imprecise => Some((condition_fact(reading.index), false)),
+        Age::Acute | Age::Unknown => None,
+    });
+    let safety_hits = safety::evaluate(
+        evidence,
+        criteria,
+        &safety::SafetyContext { pregnancy: &pregnancy, thrombus_not_acute },
+        today,
+    );
+
+    let phlegmasia: Vec<&ConditionFact> =
+        evidence.conditions_of(Concept::PhlegmasiaCeruleaDolens).filter(|condition| condition.is_active()).collect();
+    if let Some(reading) = &reading
+        && phlegmasia.is_empty()
+    {
+        out.rule(reading.segment_rule, reading.segment_facts.clone());
+        for rule in &reading.age_rules {
+            out.rule(*rule, reading.age_facts.clone());
+        }
+    }
+
+    let topic_193 =
+        decide_193(evidence, criteria, reading.as_ref(), &phlegmasia, &pregnancy, &safety_hits, today, &mut out);
+    if let Some(variant) = topic_193 {
+        out.variant(variant);
+        let relative: Vec<Fact> = safety_hits
+            .iter()
+            .filter(|hit| hit.class == FlagClass::LysisRelative)
+            .flat_map(|hit| hit.facts.clone())
+            .collect();
+        if matches!(variant, Variant::Acr193V1 | Variant::Acr193V2 | Variant::Acr193V3) && !relative.is_empty() {
+            out.rule(Rule::RelativeContraindicationKept, relative);
+        }
+    }
+
+    decide_6(evidence, reading.as_ref(), &safety_hits, &mut out);
+    if counted.is_empty() {
+        decide_75(evidence, &suspected, &mut out);
+    }
+
+    missing_safety_data(evidence, thresholds, today, &mut out);
+    for gap in &evidence.gaps {
+        out.missing(Missing {
+            id: "data-unavailable",
+            what: format!("Could not see {}: {}", gap.contents, gap.reason),
+            document: None,
+            if_documented: Vec::new(),
+        });
+    }
+    for location in &evidence.unreadable {
+        out.missing(Missing {
+            id: "unreadable-resource",
+            what: format!("Could not read {location}"),
+            document: None,
+            if_documented: Vec::new(),
+        });
+    }
+
+    for hit in &safety_hits {
+        for fact in &hit.facts {
+            out.evidence(fact.clone());
+        }
+    }
+    out.assessment.safety = safety_hits;
+    out.assessment
+}
+
+/// Collects rules, facts, variants and missing items, each once.
+#[derive(Default)]
+struct Recorder {
+    assessment: Assessment,
+}
+
+impl Recorder {
+    fn rule(&mut self, rule: Rule, facts: Vec<Fact>) {
+        for fact in &facts {
+            self.evidence(fact.clone());
+        }
+        if let Some(hit) = self.assessment.rules.iter_mut().find(|hit| hit.id == rule) {
+            for fact in facts {
+                if !hit.facts.contains(&fact) {
+                    hit.facts.push(fact);
+                }
+            }
+            return;
+        }
+        self.assessment.rules.push(RuleHit { id: rule, description: rule.description(), facts });
+    }
+
+    fn evidence(&mut self, fact: Fact) {
+        if !self.assessment.evidence.contains(&fact) {
+            self.assessment.evidence.push(fact);
+        }
+    }
+
+    fn variant(&mut self, variant: Variant) {
+        if !self.assessment.variants.contains(&variant) {
+            self.assessment.variants.push(variant);
+        }
+    }
+
+    fn missing(&mut self, missing: Missing) {
+        if !self.assessment.missing.iter().any(|m| m.id == missing.id && m.what == missing.what) {
+            self.assessment.missing.push(missing);
+        }
+    }
+}
+
+#[expect(clippy::too_many_arguments, reason = "the decision reads several independent parts of the record")]
+fn decide_193(
+    evidence: &Evidence,
+    criteria: &Criteria,
+    reading: Option<&DvtReading<'_>>,
+    phlegmasia: &[&ConditionFact],
+    pregnancy: &safety::Pregnancy,
+    safety_hits: &[SafetyHit],
+    today: Date,
+    out: &mut Recorder,
+) -> Option<Variant> {
+    if reading.is_none() && phlegmasia.is_empty() {
+        return None;
+    }
+    let thresholds = &criteria.thresholds;
+
+    // May-Thurner: asserted by name or code; ICD-10-CM I87.1 alone only with a left iliofemoral DVT.
+    let left_iliofemoral = reading.is_some_and(|r| {
+        r.segment == SegmentDecision::Iliofemoral && matches!(r.laterality, crate::evidence::Laterality::Left)
+    });
+    let mut may_thurner_facts = Vec::new();
+    for condition in evidence.conditions_of(Concept::MayThurner).filter(|c| c.verification != Verification::Suspected) {
+        if condition.matched_by == Match::UnverifiedCode && !left_iliofemoral {
+            out.rule(Rule::MayThurnerCodeNotLeft, vec![condition_fact(condition)]);
+        } else {
+            may_thurner_facts.push(condition_fact(condition));
+        }
+    }
+
+    let cancer: Vec<Fact> = evidence
+        .conditions_of(Concept::ActiveCancer)
+        .filter(|c| c.is_active() && c.verification != Verification::Suspected)
+        .map(condition_fact)
+        .collect();
+    let absolute: Vec<&SafetyHit> = safety_hits.iter().filter(|hit| hit.class == FlagClass::LysisAbsolute).collect();
+    let healthy = if !cancer.is_empty() {
+        Healthy::Cancer
+    } else if absolute.iter().any(|hit| hit.certain) {
+        Healthy::AbsoluteContraindication
+    } else if !absolute.is_empty() {
+        Healthy::Uncertain
+    } else {
+        Healthy::Yes
+    };
+
+    let (persistence, persistence_facts) = persistence(evidence, thresholds, today);
+    let situation = Situation {
+        phlegmasia: !phlegmasia.is_empty(),
+        segment: reading.map_or(SegmentDecision::Unknown, |r| r.segment),
+        age: reading.map_or(Age::Unknown, |r| r.age),
+        pregnant: pregnancy.pregnant,
+        may_thurner: !may_thurner_facts.is_empty(),
+        severity: reading.and_then(|r| r.severity.as_ref().map(|(severity, _)| *severity)),
+        healthy,
+        persistence,
+    };
+    let decision = decide::topic_193(&situation);
+
+    let severity_facts: Vec<Fact> =
+        reading.and_then(|r| r.severity.as_ref().map(|(_, fact)| vec![fact.clone()])).unwrap_or_default();
+    let index_facts: Vec<Fact> = reading.map(|r| vec![condition_fact(r.index)]).unwrap_or_default();
+    let absolute_facts: Vec<Fact> = absolute.iter().flat_map(|hit| hit.facts.clone()).collect();
+    for rule in &decision.rules {
+        let facts = match rule {
+            Rule::PhlegmasiaV5 => phlegmasia.iter().map(|c| condition_fact(c)).collect(),
+            Rule::PregnancyV7 => pregnancy.facts.iter().cloned().chain(severity_facts.clone()).collect(),
+            Rule::MayThurnerV4 => may_thurner_facts.clone(),
+            Rule::MildV1
+            | Rule::ModerateSevereV2
+            | Rule::FemoropoplitealV3
+            | Rule::FemoropoplitealSevereOutside
+            | Rule::ChronicMild => severity_facts.clone(),
+            Rule::PersistentV6 => persistence_facts.iter().cloned().chain(severity_facts.clone()).collect(),
+            Rule::ChronicAnticoagulationUnder3Months | Rule::ChronicThrombusRemoved => persistence_facts.clone(),
+            Rule::NotOtherwiseHealthyCancer => cancer.clone(),
+            Rule::NotOtherwiseHealthyLysisContraindication => absolute_facts.clone(),
+            _ => index_facts.clone(),
+        };
+        out.rule(*rule, facts);
+    }
+    for need in &decision.needs {
+        out.missing(missing_for(*need, &situation, reading, &absolute));
+    }
+    decision.variant
+}
+
+/// Variant 6's treatment history: anticoagulation alone, begun at least 3 months ago.
+fn persistence(evidence: &Evidence, thresholds: &Thresholds, today: Date) -> (Persistence, Vec<Fact>) {
+    let anticoagulants: Vec<_> = evidence
+        .medications
+        .iter()
+        .filter(|m| m.class == MedicationClass::Anticoagulant)
+        .filter(|m| !matches!(m.status.as_deref(), Some("entered-in-error" | "cancelled" | "not-taken")))
+        .collect();
+    if anticoagulants.is_empty() {
+        let medications_unseen = evidence.gaps.iter().any(|gap| gap.key.starts_with("medication"));
+        return (if medications_unseen { Persistence::Unknown } else { Persistence::NoAnticoagulation }, Vec::new());
+    }
+    let Some(first) = anticoagulants
+        .iter()
+        .filter_map(|m| m.start.as_ref().map(|start| (*m, start.date.earliest())))
+        .min_by_key(|(_, start)| *start)
+    else {
+        return (Persistence::Unknown, anticoagulants.iter().map(|m| medication_fact(m)).collect());
+    };
+    let (medication, start) = first;
+    let mut facts = vec![medication_fact(medication)];
+    if add_months(start, thresholds.persistent_months) > today {
+        return (Persistence::AnticoagulationUnder3Months, facts);
+    }
+    for procedure in evidence.procedures.iter().filter(|p| p.kind.is_some_and(ProcedureKind::removes_thrombus)) {
+        match procedure.date.as_ref().map(|dated| dated.date.latest()) {
+            Some(date) if date >= start => {
+                facts.push(procedure_fact(procedure));
+                return (Persistence::ThrombusRemovedSince, facts);
+            }
+            Some(_) => {}
+            None => {
+                facts.push(procedure_fact(procedure));
+                return (Persistence::Unknown, facts);
+            }
+        }
+    }
+    (Persistence::AnticoagulatedLongEnough, facts)
+}
+
+fn missing_for(
+    need: Need,
+    situation: &Situation,
+    reading: Option<&DvtReading<'_>>,
+    absolute: &[&SafetyHit],
+) -> Missing {
+    let with = |answer: &str, changed: Situation| Alternative {
+        answer: answer.to_owned(),
+        variant: decide::topic_193(&changed).variant,
+    };
+    let diagnosis = reading.map_or_else(|| "the DVT diagnosis".to_owned(), |r| r.index.source.resource.clone());
+    match need {
+        Need::Segment => Missing {
+            id: "dvt-segment",
+            what: "Which veins the DVT involves: iliac or common femoral vein, or only the femoral and popliteal veins".to_owned(),
+            document: Some(format!(
+                "an iliac or iliofemoral DVT code, or Condition.bodySite naming the vein (e.g. common femoral vein) on {diagnosis}"
+            )),
+            if_documented: vec![
+                with("iliac or common femoral vein", Situation { segment: SegmentDecision::Iliofemoral, ..*situation }),
+                with("femoral and popliteal veins only", Situation { segment: SegmentDecision::Femoropopliteal, ..*situation }),
+            ],
+        },
+        Need::Onset => Missing {
+            id: "dvt-onset",
+            what: "When the DVT symptoms began".to_owned(),
+            document: Some(format!("Condition.onsetDateTime on {diagnosis}")),
+            if_documented: vec![
+                with("less than 14 days ago", Situation { age: Age::Acute, ..*situation }),
+                with("14 days to 3 months ago", Situation { age: Age::Subacute, ..*situation }),
+                with("3 months ago or more", Situation { age: Age::Chronic, ..*situation }),
+            ],
+        },
+        Need::Severity => Missing {
+            id: "dvt-severity",
+            what: "How severe the symptoms are: mild, moderate or severe".to_owned(),
+            document: Some(format!(
+                "Condition.severity on {diagnosis} (SNOMED CT 255604002 mild, 6736007 moderate, 24484000 severe)"
+            )),
+            if_documented: vec![
+                with("mild", Situation { severity: Some(Severity::Mild), ..*situation }),
+                with("moderate", Situation { severity: Some(Severity::Moderate), ..*situation }),
+                with("severe", Situation { severity: Some(Severity::Severe), ..*situation }),
+            ],
+        },
+        Need::AnticoagulationStart => Missing {
+            id: "anticoagulation-start",
+            what: "When anticoagulation began, and whether the thrombus was removed since".to_owned(),
+            document: Some(
+                "MedicationRequest.authoredOn (or MedicationStatement.effective[x]) of the anticoagulant, and Procedure.performed[x] of any thrombus removal".to_owned(),
+            ),
+            if_documented: vec![
+                with(
+                    "anticoagulation alone for 3 months or more",
+                    Situation { persistence: Persistence::AnticoagulatedLongEnough, ..*situation },
+                ),
+                with(
+                    "anticoagulation for less than 3 months",
+                    Situation { persistence: Persistence::AnticoagulationUnder3Months, ..*situation },
+                ),
+            ],
+        },
+        Need::ContraindicationDate => {
+            let findings: Vec<String> = absolute.iter().flat_map(|hit| hit.facts.iter().map(|f| f.resource.clone())).collect();
+            Missing {
+                id: "contraindication-date",
+                what: "Whether a possible absolute contraindication to thrombolysis falls in its time window".to_owned(),
+                document: Some(format!("Condition.onsetDateTime on {}", findings.join(", "))),
+                if_documented: vec![
+                    with("outside the window", Situation { healthy: Healthy::Yes, ..*situation }),
+                    with("inside the window", Situation { healthy: Healthy::AbsoluteContraindication, ..*situation }),
+                ],
+            }
+        }
+    }
+}
+
+fn decide_6(evidence: &Evidence, reading: Option<&DvtReading<'_>>, safety_hits: &[SafetyHit], out: &mut Recorder) {
+    let pulmonary_embolism: Vec<Fact> = evidence
+        .conditions_of(Concept::PulmonaryEmbolism)
+        .filter(|c| c.is_active() && c.verification != Verification::Suspected)
+        .map(condition_fact)
+        .collect();
+    let anticoagulation: Vec<&SafetyHit> = safety_hits
+        .iter()
+        .filter(|hit| hit.class == FlagClass::Anticoagulation && hit.certain && hit.flag != "heparin-with-hit")
+        .collect();
+    let lysis: Vec<Fact> = evidence
+        .orders
+        .iter()
+        .filter(|order| order.kind == Some(ProcedureKind::Lysis))
+        .map(order_fact)
+        .chain(
+            evidence
+                .procedures
+                .iter()
+                .filter(|p| p.kind == Some(ProcedureKind::Lysis))
+                .filter(|p| matches!(p.status.as_deref(), Some("preparation" | "in-progress")))
+                .map(procedure_fact),
+        )
+        .collect();
+    let situation = FilterSituation {
+        segment: reading.map(|r| r.segment),
+        age: reading.map(|r| r.age),
+        pulmonary_embolism: !pulmonary_embolism.is_empty(),
+        anticoagulation_contraindicated: !anticoagulation.is_empty(),
+        lysis_planned: !lysis.is_empty(),
+    };
+    let Decision { variant, rules, .. } = decide::topic_6(&situation);
+    let dvt_facts: Vec<Fact> = reading
+        .map(|r| vec![condition_fact(r.index)])
+        .unwrap_or_default()
+        .into_iter()
+        .chain(pulmonary_embolism)
+        .collect();
+    for rule in rules {
+        let facts = match rule {
+            Rule::IvcV2 => anticoagulation.iter().flat_map(|hit| hit.facts.clone()).collect(),
+            Rule::IvcV6 => dvt_facts.iter().cloned().chain(lysis.clone()).collect(),
+            _ => dvt_facts.clone(),
+        };
+        out.rule(rule, facts);
+    }
+    if let Some(variant) = variant {
+        out.variant(variant);
+    }
+}
+
+/// Topic 75 (classifier step 9): imaging for suspected DVT with no confirmed DVT.
+fn decide_75(evidence: &Evidence, suspected: &[&ConditionFact], out: &mut Recorder) {
+    let reasons = [Concept::Dvt, Concept::LegEdema];
+    let imaging_for_suspected: Vec<Fact> = evidence
+        .orders
+        .iter()
+        .filter(|order| order.kind == Some(ProcedureKind::Imaging))
+        .filter(|order| order.reasons.iter().any(|reason| reason.concept.is_some_and(|c| reasons.contains(&c))))
+        .map(order_fact)
+        .collect();
+    if imaging_for_suspected.is_empty() && suspected.is_empty() {
+        return;
+    }
+    let facts = imaging_for_suspected.into_iter().chain(suspected.iter().map(|c| condition_fact(c))).collect();
+    out.rule(Rule::SuspectedDvtImagingV1, facts);
+    out.variant(Variant::Acr75V1);
+}
+
+/// Lysis needs a recent platelet count and renal function; say so when the record lacks them.
+fn missing_safety_data(evidence: &Evidence, thresholds: &Thresholds, today: Date, out: &mut Recorder) {
+    if !evidence.orders.iter().any(|order| order.selected && order.kind == Some(ProcedureKind::Lysis)) {
+        return;
+    }
+    let needed = [
+        (crate::evidence::Lab::Platelets, "recent-platelets", "A platelet count", "a platelet count (LOINC 777-3)"),
+        (crate::evidence::Lab::Egfr, "recent-egfr", "An eGFR", "an eGFR (LOINC 98979-8)"),
+    ];
+    for (lab, id, what, document) in needed {
+        match safety::current_lab(evidence, lab, thresholds, today) {
+            Some(fact) => out.evidence(lab_fact(fact)),
+            None => out.missing(Missing {
+                id,
+                what: format!("{what} from the last {} days", thresholds.lab_current_days),
+                document: Some(document.to_owned()),
+                if_documented: Vec::new(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

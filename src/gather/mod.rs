@@ -5,6 +5,7 @@
 //! (use it), `null` (known empty: do not re-query), an OperationOutcome (the client failed), or
 //! nothing. Data about another patient is refused.
 
+mod extract;
 pub mod fhir;
 mod keys;
 mod orders;
@@ -14,6 +15,7 @@ use serde_json::value::RawValue;
 
 use crate::cds_hooks::{HookRequest, ServiceDefinition};
 
+pub use extract::extract;
 pub use keys::{KEYS, KeySpec, check_discovery};
 pub use orders::{DraftOrder, draft_orders};
 pub use record::{KeySource, KeyState, PatientRecord};

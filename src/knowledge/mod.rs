@@ -1,2 +1,369 @@
-//! The knowledge base (ACR variants and ratings, procedure codes, value sets, thresholds), loaded from
-//! the `knowledge/` files embedded in the binary and validated once at start-up.
+//! The knowledge base (ACR variants and ratings, procedure codes, value sets, thresholds, safety flags),
+//! loaded from the `knowledge/` files embedded in the binary and validated once at start-up.
+//!
+//! Every row names its source (`knowledge/sources.toml`). Loading fails, with the file and the row, on an
+//! unknown id, a duplicate code, a variant without rows, or a reference to nothing; after that, lookups
+//! cannot fail.
+
+mod files;
+mod load;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::classify::{Criteria, Variant};
+use crate::evidence::{Concept, DvtCode, Lab, Match, MedicationClass, ProcedureKind};
+
+pub use files::Files;
+
+/// The loaded, validated knowledge.
+#[derive(Debug, Clone)]
+pub struct KnowledgeBase {
+    sources: BTreeMap<String, Source>,
+    topics: BTreeMap<u32, Topic>,
+    variants: BTreeMap<Variant, VariantRows>,
+    procedures: BTreeMap<String, Procedure>,
+    /// (system URI, normalised code) → the procedures an order with that code means.
+    procedure_codes: HashMap<(String, String), Vec<String>>,
+    condition_codes: HashMap<(String, String), Vec<ConceptMatch>>,
+    condition_prefixes: Vec<(String, String, ConceptMatch)>,
+    condition_texts: Vec<(String, Concept)>,
+    medications: HashMap<String, (MedicationClass, bool)>,
+    thrombolytic_allergy_codes: Vec<String>,
+    contrast_texts: Vec<String>,
+    labs: HashMap<String, Lab>,
+    lab_units: HashMap<Lab, String>,
+    /// Our display of every code the files list, for records that send a code without one.
+    displays: HashMap<(String, String), String>,
+    blood_pressure_panel: String,
+    interpretation: Interpretation,
+    thresholds: BTreeMap<String, Threshold>,
+    unchecked: Vec<Unchecked>,
+    criteria: Criteria,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    pub id: String,
+    pub citation: String,
+    pub supports: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Topic {
+    pub id: u32,
+    pub title: String,
+    pub panel: String,
+    pub year: u32,
+    pub citation: String,
+    pub url: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VariantRows {
+    pub variant: Variant,
+    /// ACR's own wording of the variant.
+    pub text: String,
+    pub source: String,
+    /// The procedure rows in ACR's order.
+    pub rows: Vec<Rating>,
+}
+
+/// One procedure row of a variant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rating {
+    pub procedure: String,
+    /// ACR's wording of the row.
+    pub wording: String,
+    pub category: Category,
+    /// Relative radiation level as ACR prints it, `n/a`, or `unknown`.
+    pub rrl: String,
+}
+
+/// An ACR appropriateness category. No numeric rating is known for these revisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    UsuallyAppropriate,
+    MayBeAppropriate,
+    MayBeAppropriateDisagreement,
+    UsuallyNotAppropriate,
+}
+
+impl Category {
+    pub const ALL: [Category; 4] = [
+        Category::UsuallyAppropriate,
+        Category::MayBeAppropriate,
+        Category::MayBeAppropriateDisagreement,
+        Category::UsuallyNotAppropriate,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Category::UsuallyAppropriate => "usually-appropriate",
+            Category::MayBeAppropriate => "may-be-appropriate",
+            Category::MayBeAppropriateDisagreement => "may-be-appropriate-disagreement",
+            Category::UsuallyNotAppropriate => "usually-not-appropriate",
+        }
+    }
+
+    /// As ACR prints it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::UsuallyAppropriate => "Usually appropriate",
+            Category::MayBeAppropriate => "May be appropriate",
+            Category::MayBeAppropriateDisagreement => "May be appropriate (disagreement)",
+            Category::UsuallyNotAppropriate => "Usually not appropriate",
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|category| category.id() == id)
+    }
+
+    /// Rank for "better than": usually appropriate first.
+    pub fn rank(self) -> u8 {
+        match self {
+            Category::UsuallyAppropriate => 0,
+            Category::MayBeAppropriate => 1,
+            Category::MayBeAppropriateDisagreement => 2,
+            Category::UsuallyNotAppropriate => 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Procedure {
+    pub id: String,
+    pub display: String,
+    pub kind: ProcedureKind,
+    pub contrast: bool,
+    /// An order code to propose it with, when one is verified (the first verified CPT, else SNOMED CT).
+    pub order_code: Option<OrderCode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderCode {
+    pub system: String,
+    pub code: String,
+    pub display: String,
+}
+
+/// What a condition code means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConceptMatch {
+    pub concept: Concept,
+    pub dvt: Option<DvtCode>,
+    pub matched_by: Match,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interpretation {
+    pub positive_codes: Vec<String>,
+    pub negative_codes: Vec<String>,
+    pub positive_texts: Vec<String>,
+    pub negative_texts: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Threshold {
+    pub id: String,
+    pub value: f64,
+    pub unit: String,
+    pub meaning: String,
+    pub source: String,
+}
+
+/// A contraindication the record cannot show with the codes we know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unchecked {
+    pub label: String,
+    pub class: crate::classify::FlagClass,
+    pub source: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KnowledgeError {
+    #[error("knowledge file `{file}` is not valid TOML of the expected shape: {message}")]
+    Syntax { file: String, message: String },
+    #[error("knowledge file `{file}`: {message}")]
+    Invalid { file: String, message: String },
+    #[error("threshold `{id}`: {message}")]
+    Override { id: String, message: String },
+}
+
+/// Code systems, by the short name the files use.
+pub const SYSTEMS: [(&str, &str, &str); 5] = [
+    ("icd-10-cm", "http://hl7.org/fhir/sid/icd-10-cm", "ICD-10-CM"),
+    ("snomed", "http://snomed.info/sct", "SNOMED CT"),
+    ("loinc", "http://loinc.org", "LOINC"),
+    ("rxnorm", "http://www.nlm.nih.gov/research/umls/rxnorm", "RxNorm"),
+    ("cpt", "http://www.ama-assn.org/go/cpt", "CPT"),
+];
+
+pub const ICD10CM: &str = "http://hl7.org/fhir/sid/icd-10-cm";
+pub const SNOMED: &str = "http://snomed.info/sct";
+pub const LOINC: &str = "http://loinc.org";
+pub const RXNORM: &str = "http://www.nlm.nih.gov/research/umls/rxnorm";
+pub const CPT: &str = "http://www.ama-assn.org/go/cpt";
+/// SNOMED CT laterality qualifiers (`bodySite` codings): left, right, right and left.
+pub const LATERALITY_CODES: [(&str, crate::evidence::Laterality); 3] = [
+    ("7771000", crate::evidence::Laterality::Left),
+    ("24028007", crate::evidence::Laterality::Right),
+    ("51440002", crate::evidence::Laterality::Bilateral),
+];
+/// SNOMED CT severity qualifiers of the FHIR condition-severity value set.
+pub const SEVERITY_CODES: [(&str, crate::evidence::Severity); 3] = [
+    ("255604002", crate::evidence::Severity::Mild),
+    ("6736007", crate::evidence::Severity::Moderate),
+    ("24484000", crate::evidence::Severity::Severe),
+];
+pub const OBSERVATION_INTERPRETATION: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation";
+
+/// ICD-10-CM codes are compared without the dot and in capitals (`I82.422` = `i82422`).
+pub(crate) fn normalize(system: &str, code: &str) -> String {
+    if system == ICD10CM { code.trim().replace('.', "").to_ascii_uppercase() } else { code.trim().to_owned() }
+}
+
+impl KnowledgeBase {
+    /// The knowledge embedded in the binary, with the documented defaults.
+    pub fn embedded() -> Result<KnowledgeBase, KnowledgeError> {
+        load::load(&Files::embedded(), &[])
+    }
+
+    /// The embedded knowledge with configured values for thresholds that no source fixes.
+    pub fn embedded_with(overrides: &[(String, f64)]) -> Result<KnowledgeBase, KnowledgeError> {
+        load::load(&Files::embedded(), overrides)
+    }
+
+    pub fn from_files(files: &Files) -> Result<KnowledgeBase, KnowledgeError> {
+        load::load(files, &[])
+    }
+
+    pub fn criteria(&self) -> &Criteria {
+        &self.criteria
+    }
+
+    pub fn topic(&self, id: u32) -> Option<&Topic> {
+        self.topics.get(&id)
+    }
+
+    pub fn variant(&self, variant: Variant) -> Option<&VariantRows> {
+        self.variants.get(&variant)
+    }
+
+    /// The row of `procedure` in `variant`, if the variant rates it.
+    pub fn rating(&self, variant: Variant, procedure: &str) -> Option<&Rating> {
+        self.variants.get(&variant)?.rows.iter().find(|row| row.procedure == procedure)
+    }
+
+    /// The topics that rate `procedure`, in topic order.
+    pub fn topics_rating(&self, procedure: &str) -> Vec<u32> {
+        let mut topics: Vec<u32> = self
+            .variants
+            .values()
+            .filter(|rows| rows.rows.iter().any(|row| row.procedure == procedure))
+            .map(|rows| rows.variant.topic())
+            .collect();
+        topics.dedup();
+        topics
+    }
+
+    pub fn procedure(&self, id: &str) -> Option<&Procedure> {
+        self.procedures.get(id)
+    }
+
+    /// The procedures an order code means.
+    pub fn procedures_for_code(&self, system: &str, code: &str) -> &[String] {
+        self.procedure_codes.get(&(system.to_owned(), normalize(system, code))).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every concept a condition code means: exact codes and ICD-10-CM prefixes.
+    pub fn concepts_for_code(&self, system: &str, code: &str) -> Vec<ConceptMatch> {
+        let normalized = normalize(system, code);
+        let mut matches: Vec<ConceptMatch> =
+            self.condition_codes.get(&(system.to_owned(), normalized.clone())).cloned().unwrap_or_default();
+        for (prefix_system, prefix, concept) in &self.condition_prefixes {
+            if prefix_system == system && normalized.starts_with(prefix.as_str()) && !matches.contains(concept) {
+                matches.push(*concept);
+            }
+        }
+        matches
+    }
+
+    /// Concepts with no verified code, named in `text`.
+    pub fn concepts_for_text(&self, text: &str) -> Vec<Concept> {
+        let text = text.to_lowercase();
+        let mut concepts: Vec<Concept> =
+            self.condition_texts.iter().filter(|(phrase, _)| text.contains(phrase.as_str())).map(|(_, c)| *c).collect();
+        concepts.dedup();
+        concepts
+    }
+
+    /// The class of an RxNorm code, and whether it is a heparin.
+    pub fn medication(&self, code: &str) -> Option<(MedicationClass, bool)> {
+        self.medications.get(code.trim()).copied()
+    }
+
+    pub fn is_thrombolytic_allergy_code(&self, code: &str) -> bool {
+        self.thrombolytic_allergy_codes.iter().any(|known| known == code.trim())
+    }
+
+    pub fn names_contrast(&self, text: &str) -> bool {
+        let text = text.to_lowercase();
+        self.contrast_texts.iter().any(|phrase| text.contains(phrase.as_str()))
+    }
+
+    pub fn lab(&self, code: &str) -> Option<Lab> {
+        self.labs.get(code.trim()).copied()
+    }
+
+    /// Our display for a code, when the files list it.
+    pub fn display(&self, system: &str, code: &str) -> Option<&str> {
+        self.displays.get(&(system.to_owned(), normalize(system, code))).map(String::as_str)
+    }
+
+    /// The canonical unit labs of this kind are compared in.
+    pub fn lab_unit(&self, lab: Lab) -> &str {
+        self.lab_units.get(&lab).map_or("", String::as_str)
+    }
+
+    pub fn blood_pressure_panel(&self) -> &str {
+        &self.blood_pressure_panel
+    }
+
+    pub fn interpretation(&self) -> &Interpretation {
+        &self.interpretation
+    }
+
+    pub fn thresholds(&self) -> impl Iterator<Item = &Threshold> {
+        self.thresholds.values()
+    }
+
+    pub fn unchecked(&self) -> &[Unchecked] {
+        &self.unchecked
+    }
+
+    pub fn source(&self, id: &str) -> Option<&Source> {
+        self.sources.get(id)
+    }
+
+    /// The human name of a code system URI (`ICD-10-CM`), or the URI itself.
+    pub fn system_name(system: &str) -> &str {
+        SYSTEMS.iter().find(|(_, uri, _)| *uri == system).map_or(system, |(_, _, name)| name)
+    }
+
+    /// Every procedure code that is also an imaging study code of `procedure` (for duplex results).
+    pub fn codes_of(&self, procedure: &str) -> Vec<(String, String)> {
+        self.procedure_codes
+            .iter()
+            .filter(|(_, procedures)| procedures.iter().any(|p| p == procedure))
+            .map(|((system, code), _)| (system.clone(), code.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

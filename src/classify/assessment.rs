@@ -1,0 +1,91 @@
+//! The classifier's answer: variants, the rules that fired with the facts each used, what is missing,
+//! and the safety flags. It explains itself: cards quote it, `dvt-cds evaluate --explain` prints it.
+
+use serde::Serialize;
+
+use super::criteria::FlagClass;
+use super::rules::Rule;
+use super::variant::Variant;
+use crate::evidence::CodeRef;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Assessment {
+    /// At most one variant per topic.
+    pub variants: Vec<Variant>,
+    pub rules: Vec<RuleHit>,
+    /// Every fact a rule or a flag used, once.
+    pub evidence: Vec<Fact>,
+    pub missing: Vec<Missing>,
+    pub safety: Vec<SafetyHit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleHit {
+    pub id: Rule,
+    pub description: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub facts: Vec<Fact>,
+}
+
+/// A finding from the record, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fact {
+    /// What it is, in card wording: "DVT diagnosis", "Platelets", "Anticoagulant".
+    pub finding: String,
+    /// The resource, `Condition/abc`.
+    pub resource: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<CodeRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The date as written, and the element it came from: `2026-11-20 (onsetDateTime)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+}
+
+/// A fact the decision needs and the record does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Missing {
+    /// Stable id: `dvt-severity`, `dvt-segment`, `dvt-onset`, ...
+    pub id: &'static str,
+    /// What is missing, in card wording.
+    pub what: String,
+    /// Where to document it: "Condition.severity on the DVT diagnosis"; `None` for data the service could
+    /// not obtain or read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    /// The variant the patient would be in for each possible answer (`None`: no ACR variant).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub if_documented: Vec<Alternative>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alternative {
+    pub answer: String,
+    pub variant: Option<Variant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SafetyHit {
+    pub flag: String,
+    pub class: FlagClass,
+    pub label: String,
+    pub source: String,
+    /// False when a date the window needs is missing or imprecise: the finding may not apply.
+    pub certain: bool,
+    pub facts: Vec<Fact>,
+}
+
+impl Assessment {
+    pub fn variant_of_topic(&self, topic: u32) -> Option<Variant> {
+        self.variants.iter().copied().find(|variant| variant.topic() == topic)
+    }
+
+    pub fn fired(&self, rule: Rule) -> bool {
+        self.rules.iter().any(|hit| hit.id == rule)
+    }
+
+    pub fn flags_of(&self, class: FlagClass) -> impl Iterator<Item = &SafetyHit> {
+        self.safety.iter().filter(move |hit| hit.class == class)
+    }
+}

@@ -1,0 +1,736 @@
+//! Table-driven tests of the classifier: one row per rule and per boundary. The instant is fixed at
+//! 2026-11-24 12:00 UTC; dates are written as days before it.
+
+use time::macros::{date, datetime};
+use time::{Date, Duration, OffsetDateTime};
+
+use super::*;
+use crate::evidence::{
+    Acuity, AllergyClass, AllergyFact, ClinicalStatus, CodeRef, ConditionFact, Dated, DvtCode, FhirDate, Lab, LabFact,
+    LabValue, Laterality, MedicationFact, OrderFact, ProcedureFact, Reason, Segment, Source,
+};
+use crate::knowledge::KnowledgeBase;
+
+const NOW: OffsetDateTime = datetime!(2026-11-24 12:00 UTC);
+const TODAY: Date = date!(2026 - 11 - 24);
+
+fn ago(days: i64) -> String {
+    (TODAY - Duration::days(days)).to_string()
+}
+
+fn dated(text: &str, element: &'static str) -> Dated {
+    Dated { date: FhirDate::parse(text).unwrap(), element }
+}
+
+fn source(resource: &str) -> Source {
+    Source { resource: resource.to_owned(), code: None }
+}
+
+fn condition(resource: &str, concept: Concept) -> ConditionFact {
+    ConditionFact {
+        source: source(resource),
+        concept,
+        matched_by: Match::Code,
+        dvt: None,
+        clinical_status: ClinicalStatus::Active,
+        verification: Verification::Confirmed,
+        severity: None,
+        body_sites: Vec::new(),
+        body_site_laterality: None,
+        onset: None,
+        recorded: None,
+        abated: false,
+    }
+}
+
+fn dvt(segment: Segment, laterality: Laterality) -> ConditionFact {
+    ConditionFact {
+        dvt: Some(DvtCode { segment, laterality, acuity: Acuity::Acute }),
+        ..condition("Condition/dvt", Concept::Dvt)
+    }
+}
+
+/// An acute left iliofemoral DVT, `days` old, of `severity`.
+fn iliofemoral(days: i64, severity: Option<Severity>) -> ConditionFact {
+    dvt(Segment::Iliofemoral, Laterality::Left).onset_days(days).severity(severity)
+}
+
+trait Tweak {
+    fn onset_days(self, days: i64) -> Self;
+    fn severity(self, severity: Option<Severity>) -> Self;
+}
+
+impl Tweak for ConditionFact {
+    fn onset_days(self, days: i64) -> ConditionFact {
+        ConditionFact { onset: Some(dated(&ago(days), "onsetDateTime")), ..self }
+    }
+
+    fn severity(self, severity: Option<Severity>) -> ConditionFact {
+        ConditionFact { severity, ..self }
+    }
+}
+
+fn lab(resource: &str, lab: Lab, value: LabValue, days: i64) -> LabFact {
+    LabFact { source: source(resource), lab, value, date: Some(dated(&ago(days), "effectiveDateTime")) }
+}
+
+fn number(value: f64) -> LabValue {
+    LabValue::Number { value, unit: "x".to_owned() }
+}
+
+fn anticoagulant(days: i64) -> MedicationFact {
+    MedicationFact {
+        source: source("MedicationRequest/apixaban"),
+        class: MedicationClass::Anticoagulant,
+        heparin: false,
+        status: Some("active".to_owned()),
+        start: Some(dated(&ago(days), "authoredOn")),
+    }
+}
+
+fn procedure(kind: Option<ProcedureKind>, days: i64) -> ProcedureFact {
+    ProcedureFact {
+        source: source("Procedure/p"),
+        kind,
+        status: Some("completed".to_owned()),
+        date: Some(dated(&ago(days), "performedDateTime")),
+    }
+}
+
+fn order(kind: ProcedureKind, reasons: &[Concept]) -> OrderFact {
+    OrderFact {
+        source: source("ServiceRequest/o"),
+        selected: true,
+        procedures: Vec::new(),
+        kind: Some(kind),
+        heparin: false,
+        reasons: reasons
+            .iter()
+            .map(|concept| Reason {
+                code: CodeRef { system: "SNOMED CT".to_owned(), code: "x".to_owned(), display: None },
+                concept: Some(*concept),
+            })
+            .collect(),
+    }
+}
+
+fn classify_now(evidence: &Evidence) -> Assessment {
+    let knowledge = KnowledgeBase::embedded().unwrap();
+    classify(evidence, knowledge.criteria(), NOW)
+}
+
+/// What a row expects: the variants exactly, and these rules, missing ids and flags among the others.
+#[derive(Default)]
+struct Expect {
+    variants: &'static [&'static str],
+    rules: &'static [&'static str],
+    missing: &'static [&'static str],
+    flags: &'static [&'static str],
+    not_rules: &'static [&'static str],
+}
+
+fn check(name: &str, evidence: Evidence, expect: Expect) {
+    let assessment = classify_now(&evidence);
+    let variants: Vec<&str> = assessment.variants.iter().map(|v| v.id()).collect();
+    let rules: Vec<&str> = assessment.rules.iter().map(|hit| hit.id.id()).collect();
+    let missing: Vec<&str> = assessment.missing.iter().map(|m| m.id).collect();
+    let flags: Vec<&str> = assessment.safety.iter().map(|hit| hit.flag.as_str()).collect();
+    let summary = format!("{name}: variants {variants:?}, rules {rules:?}, missing {missing:?}, flags {flags:?}");
+    assert_eq!(variants, expect.variants, "{summary}");
+    for rule in expect.rules {
+        assert!(rules.contains(rule), "{summary}: expected rule {rule}");
+    }
+    for rule in expect.not_rules {
+        assert!(!rules.contains(rule), "{summary}: unexpected rule {rule}");
+    }
+    for id in expect.missing {
+        assert!(missing.contains(id), "{summary}: expected missing {id}");
+    }
+    for flag in expect.flags {
+        assert!(flags.contains(flag), "{summary}: expected flag {flag}");
+    }
+}
+
+fn with_conditions(conditions: Vec<ConditionFact>) -> Evidence {
+    Evidence { conditions, ..Evidence::default() }
+}
+
+#[test]
+fn acute_iliofemoral_dvt_by_severity() {
+    check(
+        "severe, 5 days",
+        with_conditions(vec![iliofemoral(5, Some(Severity::Severe))]),
+        Expect {
+            variants: &["acr-193-v2", "acr-6-v1"],
+            rules: &["dvt-confirmed-active", "segment-iliofemoral-code", "age-acute", "moderate-severe-v2", "ivc-v1"],
+            ..Expect::default()
+        },
+    );
+    check(
+        "moderate",
+        with_conditions(vec![iliofemoral(5, Some(Severity::Moderate))]),
+        Expect { variants: &["acr-193-v2", "acr-6-v1"], ..Expect::default() },
+    );
+    check(
+        "mild",
+        with_conditions(vec![iliofemoral(5, Some(Severity::Mild))]),
+        Expect { variants: &["acr-193-v1", "acr-6-v1"], rules: &["mild-v1"], ..Expect::default() },
+    );
+}
+
+#[test]
+fn missing_severity_says_what_to_document_and_what_each_answer_gives() {
+    let assessment = classify_now(&with_conditions(vec![iliofemoral(5, None)]));
+    assert_eq!(assessment.variants, [Variant::Acr6V1]);
+    assert!(assessment.fired(Rule::SeverityMissing));
+    let missing = assessment.missing.iter().find(|m| m.id == "dvt-severity").unwrap();
+    assert!(missing.document.as_deref().unwrap().contains("Condition.severity on Condition/dvt"));
+    let answers: Vec<(&str, Option<&str>)> =
+        missing.if_documented.iter().map(|a| (a.answer.as_str(), a.variant.map(Variant::id))).collect();
+    assert_eq!(
+        answers,
+        [("mild", Some("acr-193-v1")), ("moderate", Some("acr-193-v2")), ("severe", Some("acr-193-v2"))]
+    );
+}
+
+#[test]
+fn thrombus_age_boundaries() {
+    let severe = Some(Severity::Severe);
+    check(
+        "13 days is acute",
+        with_conditions(vec![iliofemoral(13, severe)]),
+        Expect { variants: &["acr-193-v2", "acr-6-v1"], rules: &["age-acute"], ..Expect::default() },
+    );
+    check(
+        "14 days is not",
+        with_conditions(vec![iliofemoral(14, severe)]),
+        Expect {
+            variants: &["acr-6-v1"],
+            rules: &["age-subacute-outside-acr"],
+            flags: &["lysis-thrombus-not-acute"],
+            ..Expect::default()
+        },
+    );
+    // 2026-08-25 is one day short of 3 months before 2026-11-24.
+    let almost = dvt(Segment::Iliofemoral, Laterality::Left).onset_days(91).severity(severe);
+    assert_eq!(almost.onset.as_ref().unwrap().date.text(), "2026-08-25");
+    check(
+        "3 months less a day",
+        with_conditions(vec![almost]),
+        Expect { variants: &["acr-6-v1"], rules: &["age-subacute-outside-acr"], ..Expect::default() },
+    );
+    let exactly = dvt(Segment::Iliofemoral, Laterality::Left).onset_days(92).severity(severe);
+    assert_eq!(exactly.onset.as_ref().unwrap().date.text(), "2026-08-24");
+    check(
+        "exactly 3 months is chronic",
+        with_conditions(vec![exactly]),
+        Expect { variants: &[], rules: &["age-chronic", "chronic-no-anticoagulation"], ..Expect::default() },
+    );
+}
+
+#[test]
+fn onset_falls_back_to_the_recorded_date_and_otherwise_is_asked_for() {
+    let recorded = ConditionFact {
+        recorded: Some(FhirDate::parse(&ago(3)).unwrap()),
+        ..dvt(Segment::Iliofemoral, Laterality::Left).severity(Some(Severity::Severe))
+    };
+    check(
+        "recordedDate",
+        with_conditions(vec![recorded]),
+        Expect {
+            variants: &["acr-193-v2", "acr-6-v1"],
+            rules: &["age-from-recorded-date", "age-acute"],
+            ..Expect::default()
+        },
+    );
+    let undated = dvt(Segment::Iliofemoral, Laterality::Left).severity(Some(Severity::Severe));
+    check(
+        "no date",
+        with_conditions(vec![undated]),
+        Expect { variants: &["acr-6-v1"], rules: &["age-unknown"], missing: &["dvt-onset"], ..Expect::default() },
+    );
+    let month = ConditionFact {
+        onset: Some(dated("2026-11", "onsetDateTime")),
+        ..dvt(Segment::Iliofemoral, Laterality::Left).severity(Some(Severity::Severe))
+    };
+    check(
+        "month precision straddles 14 days",
+        with_conditions(vec![month]),
+        Expect { variants: &["acr-6-v1"], rules: &["age-imprecise"], missing: &["dvt-onset"], ..Expect::default() },
+    );
+}
+
+#[test]
+fn refuted_resolved_and_suspected_dvts_do_not_count() {
+    let refuted = ConditionFact { verification: Verification::Refuted, ..iliofemoral(5, Some(Severity::Severe)) };
+    check(
+        "refuted",
+        with_conditions(vec![refuted]),
+        Expect {
+            variants: &[],
+            rules: &["dvt-not-counted-refuted"],
+            not_rules: &["dvt-confirmed-active"],
+            ..Expect::default()
+        },
+    );
+    let error = ConditionFact { verification: Verification::EnteredInError, ..iliofemoral(5, Some(Severity::Severe)) };
+    check(
+        "entered in error",
+        with_conditions(vec![error]),
+        Expect { variants: &[], rules: &["dvt-not-counted-refuted"], ..Expect::default() },
+    );
+    let resolved =
+        ConditionFact { clinical_status: ClinicalStatus::Inactive, ..iliofemoral(5, Some(Severity::Severe)) };
+    check(
+        "resolved",
+        with_conditions(vec![resolved]),
+        Expect { variants: &[], rules: &["dvt-not-counted-inactive"], ..Expect::default() },
+    );
+    let abated = ConditionFact { abated: true, ..iliofemoral(5, Some(Severity::Severe)) };
+    check(
+        "abated",
+        with_conditions(vec![abated]),
+        Expect { variants: &[], rules: &["dvt-not-counted-inactive"], ..Expect::default() },
+    );
+    let provisional = ConditionFact { verification: Verification::Suspected, ..iliofemoral(2, None) };
+    check(
+        "provisional",
+        with_conditions(vec![provisional]),
+        Expect {
+            variants: &["acr-75-v1"],
+            rules: &["dvt-suspected-only", "suspected-dvt-imaging-v1"],
+            ..Expect::default()
+        },
+    );
+}
+
+#[test]
+fn segment_decisions() {
+    let femoral = || dvt(Segment::Femoral, Laterality::Left).onset_days(4).severity(Some(Severity::Moderate));
+    check(
+        "femoral alone is ambiguous",
+        with_conditions(vec![femoral()]),
+        Expect {
+            variants: &["acr-6-v1"],
+            rules: &["segment-femoral-ambiguous"],
+            missing: &["dvt-segment"],
+            ..Expect::default()
+        },
+    );
+    let common = ConditionFact { body_sites: vec!["Left common femoral vein".to_owned()], ..femoral() };
+    check(
+        "femoral with a common femoral body site",
+        with_conditions(vec![common]),
+        Expect {
+            variants: &["acr-193-v2", "acr-6-v1"],
+            rules: &["segment-iliofemoral-body-site"],
+            ..Expect::default()
+        },
+    );
+    let popliteal = ConditionFact {
+        source: source("Condition/pop"),
+        ..dvt(Segment::Femoropopliteal, Laterality::Left).onset_days(4)
+    };
+    check(
+        "femoral with a popliteal DVT",
+        with_conditions(vec![femoral(), popliteal]),
+        Expect {
+            variants: &["acr-193-v3", "acr-6-v1"],
+            rules: &["segment-femoropopliteal", "femoropopliteal-v3"],
+            ..Expect::default()
+        },
+    );
+    let severe_popliteal =
+        dvt(Segment::Femoropopliteal, Laterality::Right).onset_days(4).severity(Some(Severity::Severe));
+    check(
+        "severe femoropopliteal",
+        with_conditions(vec![severe_popliteal]),
+        Expect { variants: &["acr-6-v1"], rules: &["femoropopliteal-severe-outside"], ..Expect::default() },
+    );
+    let old_popliteal = dvt(Segment::Femoropopliteal, Laterality::Right).onset_days(20).severity(Some(Severity::Mild));
+    check(
+        "femoropopliteal 20 days",
+        with_conditions(vec![old_popliteal]),
+        Expect { variants: &["acr-6-v1"], rules: &["femoropopliteal-not-acute"], ..Expect::default() },
+    );
+    let unspecified = dvt(Segment::Unspecified, Laterality::Unspecified).onset_days(4).severity(Some(Severity::Severe));
+    check(
+        "unspecified",
+        with_conditions(vec![unspecified]),
+        Expect { variants: &[], rules: &["segment-unspecified"], missing: &["dvt-segment"], ..Expect::default() },
+    );
+    let calf = dvt(Segment::Distal, Laterality::Left).onset_days(4);
+    check(
+        "distal only",
+        with_conditions(vec![calf]),
+        Expect { variants: &["acr-6-v3"], rules: &["segment-distal-only", "ivc-v3"], ..Expect::default() },
+    );
+    let cava = dvt(Segment::InferiorVenaCava, Laterality::Unspecified).onset_days(4);
+    check(
+        "IVC only",
+        with_conditions(vec![cava]),
+        Expect { variants: &["acr-6-v1"], rules: &["segment-ivc-only"], ..Expect::default() },
+    );
+}
+
+#[test]
+fn a_positive_duplex_naming_the_common_femoral_vein_decides_the_segment() {
+    let femoral = dvt(Segment::Femoral, Laterality::Left).onset_days(4).severity(Some(Severity::Severe));
+    let duplex = crate::evidence::ImagingFact {
+        source: source("Observation/duplex"),
+        body_sites: vec!["left common femoral vein".to_owned()],
+        positive: Some(true),
+        date: None,
+    };
+    let evidence = Evidence { conditions: vec![femoral], imaging: vec![duplex], ..Evidence::default() };
+    check(
+        "duplex",
+        evidence,
+        Expect {
+            variants: &["acr-193-v2", "acr-6-v1"],
+            rules: &["segment-iliofemoral-body-site"],
+            ..Expect::default()
+        },
+    );
+}
+
+#[test]
+fn phlegmasia_is_variant_5_whatever_the_timing() {
+    let pcd = ConditionFact { matched_by: Match::Text, ..condition("Condition/pcd", Concept::PhlegmasiaCeruleaDolens) };
+    check(
+        "phlegmasia with a 20-day thrombus",
+        with_conditions(vec![iliofemoral(20, Some(Severity::Mild)), pcd]),
+        Expect {
+            variants: &["acr-193-v5", "acr-6-v1"],
+            rules: &["phlegmasia-v5"],
+            flags: &["phlegmasia-cerulea-dolens"],
+            not_rules: &["age-subacute-outside-acr"],
+            ..Expect::default()
+        },
+    );
+}
+
+#[test]
+fn pregnancy_by_condition_or_recent_positive_test() {
+    let pregnant = condition("Condition/preg", Concept::Pregnancy);
+    check(
+        "pregnant, severe",
+        with_conditions(vec![iliofemoral(3, Some(Severity::Severe)), pregnant.clone()]),
+        Expect {
+            variants: &["acr-193-v7", "acr-6-v1"],
+            rules: &["pregnancy-v7"],
+            flags: &["lysis-relative-pregnancy"],
+            ..Expect::default()
+        },
+    );
+    check(
+        "pregnant, mild",
+        with_conditions(vec![iliofemoral(3, Some(Severity::Mild)), pregnant]),
+        Expect {
+            variants: &["acr-193-v1", "acr-6-v1"],
+            rules: &["mild-v1", "relative-contraindication-kept"],
+            ..Expect::default()
+        },
+    );
+    let test = |days| Evidence {
+        conditions: vec![iliofemoral(3, Some(Severity::Severe))],
+        labs: vec![lab("Observation/hcg", Lab::Hcg, LabValue::Positive, days)],
+        ..Evidence::default()
+    };
+    check("positive hCG 30 days ago", test(30), Expect { variants: &["acr-193-v7", "acr-6-v1"], ..Expect::default() });
+    check("positive hCG 31 days ago", test(31), Expect { variants: &["acr-193-v2", "acr-6-v1"], ..Expect::default() });
+    let negated = Evidence {
+        labs: vec![
+            lab("Observation/pos", Lab::Hcg, LabValue::Positive, 10),
+            lab("Observation/neg", Lab::Hcg, LabValue::Negative, 5),
+        ],
+        ..test(10)
+    };
+    check("a later negative test", negated, Expect { variants: &["acr-193-v2", "acr-6-v1"], ..Expect::default() });
+}
+
+#[test]
+fn may_thurner_by_name_or_by_i87_1_on_the_left() {
+    let named = ConditionFact { matched_by: Match::Text, ..condition("Condition/mt", Concept::MayThurner) };
+    check(
+        "named",
+        with_conditions(vec![iliofemoral(6, None), named]),
+        Expect { variants: &["acr-193-v4", "acr-6-v1"], rules: &["may-thurner-v4"], ..Expect::default() },
+    );
+    let coded = ConditionFact { matched_by: Match::UnverifiedCode, ..condition("Condition/i871", Concept::MayThurner) };
+    let right = dvt(Segment::Iliofemoral, Laterality::Right).onset_days(6).severity(Some(Severity::Severe));
+    check(
+        "I87.1 with a right DVT",
+        with_conditions(vec![right, coded.clone()]),
+        Expect { variants: &["acr-193-v2", "acr-6-v1"], rules: &["may-thurner-code-not-left"], ..Expect::default() },
+    );
+    check(
+        "I87.1 with a left DVT",
+        with_conditions(vec![iliofemoral(6, Some(Severity::Severe)), coded]),
+        Expect { variants: &["acr-193-v4", "acr-6-v1"], ..Expect::default() },
+    );
+}
+
+#[test]
+fn persistent_symptoms_after_three_months_of_anticoagulation() {
+    let old = || dvt(Segment::Iliofemoral, Laterality::Left).onset_days(120).severity(Some(Severity::Moderate));
+    let history =
+        |medications, procedures| Evidence { conditions: vec![old()], medications, procedures, ..Evidence::default() };
+    check(
+        "anticoagulated 4 months",
+        history(vec![anticoagulant(118)], vec![]),
+        Expect { variants: &["acr-193-v6"], rules: &["persistent-v6", "age-chronic"], ..Expect::default() },
+    );
+    check(
+        "anticoagulated 2 months",
+        history(vec![anticoagulant(60)], vec![]),
+        Expect { variants: &[], rules: &["chronic-anticoagulation-under-3-months"], ..Expect::default() },
+    );
+    check(
+        "thrombus removed since",
+        history(vec![anticoagulant(118)], vec![procedure(Some(ProcedureKind::Lysis), 100)]),
+        Expect { variants: &[], rules: &["chronic-thrombus-removed"], ..Expect::default() },
+    );
+    let mild = Evidence {
+        conditions: vec![old().severity(Some(Severity::Mild))],
+        medications: vec![anticoagulant(118)],
+        ..Evidence::default()
+    };
+    check("mild", mild, Expect { variants: &[], rules: &["chronic-mild"], ..Expect::default() });
+    let undated = MedicationFact { start: None, ..anticoagulant(0) };
+    check(
+        "start not recorded",
+        history(vec![undated], vec![]),
+        Expect { variants: &[], missing: &["anticoagulation-start"], ..Expect::default() },
+    );
+    let coded_chronic = ConditionFact {
+        dvt: Some(DvtCode { segment: Segment::Iliofemoral, laterality: Laterality::Left, acuity: Acuity::Chronic }),
+        ..old()
+    };
+    let chronic =
+        Evidence { conditions: vec![coded_chronic], medications: vec![anticoagulant(118)], ..Evidence::default() };
+    check("coded chronic", chronic, Expect { variants: &["acr-193-v6"], rules: &["age-chronic"], ..Expect::default() });
+}
+
+#[test]
+fn not_otherwise_healthy_leaves_variants_1_to_3() {
+    let cancer = condition("Condition/ca", Concept::ActiveCancer);
+    check(
+        "active cancer",
+        with_conditions(vec![iliofemoral(5, Some(Severity::Severe)), cancer]),
+        Expect { variants: &["acr-6-v1"], rules: &["not-otherwise-healthy-cancer"], ..Expect::default() },
+    );
+    let stroke = ConditionFact {
+        clinical_status: ClinicalStatus::Inactive,
+        ..condition("Condition/stroke", Concept::IschemicStroke).onset_days(35)
+    };
+    check(
+        "ischaemic stroke 5 weeks ago",
+        with_conditions(vec![iliofemoral(5, Some(Severity::Severe)), stroke]),
+        Expect {
+            variants: &["acr-6-v1"],
+            rules: &["not-otherwise-healthy-lysis-contraindication"],
+            flags: &["lysis-absolute-recent-cerebrovascular-event"],
+            ..Expect::default()
+        },
+    );
+    let old_stroke = ConditionFact {
+        clinical_status: ClinicalStatus::Inactive,
+        ..condition("Condition/stroke", Concept::IschemicStroke).onset_days(200)
+    };
+    check(
+        "stroke 200 days ago",
+        with_conditions(vec![iliofemoral(5, Some(Severity::Severe)), old_stroke]),
+        Expect { variants: &["acr-193-v2", "acr-6-v1"], ..Expect::default() },
+    );
+    let undated_stroke = condition("Condition/stroke", Concept::IschemicStroke);
+    check(
+        "stroke with no date",
+        with_conditions(vec![iliofemoral(5, Some(Severity::Severe)), undated_stroke]),
+        Expect { variants: &["acr-6-v1"], missing: &["contraindication-date"], ..Expect::default() },
+    );
+}
+
+#[test]
+fn a_relative_contraindication_keeps_the_variant_and_warns() {
+    let evidence = Evidence {
+        conditions: vec![iliofemoral(5, Some(Severity::Severe))],
+        labs: vec![
+            lab("Observation/sbp", Lab::SystolicBp, number(192.0), 1),
+            lab("Observation/egfr", Lab::Egfr, number(48.0), 2),
+        ],
+        allergies: vec![AllergyFact {
+            source: source("AllergyIntolerance/c"),
+            class: AllergyClass::Contrast,
+            active: true,
+        }],
+        ..Evidence::default()
+    };
+    check(
+        "hypertension, low eGFR, contrast allergy",
+        evidence,
+        Expect {
+            variants: &["acr-193-v2", "acr-6-v1"],
+            rules: &["relative-contraindication-kept"],
+            flags: &[
+                "lysis-relative-uncontrolled-hypertension",
+                "lysis-relative-renal-failure",
+                "egfr-below-60",
+                "contrast-allergy",
+                "lysis-relative-allergy",
+            ],
+            ..Expect::default()
+        },
+    );
+    let stale = Evidence {
+        conditions: vec![iliofemoral(5, Some(Severity::Severe))],
+        labs: vec![lab("Observation/sbp", Lab::SystolicBp, number(192.0), 8)],
+        ..Evidence::default()
+    };
+    let assessment = classify_now(&stale);
+    assert!(assessment.safety.is_empty(), "a blood pressure 8 days old is not current: {:?}", assessment.safety);
+}
+
+#[test]
+fn contraindications_to_anticoagulation_bring_in_filter_variant_2() {
+    let evidence = Evidence {
+        conditions: vec![iliofemoral(5, Some(Severity::Severe))],
+        labs: vec![lab("Observation/plt", Lab::Platelets, number(40.0), 1)],
+        ..Evidence::default()
+    };
+    check(
+        "platelets 40",
+        evidence,
+        Expect {
+            variants: &["acr-6-v2"],
+            rules: &["ivc-v2", "not-otherwise-healthy-lysis-contraindication"],
+            // The same count is not repeated as a relative contraindication once it is an absolute one.
+            flags: &["anticoagulation-low-platelets", "lysis-absolute-anticoagulation-contraindicated"],
+            ..Expect::default()
+        },
+    );
+    let ich = ConditionFact {
+        clinical_status: ClinicalStatus::Inactive,
+        ..condition("Condition/ich", Concept::IntracranialHemorrhage).onset_days(2000)
+    };
+    check(
+        "old intracranial haemorrhage",
+        with_conditions(vec![iliofemoral(5, Some(Severity::Severe)), ich]),
+        Expect {
+            variants: &["acr-6-v2"],
+            flags: &["anticoagulation-intracranial-hemorrhage-history", "lysis-absolute-intracranial-hemorrhage"],
+            ..Expect::default()
+        },
+    );
+}
+
+#[test]
+fn planned_lysis_is_filter_variant_6() {
+    let evidence = Evidence {
+        conditions: vec![iliofemoral(5, Some(Severity::Severe))],
+        orders: vec![order(ProcedureKind::Lysis, &[])],
+        ..Evidence::default()
+    };
+    check(
+        "CDT ordered",
+        evidence,
+        Expect {
+            variants: &["acr-193-v2", "acr-6-v6"],
+            rules: &["ivc-v6"],
+            missing: &["recent-platelets", "recent-egfr"],
+            ..Expect::default()
+        },
+    );
+}
+
+#[test]
+fn imaging_for_suspected_dvt_is_the_imaging_topic() {
+    let evidence =
+        Evidence { orders: vec![order(ProcedureKind::Imaging, &[Concept::LegEdema])], ..Evidence::default() };
+    check(
+        "duplex for leg swelling",
+        evidence,
+        Expect { variants: &["acr-75-v1"], rules: &["suspected-dvt-imaging-v1"], ..Expect::default() },
+    );
+    let no_reason = Evidence { orders: vec![order(ProcedureKind::Imaging, &[])], ..Evidence::default() };
+    check("imaging with no reason", no_reason, Expect { variants: &[], ..Expect::default() });
+    let confirmed = Evidence {
+        conditions: vec![iliofemoral(5, Some(Severity::Severe))],
+        orders: vec![order(ProcedureKind::Imaging, &[Concept::Dvt])],
+        ..Evidence::default()
+    };
+    check(
+        "imaging when DVT is confirmed",
+        confirmed,
+        Expect { variants: &["acr-193-v2", "acr-6-v1"], not_rules: &["suspected-dvt-imaging-v1"], ..Expect::default() },
+    );
+}
+
+#[test]
+fn a_recent_unknown_procedure_asks_whether_it_was_major_surgery() {
+    let evidence = Evidence {
+        conditions: vec![iliofemoral(5, Some(Severity::Severe))],
+        procedures: vec![procedure(None, 6)],
+        ..Evidence::default()
+    };
+    let assessment = classify_now(&evidence);
+    let review = assessment.safety.iter().find(|hit| hit.flag == "review-recent-procedure").unwrap();
+    assert_eq!(review.class, FlagClass::Review);
+    assert_eq!(assessment.variants, [Variant::Acr193V2, Variant::Acr6V1], "a review flag changes no variant");
+}
+
+#[test]
+fn heparin_with_hit_warns_but_does_not_contraindicate_anticoagulation() {
+    let hit = condition("Condition/hit", Concept::HeparinInducedThrombocytopenia);
+    let heparin = OrderFact { heparin: true, ..order(ProcedureKind::Anticoagulation, &[]) };
+    let evidence = Evidence {
+        conditions: vec![iliofemoral(5, Some(Severity::Severe)), hit],
+        orders: vec![heparin],
+        ..Evidence::default()
+    };
+    check(
+        "heparin with HIT",
+        evidence,
+        Expect {
+            variants: &["acr-193-v2", "acr-6-v1"],
+            flags: &["heparin-with-hit", "lysis-relative-thrombocytopenia-diagnosis"],
+            ..Expect::default()
+        },
+    );
+}
+
+#[test]
+fn unavailable_and_unreadable_data_are_listed_as_missing() {
+    let evidence = Evidence {
+        conditions: vec![iliofemoral(5, Some(Severity::Severe))],
+        gaps: vec![crate::evidence::DataGap {
+            key: "observations".to_owned(),
+            contents: "laboratory results".to_owned(),
+            reason: "the FHIR server did not answer in time".to_owned(),
+        }],
+        unreadable: vec!["Observation/x (a field has an unexpected type (line 1, column 9))".to_owned()],
+        ..Evidence::default()
+    };
+    let assessment = classify_now(&evidence);
+    let what: Vec<&str> = assessment.missing.iter().map(|m| m.what.as_str()).collect();
+    assert_eq!(
+        what,
+        [
+            "Could not see laboratory results: the FHIR server did not answer in time",
+            "Could not read Observation/x (a field has an unexpected type (line 1, column 9))",
+        ]
+    );
+}
+
+#[test]
+fn every_rule_and_fact_is_explained() {
+    let assessment = classify_now(&with_conditions(vec![iliofemoral(5, Some(Severity::Severe))]));
+    for hit in &assessment.rules {
+        assert_eq!(hit.description, hit.id.description());
+        assert!(!hit.facts.is_empty(), "{} has no facts", hit.id.id());
+    }
+    let fact = &assessment.evidence[0];
+    assert_eq!(fact.resource, "Condition/dvt");
+    assert_eq!(fact.value.as_deref(), Some("severity severe"));
+    assert_eq!(fact.date.as_deref(), Some("2026-11-19 (onsetDateTime)"));
+}

@@ -1,0 +1,658 @@
+//! From FHIR resources to `Evidence`: each finding keeps the resource and code it came from.
+//!
+//! Lenient, never silent: a resource we cannot use for lack of a field is simply not a finding, but one we
+//! could not read is listed in `Evidence.unreadable`, and a key we could not obtain in `Evidence.gaps`.
+
+use time::{Date, Duration};
+
+use super::fhir::{CodeableConcept, Quantity, Resource};
+use super::keys;
+use super::orders::DraftOrder;
+use super::record::PatientRecord;
+use crate::evidence::{
+    AllergyClass, AllergyFact, ClinicalStatus, CodeRef, ConditionFact, DataGap, Dated, Demographics, Evidence,
+    FhirDate, ImagingFact, Lab, LabFact, LabValue, Match, MedicationClass, MedicationFact, OrderFact, ProcedureFact,
+    Reason, Severity, Source, Verification,
+};
+use crate::knowledge::{self, KnowledgeBase};
+
+/// Everything the classifier may use, from the gathered record and the hook's draft orders.
+pub fn extract(record: &PatientRecord, orders: &[DraftOrder], knowledge: &KnowledgeBase) -> Evidence {
+    let mut evidence = Evidence::default();
+    let patient = record.resources.iter().find(|resource| resource.resource_type == "Patient");
+    let birth_date = patient.and_then(|p| p.birth_date.as_deref()).and_then(FhirDate::parse);
+    if let Some(patient) = patient {
+        evidence.patient = Some(Demographics {
+            source: Source { resource: patient.reference(), code: None },
+            sex: patient.gender.clone(),
+            birth_date: birth_date.clone(),
+        });
+    }
+    for resource in &record.resources {
+        match resource.resource_type.as_str() {
+            "Condition" => evidence.conditions.extend(conditions(resource, birth_date.as_ref(), knowledge)),
+            "Observation" => observation(resource, knowledge, &mut evidence),
+            "MedicationRequest" | "MedicationStatement" => evidence.medications.extend(medication(resource, knowledge)),
+            "Procedure" => evidence.procedures.push(procedure(resource, knowledge)),
+            "AllergyIntolerance" => evidence.allergies.extend(allergies(resource, knowledge)),
+            _ => {}
+        }
+    }
+    evidence.orders = orders.iter().map(|order| order_fact(order, &evidence, knowledge)).collect();
+    for (key, reason) in record.unavailable() {
+        let contents = keys::KEYS.iter().find(|spec| spec.key == key).map_or(key, |spec| spec.contents);
+        evidence.gaps.push(DataGap { key: key.to_owned(), contents: contents.to_owned(), reason: reason.to_owned() });
+    }
+    evidence.unreadable = record
+        .unreadable
+        .iter()
+        .map(|unreadable| format!("{} ({})", unreadable.location, unreadable.problem))
+        .collect();
+    evidence
+}
+
+/// A code as the record wrote it; our display when the record gave none.
+fn code_ref(knowledge: &KnowledgeBase, system: &str, code: &str, display: Option<&str>) -> CodeRef {
+    CodeRef {
+        system: KnowledgeBase::system_name(system).to_owned(),
+        code: code.to_owned(),
+        display: display.or_else(|| knowledge.display(system, code)).map(str::to_owned),
+    }
+}
+
+fn first_code(knowledge: &KnowledgeBase, concept: Option<&CodeableConcept>) -> Option<CodeRef> {
+    let concept = concept?;
+    concept
+        .codes()
+        .next()
+        .map(|(system, code, display)| code_ref(knowledge, system, code, display.or(concept.text.as_deref())))
+}
+
+/// One fact per concept the Condition's codes or text name.
+fn conditions(resource: &Resource, birth_date: Option<&FhirDate>, knowledge: &KnowledgeBase) -> Vec<ConditionFact> {
+    let Some(code) = &resource.code else { return Vec::new() };
+    let mut matched: Vec<(knowledge::ConceptMatch, CodeRef)> = Vec::new();
+    for (system, value, display) in code.codes() {
+        for concept in knowledge.concepts_for_code(system, value) {
+            if !matched.iter().any(|(m, _)| m.concept == concept.concept) {
+                matched.push((concept, code_ref(knowledge, system, value, display.or(code.text.as_deref()))));
+            }
+        }
+    }
+    let texts = code.text.iter().map(String::as_str).chain(code.coding.iter().filter_map(|c| c.display.as_deref()));
+    for text in texts {
+        for concept in knowledge.concepts_for_text(text) {
+            if !matched.iter().any(|(m, _)| m.concept == concept) {
+                let code = first_code(knowledge, Some(code)).unwrap_or_else(|| CodeRef {
+                    system: "text".to_owned(),
+                    code: text.to_owned(),
+                    display: None,
+                });
+                matched.push((knowledge::ConceptMatch { concept, dvt: None, matched_by: Match::Text }, code));
+            }
+        }
+    }
+    if matched.is_empty() {
+        return Vec::new();
+    }
+
+    let clinical_status = match status_code(resource.clinical_status.as_ref()).as_deref() {
+        Some("active" | "recurrence" | "relapse") => ClinicalStatus::Active,
+        Some("inactive" | "remission" | "resolved") => ClinicalStatus::Inactive,
+        _ => ClinicalStatus::NotRecorded,
+    };
+    let verification = match status_code(resource.verification_status.as_ref()).as_deref() {
+        Some("confirmed") => Verification::Confirmed,
+        Some("unconfirmed" | "provisional" | "differential") => Verification::Suspected,
+        Some("refuted") => Verification::Refuted,
+        Some("entered-in-error") => Verification::EnteredInError,
+        _ => Verification::NotRecorded,
+    };
+    let body_sites: Vec<String> =
+        resource.body_site.iter().filter_map(|site| site.label().map(str::to_owned)).collect();
+    let body_site_laterality = resource.body_site.iter().find_map(|site| {
+        knowledge::LATERALITY_CODES
+            .iter()
+            .find(|(code, _)| site.has(knowledge::SNOMED, code))
+            .map(|(_, laterality)| *laterality)
+    });
+    let onset = onset(resource, birth_date);
+    let recorded = resource.recorded_date.as_deref().and_then(FhirDate::parse);
+    let abated = resource.abatement_date_time.is_some()
+        || resource.abatement_period.is_some()
+        || resource.abatement_age.is_some()
+        || resource.abatement_string.is_some()
+        || resource.abatement_boolean == Some(true);
+
+    matched
+        .into_iter()
+        .map(|(concept, code)| ConditionFact {
+            source: Source { resource: resource.reference(), code: Some(code) },
+            concept: concept.concept,
+            matched_by: concept.matched_by,
+            dvt: concept.dvt,
+            clinical_status,
+            verification,
+            severity: severity(resource.severity.as_ref()),
+            body_sites: body_sites.clone(),
+            body_site_laterality,
+            onset: onset.clone(),
+            recorded: recorded.clone(),
+            abated,
+        })
+        .collect()
+}
+
+/// The code of a status CodeableConcept, whatever its system (EHRs vary).
+fn status_code(concept: Option<&CodeableConcept>) -> Option<String> {
+    concept?.coding.iter().find_map(|coding| coding.code.as_deref()).map(str::to_ascii_lowercase)
+}
+
+fn severity(concept: Option<&CodeableConcept>) -> Option<Severity> {
+    let concept = concept?;
+    let coded = knowledge::SEVERITY_CODES
+        .iter()
+        .find(|(code, _)| concept.has(knowledge::SNOMED, code))
+        .map(|(_, severity)| *severity);
+    coded.or_else(|| {
+        let words =
+            concept.text.iter().map(String::as_str).chain(concept.coding.iter().filter_map(|c| c.display.as_deref()));
+        words.map(|word| word.trim().to_ascii_lowercase()).find_map(|word| match word.as_str() {
+            "mild" => Some(Severity::Mild),
+            "moderate" => Some(Severity::Moderate),
+            "severe" => Some(Severity::Severe),
+            _ => None,
+        })
+    })
+}
+
+/// `onset[x]`: dateTime, Period, Age (from the birth date) or a String that holds a date.
+fn onset(resource: &Resource, birth_date: Option<&FhirDate>) -> Option<Dated> {
+    if let Some(date) = resource.onset_date_time.as_deref().and_then(FhirDate::parse) {
+        return Some(Dated { date, element: "onsetDateTime" });
+    }
+    if let Some(date) = resource.onset_period.as_ref().and_then(|p| p.start.as_deref()).and_then(FhirDate::parse) {
+        return Some(Dated { date, element: "onsetPeriod.start" });
+    }
+    if let (Some(age), Some(birth)) = (&resource.onset_age, birth_date)
+        && let Some(date) = age_to_date(age, birth)
+    {
+        return Some(Dated { date, element: "onsetAge" });
+    }
+    resource.onset_string.as_deref().and_then(FhirDate::parse).map(|date| Dated { date, element: "onsetString" })
+}
+
+/// An age in years (UCUM `a`) after a birth date, as the range of days it can mean.
+fn age_to_date(age: &Quantity, birth: &FhirDate) -> Option<FhirDate> {
+    let years = age.value?;
+    let unit = age.code.as_deref().or(age.unit.as_deref()).unwrap_or("a").to_ascii_lowercase();
+    if !(matches!(unit.as_str(), "a" | "yr" | "year" | "years") && (0.0..150.0).contains(&years)) {
+        return None;
+    }
+    let whole = years.floor() as i32;
+    let shift = |date: Date, years: i32| date.replace_year(date.year() + years).ok();
+    let earliest = shift(birth.earliest(), whole)?;
+    let latest = shift(birth.latest(), whole + 1)?.checked_sub(Duration::days(1))?;
+    Some(FhirDate::between(earliest, latest, format!("age {} (born {})", trim(years), birth.text())))
+}
+
+fn trim(value: f64) -> String {
+    if (value - value.round()).abs() < 1e-9 { format!("{value:.0}") } else { format!("{value}") }
+}
+
+fn observation(resource: &Resource, knowledge: &KnowledgeBase, evidence: &mut Evidence) {
+    if !matches!(resource.status.as_deref(), Some("final" | "amended" | "corrected")) {
+        return;
+    }
+    let Some(code) = &resource.code else { return };
+    let date = observation_date(resource);
+    let duplex: Vec<(String, String)> = knowledge.codes_of("us-duplex");
+    for (system, value, display) in code.codes() {
+        if duplex.iter().any(|(s, c)| s == system && c == value) {
+            evidence.imaging.push(ImagingFact {
+                source: Source {
+                    resource: resource.reference(),
+                    code: Some(code_ref(knowledge, system, value, display)),
+                },
+                body_sites: resource.body_site.iter().filter_map(|site| site.label().map(str::to_owned)).collect(),
+                positive: interpretation(resource, knowledge),
+                date: date.clone(),
+            });
+            return;
+        }
+        if system != knowledge::LOINC {
+            continue;
+        }
+        if value == knowledge.blood_pressure_panel() {
+            for component in &resource.component {
+                let Some(component_code) = &component.code else { continue };
+                let Some((lab, loinc, loinc_display)) = component_code
+                    .codes()
+                    .filter(|(s, _, _)| *s == knowledge::LOINC)
+                    .find_map(|(_, c, d)| knowledge.lab(c).map(|lab| (lab, c, d)))
+                else {
+                    continue;
+                };
+                evidence.labs.push(LabFact {
+                    source: Source {
+                        resource: resource.reference(),
+                        code: Some(code_ref(knowledge, knowledge::LOINC, loinc, loinc_display)),
+                    },
+                    lab,
+                    value: quantity_value(component.value_quantity.as_ref(), lab, knowledge),
+                    date: date.clone(),
+                });
+            }
+            return;
+        }
+        if let Some(lab) = knowledge.lab(value) {
+            let lab_value = if lab == Lab::Hcg {
+                match interpretation(resource, knowledge) {
+                    Some(true) => LabValue::Positive,
+                    Some(false) => LabValue::Negative,
+                    None => LabValue::Unreadable { reason: "no positive or negative result".to_owned() },
+                }
+            } else {
+                quantity_value(resource.value_quantity.as_ref(), lab, knowledge)
+            };
+            evidence.labs.push(LabFact {
+                source: Source {
+                    resource: resource.reference(),
+                    code: Some(code_ref(knowledge, system, value, display)),
+                },
+                lab,
+                value: lab_value,
+                date,
+            });
+            return;
+        }
+    }
+}
+
+fn observation_date(resource: &Resource) -> Option<Dated> {
+    let candidates: [(Option<&str>, &'static str); 4] = [
+        (resource.effective_date_time.as_deref(), "effectiveDateTime"),
+        (resource.effective_period.as_ref().and_then(|p| p.start.as_deref()), "effectivePeriod.start"),
+        (resource.effective_instant.as_deref(), "effectiveInstant"),
+        (resource.issued.as_deref(), "issued"),
+    ];
+    candidates
+        .into_iter()
+        .find_map(|(text, element)| text.and_then(FhirDate::parse).map(|date| Dated { date, element }))
+}
+
+/// Positive (`Some(true)`), negative or unstated, from the interpretation codes or the value's words.
+fn interpretation(resource: &Resource, knowledge: &KnowledgeBase) -> Option<bool> {
+    let rules = knowledge.interpretation();
+    for concept in &resource.interpretation {
+        for (system, code, _) in concept.codes() {
+            if system != knowledge::OBSERVATION_INTERPRETATION {
+                continue;
+            }
+            if rules.negative_codes.iter().any(|c| c == code) {
+                return Some(false);
+            }
+            if rules.positive_codes.iter().any(|c| c == code) {
+                return Some(true);
+            }
+        }
+    }
+    let words: Vec<String> = resource
+        .value_string
+        .iter()
+        .cloned()
+        .chain(resource.value_codeable_concept.iter().filter_map(|c| c.label().map(str::to_owned)))
+        .map(|word| word.to_lowercase())
+        .collect();
+    // "not detected" contains "detected": the negative words are looked for first.
+    if words.iter().any(|word| rules.negative_texts.iter().any(|t| word.contains(t.as_str()))) {
+        return Some(false);
+    }
+    if words.iter().any(|word| rules.positive_texts.iter().any(|t| word.contains(t.as_str()))) {
+        return Some(true);
+    }
+    resource.value_boolean
+}
+
+/// A quantity in the lab's canonical unit.
+fn quantity_value(quantity: Option<&Quantity>, lab: Lab, knowledge: &KnowledgeBase) -> LabValue {
+    let Some(quantity) = quantity else {
+        return LabValue::Unreadable { reason: "no value".to_owned() };
+    };
+    let Some(value) = quantity.value else {
+        return LabValue::Unreadable { reason: "no value".to_owned() };
+    };
+    let unit_text = quantity.code.as_deref().or(quantity.unit.as_deref()).unwrap_or("");
+    let unit: String =
+        unit_text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase().replace('µ', "u");
+    let factor = match (lab, unit.as_str()) {
+        (Lab::Platelets, "10*3/ul" | "10^3/ul" | "k/ul" | "x10e3/ul" | "thou/ul" | "10*3/mm3" | "10^3/mm3")
+        | (Lab::Platelets, "10*9/l" | "10^9/l" | "x10e9/l" | "gpt/l")
+        | (Lab::Hemoglobin, "g/dl")
+        | (Lab::Creatinine, "mg/dl")
+        | (Lab::Egfr, "ml/min/{1.73_m2}" | "ml/min/1.73m2" | "ml/min/1.73m^2" | "ml/min/{1.73m2}" | "ml/min")
+        | (Lab::Inr, "{inr}" | "inr" | "{ratio}" | "ratio" | "1" | "")
+        | (Lab::SystolicBp | Lab::DiastolicBp, "mm[hg]" | "mmhg") => Some(1.0),
+        (Lab::Platelets, "/ul" | "/mm3" | "{cells}/ul" | "cells/ul") => Some(0.001),
+        (Lab::Hemoglobin, "g/l") => Some(0.1),
+        // 1 mmol/L of haemoglobin (monomer) is 1.611 g/dL.
+        (Lab::Hemoglobin, "mmol/l") => Some(1.611),
+        // Creatinine: 88.4 umol/L per mg/dL.
+        (Lab::Creatinine, "umol/l") => Some(1.0 / 88.4),
+        _ => None,
+    };
+    match factor {
+        Some(factor) => LabValue::Number { value: value * factor, unit: knowledge.lab_unit(lab).to_owned() },
+        None => LabValue::Unreadable { reason: format!("unit `{unit_text}` is not one we convert") },
+    }
+}
+
+fn medication(resource: &Resource, knowledge: &KnowledgeBase) -> Option<MedicationFact> {
+    let concept = resource.medication_codeable_concept.as_ref()?;
+    let (class, heparin, code) =
+        concept.codes().filter(|(system, _, _)| *system == knowledge::RXNORM).find_map(|(system, code, display)| {
+            knowledge
+                .medication(code)
+                .map(|(class, heparin)| (class, heparin, code_ref(knowledge, system, code, display)))
+        })?;
+    let start = match resource.resource_type.as_str() {
+        "MedicationRequest" => {
+            resource.authored_on.as_deref().and_then(FhirDate::parse).map(|date| Dated { date, element: "authoredOn" })
+        }
+        _ => resource
+            .effective_period
+            .as_ref()
+            .and_then(|p| p.start.as_deref())
+            .and_then(FhirDate::parse)
+            .map(|date| Dated { date, element: "effectivePeriod.start" })
+            .or_else(|| {
+                resource
+                    .effective_date_time
+                    .as_deref()
+                    .and_then(FhirDate::parse)
+                    .map(|date| Dated { date, element: "effectiveDateTime" })
+            }),
+    };
+    Some(MedicationFact {
+        source: Source { resource: resource.reference(), code: Some(code) },
+        class,
+        heparin,
+        status: resource.status.clone(),
+        start,
+    })
+}
+
+fn procedure(resource: &Resource, knowledge: &KnowledgeBase) -> ProcedureFact {
+    let kind = resource.code.as_ref().and_then(|code| {
+        code.codes().find_map(|(system, value, _)| {
+            knowledge.procedures_for_code(system, value).first().and_then(|id| knowledge.procedure(id)).map(|p| p.kind)
+        })
+    });
+    let date = resource
+        .performed_date_time
+        .as_deref()
+        .and_then(FhirDate::parse)
+        .map(|date| Dated { date, element: "performedDateTime" })
+        .or_else(|| {
+            resource
+                .performed_period
+                .as_ref()
+                .and_then(|p| p.start.as_deref())
+                .and_then(FhirDate::parse)
+                .map(|date| Dated { date, element: "performedPeriod.start" })
+        });
+    ProcedureFact {
+        source: Source { resource: resource.reference(), code: first_code(knowledge, resource.code.as_ref()) },
+        kind,
+        status: resource.status.clone(),
+        date,
+    }
+}
+
+fn allergies(resource: &Resource, knowledge: &KnowledgeBase) -> Vec<AllergyFact> {
+    if matches!(status_code(resource.verification_status.as_ref()).as_deref(), Some("refuted" | "entered-in-error")) {
+        return Vec::new();
+    }
+    let active = !matches!(status_code(resource.clinical_status.as_ref()).as_deref(), Some("inactive" | "resolved"));
+    let substances = resource.code.iter().chain(resource.reaction.iter().filter_map(|r| r.substance.as_ref()));
+    let mut facts: Vec<AllergyFact> = Vec::new();
+    let mut add = |class: AllergyClass, code: CodeRef| {
+        if !facts.iter().any(|fact| fact.class == class) {
+            facts.push(AllergyFact {
+                source: Source { resource: resource.reference(), code: Some(code) },
+                class,
+                active,
+            });
+        }
+    };
+    for concept in substances {
+        for (system, code, display) in concept.codes() {
+            let class = match system {
+                knowledge::RXNORM => knowledge.medication(code).and_then(|(class, _)| match class {
+                    MedicationClass::Thrombolytic => Some(AllergyClass::Thrombolytic),
+                    MedicationClass::Anticoagulant => Some(AllergyClass::Anticoagulant),
+                    MedicationClass::Antiplatelet => None,
+                }),
+                knowledge::SNOMED if knowledge.is_thrombolytic_allergy_code(code) => Some(AllergyClass::Thrombolytic),
+                _ => None,
+            };
+            if let Some(class) = class {
+                add(class, code_ref(knowledge, system, code, display));
+            }
+        }
+        let names =
+            concept.text.iter().map(String::as_str).chain(concept.coding.iter().filter_map(|c| c.display.as_deref()));
+        for name in names {
+            if knowledge.names_contrast(name) {
+                let code = first_code(knowledge, Some(concept)).unwrap_or_else(|| CodeRef {
+                    system: "text".to_owned(),
+                    code: name.to_owned(),
+                    display: None,
+                });
+                add(AllergyClass::Contrast, code);
+            }
+        }
+    }
+    facts
+}
+
+fn order_fact(order: &DraftOrder, evidence: &Evidence, knowledge: &KnowledgeBase) -> OrderFact {
+    let resource = &order.resource;
+    let concept = resource
+        .code
+        .as_ref()
+        .or(resource.medication_codeable_concept.as_ref())
+        .or(resource.code_codeable_concept.as_ref());
+    let mut procedures: Vec<String> = Vec::new();
+    let mut heparin = false;
+    if let Some(concept) = concept {
+        for (system, code, _) in concept.codes() {
+            for procedure in knowledge.procedures_for_code(system, code) {
+                if !procedures.contains(procedure) {
+                    procedures.push(procedure.clone());
+                }
+            }
+            if system == knowledge::RXNORM {
+                heparin |= knowledge.medication(code).is_some_and(|(_, is_heparin)| is_heparin);
+            }
+        }
+    }
+    let kind = procedures.iter().filter_map(|id| knowledge.procedure(id)).map(|p| p.kind).next();
+    let mut reasons = Vec::new();
+    for reason in &resource.reason_code {
+        for (system, code, display) in reason.codes() {
+            let concept = knowledge.concepts_for_code(system, code).first().map(|m| m.concept);
+            reasons
+                .push(Reason { code: code_ref(knowledge, system, code, display.or(reason.text.as_deref())), concept });
+        }
+    }
+    for reference in resource.reason_reference.iter().filter_map(|r| r.reference.as_deref()) {
+        let local = reference.rsplit('/').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("/");
+        for condition in evidence.conditions.iter().filter(|c| c.source.resource == local) {
+            if let Some(code) = &condition.source.code {
+                reasons.push(Reason { code: code.clone(), concept: Some(condition.concept) });
+            }
+        }
+    }
+    OrderFact {
+        source: Source { resource: order.reference.clone(), code: first_code(knowledge, concept) },
+        selected: order.selected,
+        procedures,
+        kind,
+        heparin,
+        reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::evidence::Laterality;
+    use crate::gather::fhir::parse_document;
+
+    fn knowledge() -> KnowledgeBase {
+        KnowledgeBase::embedded().unwrap()
+    }
+
+    fn record(resources: serde_json::Value) -> PatientRecord {
+        let document = parse_document(&json!({"resourceType": "Bundle", "entry": resources}).to_string()).unwrap();
+        PatientRecord { patient_id: "p1".to_owned(), resources: document.resources, ..PatientRecord::default() }
+    }
+
+    #[test]
+    fn a_dvt_condition_keeps_its_code_status_severity_onset_and_side() {
+        let record = record(json!([{"resource": {"resourceType": "Condition", "id": "c1",
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+            "verificationStatus": {"coding": [{"code": "confirmed"}]},
+            "severity": {"coding": [{"system": "http://snomed.info/sct", "code": "24484000", "display": "Severe"}]},
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I82422"}], "text": "Left iliac DVT"},
+            "bodySite": [{"coding": [{"system": "http://snomed.info/sct", "code": "7771000"}], "text": "left common femoral vein"}],
+            "onsetPeriod": {"start": "2026-11-20"}, "recordedDate": "2026-11-21"}}]));
+        let evidence = extract(&record, &[], &knowledge());
+        let dvt = &evidence.conditions[0];
+        assert_eq!(dvt.concept, crate::evidence::Concept::Dvt);
+        assert_eq!(dvt.dvt.unwrap().segment, crate::evidence::Segment::Iliofemoral);
+        assert_eq!(dvt.dvt.unwrap().laterality, Laterality::Left);
+        assert_eq!((dvt.clinical_status, dvt.verification), (ClinicalStatus::Active, Verification::Confirmed));
+        assert_eq!(dvt.severity, Some(Severity::Severe));
+        assert_eq!(dvt.onset.as_ref().unwrap().element, "onsetPeriod.start");
+        assert_eq!(dvt.body_site_laterality, Some(Laterality::Left));
+        assert_eq!(dvt.source.code.as_ref().unwrap().system, "ICD-10-CM");
+    }
+
+    #[test]
+    fn one_code_can_mean_two_concepts_and_text_finds_what_has_no_code() {
+        let record = record(json!([
+            {"resource": {"resourceType": "Condition", "id": "preg-dvt",
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "O22.32"}]}}},
+            {"resource": {"resourceType": "Condition", "id": "pcd",
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I82.422"}], "text": "Phlegmasia cerulea dolens, left leg"}}},
+            {"resource": {"resourceType": "Condition", "id": "ca",
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C50.912"}]}}},
+        ]));
+        let evidence = extract(&record, &[], &knowledge());
+        let concepts: Vec<(String, crate::evidence::Concept, Match)> =
+            evidence.conditions.iter().map(|c| (c.source.resource.clone(), c.concept, c.matched_by)).collect();
+        use crate::evidence::Concept::*;
+        assert_eq!(
+            concepts,
+            [
+                ("Condition/preg-dvt".to_owned(), Dvt, Match::Code),
+                ("Condition/preg-dvt".to_owned(), Pregnancy, Match::Code),
+                ("Condition/pcd".to_owned(), Dvt, Match::Code),
+                ("Condition/pcd".to_owned(), PhlegmasiaCeruleaDolens, Match::Text),
+                ("Condition/ca".to_owned(), ActiveCancer, Match::Code),
+            ]
+        );
+    }
+
+    #[test]
+    fn lab_units_are_converted_and_non_final_results_ignored() {
+        let obs = |id: &str, status: &str, code: &str, value: serde_json::Value| {
+            json!({"resource": {"resourceType": "Observation", "id": id, "status": status,
+                "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                "effectiveDateTime": "2026-11-23T08:00:00Z", "valueQuantity": value}})
+        };
+        let record = record(json!([
+            obs("p1", "final", "777-3", json!({"value": 85000, "unit": "/uL"})),
+            obs("p2", "final", "26515-7", json!({"value": 210, "code": "10*3/uL"})),
+            obs("p3", "preliminary", "777-3", json!({"value": 5, "unit": "10*9/L"})),
+            obs("c1", "amended", "2160-0", json!({"value": 176.8, "unit": "µmol/L"})),
+            obs("e1", "final", "98979-8", json!({"value": 52, "unit": "furlongs"})),
+            {"resource": {"resourceType": "Observation", "id": "bp", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]}, "effectiveDateTime": "2026-11-24",
+                "component": [
+                    {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}, "valueQuantity": {"value": 190, "unit": "mmHg"}},
+                    {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]}, "valueQuantity": {"value": 95, "code": "mm[Hg]"}}]}},
+            {"resource": {"resourceType": "Observation", "id": "h1", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "2106-3"}]}, "effectiveDateTime": "2026-11-20",
+                "valueCodeableConcept": {"text": "Not detected"}}},
+        ]));
+        let evidence = extract(&record, &[], &knowledge());
+        let values: Vec<(String, LabValue)> =
+            evidence.labs.iter().map(|l| (l.source.resource.clone(), l.value.clone())).collect();
+        let number = |value: f64, unit: &str| LabValue::Number { value, unit: unit.to_owned() };
+        assert_eq!(values[0], ("Observation/p1".to_owned(), number(85.0, "10*9/L")));
+        assert_eq!(values[1], ("Observation/p2".to_owned(), number(210.0, "10*9/L")));
+        assert_eq!(values[2].0, "Observation/c1");
+        assert!(matches!(values[2].1, LabValue::Number { value, .. } if (value - 2.0).abs() < 1e-9));
+        assert!(matches!(&values[3].1, LabValue::Unreadable { reason } if reason.contains("furlongs")));
+        assert_eq!(values[4], ("Observation/bp".to_owned(), number(190.0, "mm[Hg]")));
+        assert_eq!(values[5], ("Observation/bp".to_owned(), number(95.0, "mm[Hg]")));
+        assert_eq!(values[6], ("Observation/h1".to_owned(), LabValue::Negative));
+        assert_eq!(values.len(), 7);
+    }
+
+    #[test]
+    fn draft_orders_map_to_procedures_and_reasons() {
+        let record = record(json!([{"resource": {"resourceType": "Condition", "id": "c1",
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "102572006"}]}}}]));
+        let order = |raw: serde_json::Value| {
+            let resource: Resource = serde_json::from_value(raw.clone()).unwrap();
+            DraftOrder { reference: resource.reference(), selected: true, resource, raw }
+        };
+        let orders = [
+            order(
+                json!({"resourceType": "ServiceRequest", "id": "f", "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "37191"}]}}),
+            ),
+            order(
+                json!({"resourceType": "ServiceRequest", "id": "us", "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "93971"}]},
+                "reasonReference": [{"reference": "Condition/c1"}]}),
+            ),
+            order(
+                json!({"resourceType": "MedicationRequest", "id": "h", "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "854228"}]}}),
+            ),
+        ];
+        let evidence = extract(&record, &orders, &knowledge());
+        assert_eq!(evidence.orders[0].procedures, ["ivc-filter-retrievable", "ivc-filter-permanent"]);
+        assert_eq!(evidence.orders[1].reasons[0].concept, Some(crate::evidence::Concept::LegEdema));
+        assert_eq!(evidence.orders[2].procedures, ["anticoagulation"]);
+        assert!(evidence.orders[2].heparin);
+    }
+
+    #[test]
+    fn allergies_to_contrast_and_thrombolytics_are_recognised_and_refuted_ones_dropped() {
+        let record = record(json!([
+            {"resource": {"resourceType": "AllergyIntolerance", "id": "a1", "code": {"text": "Iodinated contrast media"}}},
+            {"resource": {"resourceType": "AllergyIntolerance", "id": "a2",
+                "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "8410", "display": "alteplase"}]}}},
+            {"resource": {"resourceType": "AllergyIntolerance", "id": "a3", "verificationStatus": {"coding": [{"code": "refuted"}]},
+                "code": {"text": "contrast"}}},
+        ]));
+        let evidence = extract(&record, &[], &knowledge());
+        let classes: Vec<AllergyClass> = evidence.allergies.iter().map(|a| a.class).collect();
+        assert_eq!(classes, [AllergyClass::Contrast, AllergyClass::Thrombolytic]);
+    }
+
+    #[test]
+    fn an_onset_age_becomes_a_year_wide_range() {
+        let birth = FhirDate::parse("1980-05-10").unwrap();
+        let date =
+            age_to_date(&Quantity { value: Some(46.0), unit: Some("a".to_owned()), ..Quantity::default() }, &birth)
+                .unwrap();
+        assert_eq!(date.earliest().to_string(), "2026-05-10");
+        assert_eq!(date.latest().to_string(), "2027-05-09");
+    }
+}

@@ -1,0 +1,285 @@
+//! The knowledge files as serde reads them. Our own files: unknown fields are refused.
+
+use serde::Deserialize;
+
+/// The text of every knowledge file, embedded at build time.
+#[derive(Debug, Clone)]
+pub struct Files {
+    pub sources: String,
+    pub acr: String,
+    pub procedures: String,
+    pub value_sets: Vec<(String, String)>,
+    pub medications: String,
+    pub labs: String,
+    pub thresholds: String,
+    pub safety: String,
+}
+
+impl Files {
+    pub fn embedded() -> Files {
+        Files {
+            sources: include_str!("../../knowledge/sources.toml").to_owned(),
+            acr: include_str!("../../knowledge/acr.toml").to_owned(),
+            procedures: include_str!("../../knowledge/procedures.toml").to_owned(),
+            value_sets: vec![
+                ("value-sets/dvt.toml".to_owned(), include_str!("../../knowledge/value-sets/dvt.toml").to_owned()),
+                (
+                    "value-sets/conditions.toml".to_owned(),
+                    include_str!("../../knowledge/value-sets/conditions.toml").to_owned(),
+                ),
+            ],
+            medications: include_str!("../../knowledge/medications.toml").to_owned(),
+            labs: include_str!("../../knowledge/labs.toml").to_owned(),
+            thresholds: include_str!("../../knowledge/thresholds.toml").to_owned(),
+            safety: include_str!("../../knowledge/safety.toml").to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SourcesFile {
+    pub source: Vec<SourceRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SourceRow {
+    pub id: String,
+    pub citation: String,
+    pub supports: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AcrFile {
+    pub topic: Vec<TopicRow>,
+    pub variant: Vec<VariantRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TopicRow {
+    pub id: u32,
+    pub title: String,
+    pub panel: String,
+    pub year: u32,
+    pub citation: String,
+    pub url: String,
+    pub source: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct VariantRow {
+    pub id: String,
+    pub text: String,
+    pub source: String,
+    pub rows: Vec<RatingRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RatingRow {
+    pub procedure: String,
+    pub wording: String,
+    pub category: String,
+    pub rrl: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ProceduresFile {
+    pub procedure: Vec<ProcedureRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ProcedureRow {
+    pub id: String,
+    pub display: String,
+    pub kind: String,
+    #[serde(default)]
+    pub contrast: bool,
+    pub medication_class: Option<String>,
+    #[serde(default)]
+    pub codes: Vec<CodeRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CodeRow {
+    pub system: String,
+    pub code: String,
+    pub display: String,
+    #[serde(default)]
+    pub prefix: bool,
+    pub segment: Option<String>,
+    pub laterality: Option<String>,
+    pub acuity: Option<String>,
+    pub status: String,
+    pub source: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ValueSetFile {
+    pub concept: Vec<ConceptRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConceptRow {
+    pub id: String,
+    /// For reviewers of the file; required, not used at run time.
+    #[serde(rename = "description")]
+    pub _description: String,
+    #[serde(default)]
+    pub texts: Vec<String>,
+    pub texts_source: Option<String>,
+    pub codes: Vec<CodeRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MedicationsFile {
+    pub class: Vec<MedicationClassRow>,
+    pub allergy: AllergyRow,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MedicationClassRow {
+    pub id: String,
+    /// For reviewers of the file; required, not used at run time.
+    #[serde(rename = "description")]
+    pub _description: String,
+    pub codes: Vec<MedicationCodeRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MedicationCodeRow {
+    pub code: String,
+    pub display: String,
+    #[serde(default)]
+    pub heparin: bool,
+    pub status: String,
+    pub source: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AllergyRow {
+    pub thrombolytic_allergy_snomed: Vec<MedicationCodeRow>,
+    pub contrast_texts: Vec<String>,
+    pub contrast_texts_source: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LabsFile {
+    pub lab: Vec<LabRow>,
+    pub panel: PanelRow,
+    pub interpretation: InterpretationRow,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LabRow {
+    pub id: String,
+    pub unit: String,
+    pub codes: Vec<LabCodeRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LabCodeRow {
+    pub code: String,
+    pub display: String,
+    pub status: String,
+    pub source: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PanelRow {
+    pub blood_pressure: PanelCode,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PanelCode {
+    pub code: String,
+    pub display: String,
+    pub source: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct InterpretationRow {
+    pub positive_codes: Vec<String>,
+    pub negative_codes: Vec<String>,
+    pub source: String,
+    pub positive_texts: Vec<String>,
+    pub negative_texts: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ThresholdsFile {
+    pub threshold: Vec<ThresholdRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ThresholdRow {
+    pub id: String,
+    pub value: f64,
+    pub unit: String,
+    pub meaning: String,
+    pub source: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SafetyFile {
+    pub flag: Vec<FlagRow>,
+    pub unchecked: Vec<UncheckedRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FlagRow {
+    pub id: String,
+    pub class: String,
+    pub label: String,
+    pub triggers: Vec<TriggerRow>,
+    pub source: String,
+}
+
+/// One trigger: exactly one of its kinds is set (checked when loaded).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TriggerRow {
+    pub condition: Option<Vec<String>>,
+    pub window: Option<String>,
+    pub status: Option<String>,
+    pub lab_below: Option<String>,
+    pub threshold: Option<String>,
+    pub blood_pressure_above: Option<bool>,
+    pub allergy: Option<Vec<String>>,
+    pub pregnancy: Option<bool>,
+    pub recent_procedure: Option<String>,
+    pub anticoagulation_contraindicated: Option<bool>,
+    pub heparin_ordered_with: Option<Vec<String>>,
+    pub thrombus_not_acute: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UncheckedRow {
+    pub label: String,
+    pub class: String,
+    pub source: String,
+}

@@ -1,0 +1,478 @@
+//! Loading and validating the knowledge files.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde::de::DeserializeOwned;
+
+use super::files::{self, CodeRow, Files, TriggerRow};
+use super::{
+    Category, ConceptMatch, Interpretation, KnowledgeBase, KnowledgeError, OrderCode, Procedure, Rating, SYSTEMS,
+    Source, Threshold, Topic, Unchecked, VariantRows, normalize,
+};
+use crate::classify::{Criteria, FlagClass, FlagRule, Thresholds, Trigger, Variant, Window};
+use crate::evidence::{
+    Acuity, AllergyClass, Concept, DvtCode, Lab, Laterality, Match, MedicationClass, ProcedureKind, Segment,
+};
+
+pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<KnowledgeBase, KnowledgeError> {
+    let sources_file: files::SourcesFile = parse("sources.toml", &files.sources)?;
+    let mut sources = BTreeMap::new();
+    for row in sources_file.source {
+        let source = Source { id: row.id.clone(), citation: row.citation, supports: row.supports };
+        if sources.insert(row.id.clone(), source).is_some() {
+            return invalid("sources.toml", format!("source `{}` is defined twice", row.id));
+        }
+    }
+    let cite = |file: &str, what: &str, source: &str| -> Result<(), KnowledgeError> {
+        if sources.contains_key(source) {
+            Ok(())
+        } else {
+            invalid(file, format!("{what} cites unknown source `{source}`"))
+        }
+    };
+
+    // Procedures first: ratings refer to them.
+    let procedures_file: files::ProceduresFile = parse("procedures.toml", &files.procedures)?;
+    let medications_file: files::MedicationsFile = parse("medications.toml", &files.medications)?;
+    let mut displays: HashMap<(String, String), String> = HashMap::new();
+    let mut procedures = BTreeMap::new();
+    let mut procedure_codes: HashMap<(String, String), Vec<String>> = HashMap::new();
+    let mut medication_procedures: Vec<(MedicationClass, String)> = Vec::new();
+    for row in procedures_file.procedure {
+        let file = "procedures.toml";
+        let kind = ProcedureKind::parse(&row.kind)
+            .ok_or_else(|| error(file, format!("procedure `{}`: unknown kind `{}`", row.id, row.kind)))?;
+        let mut seen = HashSet::new();
+        for code in &row.codes {
+            cite(file, &format!("procedure `{}` code `{}`", row.id, code.code), &code.source)?;
+            check_status(file, &code.status, &code.code)?;
+            let system = system_uri(file, &code.system)?;
+            let key = (system.to_owned(), normalize(system, &code.code));
+            if !seen.insert(key.clone()) {
+                return invalid(file, format!("procedure `{}` lists code `{}` twice", row.id, code.code));
+            }
+            displays.entry(key.clone()).or_insert_with(|| code.display.clone());
+            procedure_codes.entry(key).or_default().push(row.id.clone());
+        }
+        if let Some(class) = &row.medication_class {
+            let class = MedicationClass::parse(class)
+                .ok_or_else(|| error(file, format!("procedure `{}`: unknown medication class `{class}`", row.id)))?;
+            medication_procedures.push((class, row.id.clone()));
+        }
+        // Propose a procedure with a verified code only: CPT first, then SNOMED CT.
+        let order_code = ["cpt", "snomed"].iter().find_map(|system| {
+            row.codes.iter().find(|code| code.system == *system && code.status == "V").map(|code| OrderCode {
+                system: system_uri(file, system).unwrap_or_default().to_owned(),
+                code: code.code.clone(),
+                display: code.display.clone(),
+            })
+        });
+        let procedure =
+            Procedure { id: row.id.clone(), display: row.display, kind, contrast: row.contrast, order_code };
+        if procedures.insert(row.id.clone(), procedure).is_some() {
+            return invalid(file, format!("procedure `{}` is defined twice", row.id));
+        }
+    }
+
+    // Medications: RxNorm codes by class; an order for one means the class's procedure.
+    let mut medications = HashMap::new();
+    for class_row in &medications_file.class {
+        let file = "medications.toml";
+        let class = MedicationClass::parse(&class_row.id)
+            .ok_or_else(|| error(file, format!("unknown medication class `{}`", class_row.id)))?;
+        for code in &class_row.codes {
+            cite(file, &format!("RxNorm `{}`", code.code), &code.source)?;
+            check_status(file, &code.status, &code.code)?;
+            displays.insert((super::RXNORM.to_owned(), code.code.clone()), code.display.clone());
+            if medications.insert(code.code.clone(), (class, code.heparin)).is_some() {
+                return invalid(file, format!("RxNorm `{}` is listed twice", code.code));
+            }
+            for (procedure_class, procedure) in &medication_procedures {
+                if *procedure_class == class {
+                    procedure_codes
+                        .entry((super::RXNORM.to_owned(), code.code.clone()))
+                        .or_default()
+                        .push(procedure.clone());
+                }
+            }
+        }
+    }
+    for code in &medications_file.allergy.thrombolytic_allergy_snomed {
+        cite("medications.toml", &format!("SNOMED CT `{}`", code.code), &code.source)?;
+        displays.insert((super::SNOMED.to_owned(), code.code.clone()), code.display.clone());
+    }
+    cite("medications.toml", "contrast_texts", &medications_file.allergy.contrast_texts_source)?;
+
+    // ACR topics and variants.
+    let acr: files::AcrFile = parse("acr.toml", &files.acr)?;
+    let mut topics = BTreeMap::new();
+    for row in acr.topic {
+        cite("acr.toml", &format!("topic {}", row.id), &row.source)?;
+        let topic = Topic {
+            id: row.id,
+            title: row.title,
+            panel: row.panel,
+            year: row.year,
+            citation: row.citation,
+            url: row.url,
+            source: row.source,
+        };
+        topics.insert(row.id, topic);
+    }
+    let mut variants = BTreeMap::new();
+    for row in acr.variant {
+        let file = "acr.toml";
+        let variant = Variant::parse(&row.id).ok_or_else(|| error(file, format!("unknown variant id `{}`", row.id)))?;
+        cite(file, &format!("variant `{}`", row.id), &row.source)?;
+        if !topics.contains_key(&variant.topic()) {
+            return invalid(file, format!("variant `{}` belongs to no listed topic", row.id));
+        }
+        if row.rows.is_empty() {
+            return invalid(file, format!("variant `{}` has no procedure rows", row.id));
+        }
+        let mut rows = Vec::new();
+        for rating in row.rows {
+            if !procedures.contains_key(&rating.procedure) {
+                return invalid(file, format!("variant `{}` rates unknown procedure `{}`", row.id, rating.procedure));
+            }
+            if rows.iter().any(|r: &Rating| r.procedure == rating.procedure) {
+                return invalid(file, format!("variant `{}` rates `{}` twice", row.id, rating.procedure));
+            }
+            let category = Category::parse(&rating.category)
+                .ok_or_else(|| error(file, format!("variant `{}`: unknown category `{}`", row.id, rating.category)))?;
+            rows.push(Rating { procedure: rating.procedure, wording: rating.wording, category, rrl: rating.rrl });
+        }
+        let rows = VariantRows { variant, text: row.text, source: row.source, rows };
+        if variants.insert(variant, rows).is_some() {
+            return invalid(file, format!("variant `{}` is defined twice", row.id));
+        }
+    }
+    if let Some(missing) = Variant::ALL.iter().find(|variant| !variants.contains_key(variant)) {
+        return invalid("acr.toml", format!("variant `{missing}` has no rows"));
+    }
+
+    // Value sets.
+    let mut condition_codes: HashMap<(String, String), Vec<ConceptMatch>> = HashMap::new();
+    let mut condition_prefixes = Vec::new();
+    let mut condition_texts = Vec::new();
+    let mut concepts_seen = BTreeSet::new();
+    for (file, text) in &files.value_sets {
+        let value_sets: files::ValueSetFile = parse(file, text)?;
+        for row in value_sets.concept {
+            let concept =
+                Concept::parse(&row.id).ok_or_else(|| error(file, format!("unknown concept `{}`", row.id)))?;
+            if !concepts_seen.insert(concept) {
+                return invalid(file, format!("concept `{}` is defined twice", row.id));
+            }
+            if row.codes.is_empty() && row.texts.is_empty() {
+                return invalid(file, format!("concept `{}` has neither codes nor texts", row.id));
+            }
+            if !row.texts.is_empty() {
+                let source = row.texts_source.as_deref().unwrap_or_default();
+                cite(file, &format!("concept `{}` texts", row.id), source)?;
+                condition_texts.extend(row.texts.iter().map(|text| (text.to_lowercase(), concept)));
+            }
+            let mut seen = HashSet::new();
+            for code in &row.codes {
+                cite(file, &format!("concept `{}` code `{}`", row.id, code.code), &code.source)?;
+                check_status(file, &code.status, &code.code)?;
+                let system = system_uri(file, &code.system)?;
+                let normalized = normalize(system, &code.code);
+                if !seen.insert((system, normalized.clone())) {
+                    return invalid(file, format!("concept `{}` lists code `{}` twice", row.id, code.code));
+                }
+                if !code.prefix {
+                    displays.entry((system.to_owned(), normalized.clone())).or_insert_with(|| code.display.clone());
+                }
+                let matched = ConceptMatch {
+                    concept,
+                    dvt: dvt_code(file, concept, code)?,
+                    matched_by: if code.status == "U" { Match::UnverifiedCode } else { Match::Code },
+                };
+                if code.prefix {
+                    if system != super::ICD10CM {
+                        return invalid(file, format!("prefix `{}`: only ICD-10-CM codes may be prefixes", code.code));
+                    }
+                    condition_prefixes.push((system.to_owned(), normalized, matched));
+                } else {
+                    condition_codes.entry((system.to_owned(), normalized)).or_default().push(matched);
+                }
+            }
+        }
+    }
+    if let Some(missing) = Concept::ALL.iter().find(|concept| !concepts_seen.contains(concept)) {
+        return invalid("value-sets", format!("concept `{}` has no value set", missing.id()));
+    }
+
+    // Labs.
+    let labs_file: files::LabsFile = parse("labs.toml", &files.labs)?;
+    let mut labs = HashMap::new();
+    let mut lab_units = HashMap::new();
+    for row in &labs_file.lab {
+        let file = "labs.toml";
+        let lab = Lab::parse(&row.id).ok_or_else(|| error(file, format!("unknown lab `{}`", row.id)))?;
+        lab_units.insert(lab, row.unit.clone());
+        for code in &row.codes {
+            cite(file, &format!("LOINC `{}`", code.code), &code.source)?;
+            check_status(file, &code.status, &code.code)?;
+            displays.insert((super::LOINC.to_owned(), code.code.clone()), code.display.clone());
+            if labs.insert(code.code.clone(), lab).is_some() {
+                return invalid(file, format!("LOINC `{}` is listed twice", code.code));
+            }
+        }
+    }
+    if let Some(missing) = Lab::ALL.iter().find(|lab| !lab_units.contains_key(lab)) {
+        return invalid("labs.toml", format!("lab `{}` has no codes", missing.id()));
+    }
+    cite("labs.toml", "blood pressure panel", &labs_file.panel.blood_pressure.source)?;
+    let panel = &labs_file.panel.blood_pressure;
+    displays.insert((super::LOINC.to_owned(), panel.code.clone()), panel.display.clone());
+    cite("labs.toml", "interpretation", &labs_file.interpretation.source)?;
+
+    // Thresholds, with configured values for the ones no source fixes.
+    let thresholds_file: files::ThresholdsFile = parse("thresholds.toml", &files.thresholds)?;
+    let mut thresholds = BTreeMap::new();
+    for row in thresholds_file.threshold {
+        cite("thresholds.toml", &format!("threshold `{}`", row.id), &row.source)?;
+        let threshold = Threshold {
+            id: row.id.clone(),
+            value: row.value,
+            unit: row.unit,
+            meaning: row.meaning,
+            source: row.source,
+        };
+        if thresholds.insert(row.id.clone(), threshold).is_some() {
+            return invalid("thresholds.toml", format!("threshold `{}` is defined twice", row.id));
+        }
+    }
+    for (id, value) in overrides {
+        let threshold = thresholds
+            .get_mut(id)
+            .ok_or_else(|| KnowledgeError::Override { id: id.clone(), message: "no such threshold".to_owned() })?;
+        if threshold.source != "LOCAL" {
+            return Err(KnowledgeError::Override {
+                id: id.clone(),
+                message: format!("it is fixed by source {} and cannot be configured", threshold.source),
+            });
+        }
+        if !value.is_finite() || *value < 0.0 {
+            return Err(KnowledgeError::Override { id: id.clone(), message: "must be a number >= 0".to_owned() });
+        }
+        threshold.value = *value;
+    }
+    let value = |id: &str| -> Result<f64, KnowledgeError> {
+        thresholds
+            .get(id)
+            .map(|t| t.value)
+            .ok_or_else(|| error("thresholds.toml", format!("threshold `{id}` is missing")))
+    };
+    let whole = |id: &str| -> Result<i64, KnowledgeError> { Ok(value(id)?.round() as i64) };
+    let criteria_thresholds = Thresholds {
+        acute_days: whole("acute-days")?,
+        persistent_months: u32::try_from(whole("persistent-months")?).unwrap_or(3),
+        pregnancy_test_days: whole("pregnancy-test-days")?,
+        lab_current_days: whole("lab-current-days")?,
+        vital_current_days: whole("vital-current-days")?,
+        systolic_above: value("systolic-above")?,
+        diastolic_above: value("diastolic-above")?,
+    };
+    whole("lysis-efficacy-loss-days")?;
+
+    // Safety flags.
+    let safety: files::SafetyFile = parse("safety.toml", &files.safety)?;
+    let mut flags = Vec::new();
+    for row in safety.flag {
+        let file = "safety.toml";
+        cite(file, &format!("flag `{}`", row.id), &row.source)?;
+        let class = FlagClass::parse(&row.class)
+            .ok_or_else(|| error(file, format!("flag `{}`: unknown class `{}`", row.id, row.class)))?;
+        if row.triggers.is_empty() {
+            return invalid(file, format!("flag `{}` has no trigger", row.id));
+        }
+        let triggers = row
+            .triggers
+            .iter()
+            .map(|trigger| parse_trigger(&row.id, trigger, &value))
+            .collect::<Result<Vec<_>, _>>()?;
+        if flags.iter().any(|f: &FlagRule| f.id == row.id) {
+            return invalid(file, format!("flag `{}` is defined twice", row.id));
+        }
+        flags.push(FlagRule { id: row.id, class, label: row.label, source: row.source, triggers });
+    }
+    let mut unchecked = Vec::new();
+    for row in safety.unchecked {
+        cite("safety.toml", "unchecked contraindication", &row.source)?;
+        let class = FlagClass::parse(&row.class)
+            .ok_or_else(|| error("safety.toml", format!("unchecked `{}`: unknown class `{}`", row.label, row.class)))?;
+        unchecked.push(Unchecked { label: row.label, class, source: row.source });
+    }
+
+    let interpretation = Interpretation {
+        positive_codes: labs_file.interpretation.positive_codes,
+        negative_codes: labs_file.interpretation.negative_codes,
+        positive_texts: labs_file.interpretation.positive_texts.iter().map(|t| t.to_lowercase()).collect(),
+        negative_texts: labs_file.interpretation.negative_texts.iter().map(|t| t.to_lowercase()).collect(),
+    };
+    Ok(KnowledgeBase {
+        sources,
+        topics,
+        variants,
+        procedures,
+        procedure_codes,
+        condition_codes,
+        condition_prefixes,
+        condition_texts,
+        medications,
+        thrombolytic_allergy_codes: medications_file
+            .allergy
+            .thrombolytic_allergy_snomed
+            .into_iter()
+            .map(|c| c.code)
+            .collect(),
+        contrast_texts: medications_file.allergy.contrast_texts.iter().map(|t| t.to_lowercase()).collect(),
+        labs,
+        lab_units,
+        displays,
+        blood_pressure_panel: labs_file.panel.blood_pressure.code,
+        interpretation,
+        thresholds,
+        unchecked,
+        criteria: Criteria { thresholds: criteria_thresholds, flags },
+    })
+}
+
+fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, KnowledgeError> {
+    toml::from_str(text).map_err(|e| KnowledgeError::Syntax { file: file.to_owned(), message: e.to_string() })
+}
+
+fn error(file: &str, message: String) -> KnowledgeError {
+    KnowledgeError::Invalid { file: file.to_owned(), message }
+}
+
+fn invalid<T>(file: &str, message: String) -> Result<T, KnowledgeError> {
+    Err(error(file, message))
+}
+
+fn system_uri(file: &str, short: &str) -> Result<&'static str, KnowledgeError> {
+    SYSTEMS
+        .iter()
+        .find(|(name, _, _)| *name == short)
+        .map(|(_, uri, _)| *uri)
+        .ok_or_else(|| error(file, format!("unknown code system `{short}`")))
+}
+
+fn check_status(file: &str, status: &str, code: &str) -> Result<(), KnowledgeError> {
+    match status {
+        "V" | "C" | "U" => Ok(()),
+        other => invalid(file, format!("code `{code}`: status must be V, C or U, not `{other}`")),
+    }
+}
+
+fn dvt_code(file: &str, concept: Concept, row: &CodeRow) -> Result<Option<DvtCode>, KnowledgeError> {
+    if concept != Concept::Dvt {
+        if row.segment.is_some() || row.laterality.is_some() || row.acuity.is_some() {
+            return invalid(
+                file,
+                format!("code `{}`: segment, laterality and acuity are for DVT codes only", row.code),
+            );
+        }
+        return Ok(None);
+    }
+    let segment = match row.segment.as_deref() {
+        Some("iliofemoral") => Segment::Iliofemoral,
+        Some("femoral") => Segment::Femoral,
+        Some("femoropopliteal") => Segment::Femoropopliteal,
+        Some("proximal-unspecified") => Segment::ProximalUnspecified,
+        Some("unspecified") => Segment::Unspecified,
+        Some("distal") => Segment::Distal,
+        Some("ivc") => Segment::InferiorVenaCava,
+        other => return invalid(file, format!("DVT code `{}`: segment `{other:?}` is not known", row.code)),
+    };
+    let laterality = match row.laterality.as_deref() {
+        Some("left") => Laterality::Left,
+        Some("right") => Laterality::Right,
+        Some("bilateral") => Laterality::Bilateral,
+        Some("unspecified") => Laterality::Unspecified,
+        other => return invalid(file, format!("DVT code `{}`: laterality `{other:?}` is not known", row.code)),
+    };
+    let acuity = match row.acuity.as_deref() {
+        Some("acute") => Acuity::Acute,
+        Some("chronic") => Acuity::Chronic,
+        Some("unspecified") => Acuity::Unspecified,
+        other => return invalid(file, format!("DVT code `{}`: acuity `{other:?}` is not known", row.code)),
+    };
+    Ok(Some(DvtCode { segment, laterality, acuity }))
+}
+
+fn parse_trigger(
+    flag: &str,
+    row: &TriggerRow,
+    threshold: &dyn Fn(&str) -> Result<f64, KnowledgeError>,
+) -> Result<Trigger, KnowledgeError> {
+    let file = "safety.toml";
+    let concepts = |ids: &[String]| -> Result<Vec<Concept>, KnowledgeError> {
+        ids.iter()
+            .map(|id| Concept::parse(id).ok_or_else(|| error(file, format!("flag `{flag}`: unknown concept `{id}`"))))
+            .collect()
+    };
+    let kinds = [
+        row.condition.is_some(),
+        row.lab_below.is_some(),
+        row.blood_pressure_above == Some(true),
+        row.allergy.is_some(),
+        row.pregnancy == Some(true),
+        row.recent_procedure.is_some(),
+        row.anticoagulation_contraindicated == Some(true),
+        row.heparin_ordered_with.is_some(),
+        row.thrombus_not_acute == Some(true),
+    ];
+    if kinds.iter().filter(|set| **set).count() != 1 {
+        return invalid(file, format!("flag `{flag}`: each trigger must have exactly one kind"));
+    }
+    if let Some(ids) = &row.condition {
+        let window = row.window.as_deref().and_then(Window::parse).ok_or_else(|| {
+            error(file, format!("flag `{flag}`: a condition trigger needs a window (current, ever, days:N, months:N)"))
+        })?;
+        let active_only = match row.status.as_deref() {
+            Some("active") => true,
+            Some("any") => false,
+            _ => return invalid(file, format!("flag `{flag}`: a condition trigger needs status active or any")),
+        };
+        return Ok(Trigger::Condition { concepts: concepts(ids)?, window, active_only });
+    }
+    if let Some(lab) = &row.lab_below {
+        let lab = Lab::parse(lab).ok_or_else(|| error(file, format!("flag `{flag}`: unknown lab `{lab}`")))?;
+        let id = row
+            .threshold
+            .as_deref()
+            .ok_or_else(|| error(file, format!("flag `{flag}`: lab_below needs a threshold")))?;
+        return Ok(Trigger::LabBelow { lab, threshold: threshold(id)? });
+    }
+    if let Some(classes) = &row.allergy {
+        let classes = classes
+            .iter()
+            .map(|id| {
+                AllergyClass::parse(id).ok_or_else(|| error(file, format!("flag `{flag}`: unknown allergy `{id}`")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Trigger::Allergy(classes));
+    }
+    if let Some(window) = &row.recent_procedure {
+        return match Window::parse(window) {
+            Some(Window::Days(days)) => Ok(Trigger::RecentProcedure { days }),
+            _ => invalid(file, format!("flag `{flag}`: recent_procedure needs days:N")),
+        };
+    }
+    if let Some(ids) = &row.heparin_ordered_with {
+        return Ok(Trigger::HeparinOrderedWith(concepts(ids)?));
+    }
+    Ok(if row.blood_pressure_above == Some(true) {
+        Trigger::BloodPressureAbove
+    } else if row.pregnancy == Some(true) {
+        Trigger::Pregnancy
+    } else if row.anticoagulation_contraindicated == Some(true) {
+        Trigger::AnticoagulationContraindicated
+    } else {
+        Trigger::ThrombusNotAcute
+    })
+}

@@ -1,0 +1,192 @@
+use super::*;
+use crate::classify::Variant::*;
+use crate::evidence::{Laterality, Segment};
+
+fn knowledge() -> KnowledgeBase {
+    KnowledgeBase::embedded().unwrap()
+}
+
+const UA: &str = "usually-appropriate";
+const MBA: &str = "may-be-appropriate";
+const MBAD: &str = "may-be-appropriate-disagreement";
+const UNA: &str = "usually-not-appropriate";
+
+/// Every procedure row of every variant, as `../shared/reference/acr-iliofemoral.md` §1.2 and §1.5 give them.
+#[rustfmt::skip]
+const REFERENCE: &[(Variant, &[(&str, &str)])] = &[
+    (Acr193V1, &[("anticoagulation", UA), ("compression-stockings", MBA), ("cdt-pmt", UNA), ("surgical-thrombectomy", UNA)]),
+    (Acr193V2, &[("anticoagulation", UA), ("cdt-pmt", UA), ("surgical-thrombectomy", MBA)]),
+    (Acr193V3, &[("anticoagulation", UA), ("compression-stockings", MBA), ("cdt-pmt", UNA)]),
+    (Acr193V4, &[("cdt-pmt", UA), ("anticoagulation", MBA), ("surgical-thrombectomy", MBA)]),
+    (Acr193V5, &[("cdt-pmt", UA), ("surgical-thrombectomy", UA), ("systemic-thrombolysis", MBA), ("anticoagulation", UNA)]),
+    (Acr193V6, &[("anticoagulation", MBA), ("cdt-pmt", MBA), ("compression-stockings", MBA), ("surgical-thrombectomy", MBAD)]),
+    (Acr193V7, &[("anticoagulation", UA), ("cdt-pmt", MBA), ("compression-stockings", MBA), ("surgical-thrombectomy", MBA)]),
+    (Acr6V1, &[("anticoagulation", UA), ("ivc-filter-retrievable", MBA), ("ivc-filter-permanent", UNA)]),
+    (Acr6V2, &[("ivc-filter-retrievable", UA), ("ivc-filter-permanent", MBA)]),
+    (Acr6V3, &[("observation-serial-imaging", UA), ("anticoagulation", MBA), ("ivc-filter-permanent", UNA), ("ivc-filter-retrievable", UNA)]),
+    (Acr6V4, &[("anticoagulation", UA), ("pulmonary-thromboendarterectomy", UA), ("balloon-pulmonary-angioplasty", MBA), ("ivc-filter-permanent", MBA), ("ivc-filter-retrievable", MBA)]),
+    (Acr6V5, &[("intermittent-pneumatic-compression", UA), ("prophylactic-anticoagulation", UA), ("ivc-filter-retrievable", MBA), ("surveillance-us", MBA), ("ivc-filter-permanent", UNA)]),
+    (Acr6V6, &[("anticoagulation", UA), ("ivc-filter-retrievable", MBA), ("ivc-filter-permanent", UNA)]),
+    (Acr6V7, &[("venography-at-retrieval", UA), ("us-duplex-before-retrieval", MBA), ("ct-venography-before-retrieval", UNA)]),
+    (Acr6V8, &[("venography-at-retrieval", UA), ("us-duplex-before-retrieval", MBAD), ("ct-venography-before-retrieval", UNA)]),
+    (Acr6V9, &[("ivc-filter-advanced-retrieval", UA), ("ivc-filter-convert-permanent", MBA), ("ivc-filter-surgical-retrieval", UNA)]),
+    (Acr75V1, &[("us-duplex", UA), ("mrv-with-and-without-contrast", MBA), ("mrv-without-contrast", MBA), ("ct-venography", MBA), ("catheter-venography", UNA)]),
+];
+
+#[test]
+fn every_acr_row_matches_the_reference_tables() {
+    let knowledge = knowledge();
+    for (variant, expected) in REFERENCE {
+        let rows = &knowledge.variant(*variant).unwrap().rows;
+        let actual: Vec<(&str, &str)> = rows.iter().map(|row| (row.procedure.as_str(), row.category.id())).collect();
+        assert_eq!(&actual, expected, "{variant}");
+    }
+    assert_eq!(REFERENCE.len(), Variant::ALL.len());
+}
+
+#[test]
+fn variant_wording_and_radiation_levels_are_acr_s_own() {
+    let knowledge = knowledge();
+    assert_eq!(
+        knowledge.variant(Acr193V2).unwrap().text,
+        "Acute iliofemoral DVT with moderate to severe symptoms present for less than 14 days, otherwise healthy."
+    );
+    assert_eq!(
+        knowledge.rating(Acr193V1, "surgical-thrombectomy").unwrap().wording,
+        "Surgical thrombectomy techniques"
+    );
+    assert_eq!(
+        knowledge.rating(Acr193V4, "surgical-thrombectomy").unwrap().wording,
+        "Hybrid surgical thrombectomy with stenting"
+    );
+    assert_eq!(knowledge.rating(Acr193V3, "cdt-pmt").unwrap().wording, "CDT/PMT");
+    assert_eq!(knowledge.rating(Acr75V1, "us-duplex").unwrap().rrl, "O 0 mSv");
+    assert_eq!(knowledge.rating(Acr75V1, "ct-venography").unwrap().rrl, "☢☢☢ 1-10 mSv");
+    assert_eq!(knowledge.rating(Acr193V2, "cdt-pmt").unwrap().rrl, "unknown");
+    assert_eq!(knowledge.topic(193).unwrap().url, "https://acsearch.acr.org/docs/3082663/Narrative/");
+}
+
+#[test]
+fn icd_10_cm_codes_match_with_or_without_the_dot_and_prefixes_match_families() {
+    let knowledge = knowledge();
+    for code in ["I82.422", "i82422", " I82.422 "] {
+        let matches = knowledge.concepts_for_code(ICD10CM, code);
+        let dvt = matches[0].dvt.unwrap();
+        assert_eq!((dvt.segment, dvt.laterality), (Segment::Iliofemoral, Laterality::Left), "{code}");
+    }
+    assert_eq!(knowledge.concepts_for_code(ICD10CM, "I82.411")[0].dvt.unwrap().segment, Segment::Femoral);
+    assert_eq!(knowledge.concepts_for_code(ICD10CM, "C50.912")[0].concept, Concept::ActiveCancer);
+    assert_eq!(knowledge.concepts_for_code(ICD10CM, "I63.512")[0].concept, Concept::IschemicStroke);
+    assert_eq!(knowledge.concepts_for_code(ICD10CM, "Z3A.32")[0].concept, Concept::Pregnancy);
+    let both: Vec<Concept> = knowledge.concepts_for_code(ICD10CM, "O22.31").iter().map(|m| m.concept).collect();
+    assert_eq!(both, [Concept::Dvt, Concept::Pregnancy]);
+    assert!(knowledge.concepts_for_code(SNOMED, "I82.422").is_empty(), "codes are per system");
+    assert_eq!(knowledge.concepts_for_code(ICD10CM, "I87.1")[0].matched_by, Match::UnverifiedCode);
+    assert_eq!(knowledge.concepts_for_text("Left leg PHLEGMASIA CERULEA DOLENS"), [Concept::PhlegmasiaCeruleaDolens]);
+    assert!(knowledge.concepts_for_text("phlegmasia alba dolens").is_empty());
+}
+
+#[test]
+fn order_codes_map_to_their_procedures() {
+    let knowledge = knowledge();
+    assert_eq!(knowledge.procedures_for_code(CPT, "37212"), ["cdt-pmt"]);
+    assert_eq!(knowledge.procedures_for_code(CPT, "37191"), ["ivc-filter-retrievable", "ivc-filter-permanent"]);
+    assert_eq!(
+        knowledge.procedures_for_code(LOINC, "36079-2"),
+        ["mrv-with-and-without-contrast", "mrv-without-contrast"]
+    );
+    assert_eq!(knowledge.procedures_for_code(RXNORM, "1364445"), ["anticoagulation"]);
+    assert_eq!(knowledge.procedures_for_code(RXNORM, "8410"), ["thrombolytic-drug"]);
+    assert!(knowledge.procedures_for_code(CPT, "72133").is_empty());
+    assert_eq!(knowledge.medication("854228"), Some((MedicationClass::Anticoagulant, true)));
+    assert_eq!(knowledge.medication("1191"), Some((MedicationClass::Antiplatelet, false)));
+    assert_eq!(knowledge.procedure("cdt-pmt").unwrap().order_code.as_ref().unwrap().code, "37212");
+    assert_eq!(knowledge.procedure("us-duplex").unwrap().order_code.as_ref().unwrap().code, "93970");
+    assert_eq!(knowledge.topics_rating("anticoagulation"), [193, 6]);
+    assert_eq!(knowledge.display(LOINC, "777-3"), Some("Platelets [#/volume] in Blood by Automated count"));
+}
+
+#[test]
+fn only_unsourced_thresholds_can_be_configured() {
+    let configured = KnowledgeBase::embedded_with(&[("lysis-platelets-below".to_owned(), 80.0)]).unwrap();
+    let trigger = configured
+        .criteria()
+        .flags
+        .iter()
+        .find(|flag| flag.id == "lysis-relative-low-platelets")
+        .map(|flag| flag.triggers[0].clone())
+        .unwrap();
+    assert_eq!(trigger, crate::classify::Trigger::LabBelow { lab: Lab::Platelets, threshold: 80.0 });
+    let fixed = KnowledgeBase::embedded_with(&[("egfr-below".to_owned(), 30.0)]).unwrap_err();
+    assert!(fixed.to_string().contains("fixed by source S11"), "{fixed}");
+    assert!(KnowledgeBase::embedded_with(&[("nope".to_owned(), 1.0)]).is_err());
+}
+
+type Edit = Box<dyn FnOnce(&mut Files)>;
+
+/// The embedded files with one of them edited.
+fn edited(edit: impl FnOnce(&mut Files)) -> Result<KnowledgeBase, KnowledgeError> {
+    let mut files = Files::embedded();
+    edit(&mut files);
+    KnowledgeBase::from_files(&files)
+}
+
+#[test]
+fn broken_knowledge_is_refused_with_the_file_and_the_row() {
+    let cases: Vec<(Edit, &str)> = vec![
+        (
+            Box::new(|f| f.acr = f.acr.replace("id = \"acr-193-v7\"", "id = \"acr-193-v8\"")),
+            "unknown variant id `acr-193-v8`",
+        ),
+        (
+            Box::new(|f| f.acr = f.acr.replace("procedure = \"compression-stockings\"", "procedure = \"stockings\"")),
+            "rates unknown procedure `stockings`",
+        ),
+        (
+            Box::new(|f| {
+                f.acr = f.acr.replace("category = \"may-be-appropriate-disagreement\"", "category = \"maybe\"")
+            }),
+            "unknown category `maybe`",
+        ),
+        (
+            Box::new(|f| {
+                let start = f.acr.find("[[variant]]\nid = \"acr-75-v1\"").unwrap();
+                f.acr.truncate(start);
+            }),
+            "variant `acr-75-v1` has no rows",
+        ),
+        (
+            Box::new(|f| f.labs = f.labs.replace("{ code = \"26515-7\"", "{ code = \"777-3\"")),
+            "LOINC `777-3` is listed twice",
+        ),
+        (
+            Box::new(|f| f.thresholds = f.thresholds.replace("source = \"S13\"", "source = \"S99\"")),
+            "unknown source `S99`",
+        ),
+        (
+            Box::new(|f| f.safety = f.safety.replace("\"active-bleeding\"", "\"bleeding\"")),
+            "unknown concept `bleeding`",
+        ),
+        (Box::new(|f| f.procedures.push_str("\nbogus = 1\n")), "procedures.toml"),
+    ];
+    for (edit, expected) in cases {
+        let error = edited(edit).unwrap_err().to_string();
+        assert!(error.contains(expected), "expected `{expected}` in: {error}");
+    }
+}
+
+#[test]
+fn every_row_cites_a_known_source_and_every_concept_has_a_value_set() {
+    // Loading checks both; this pins that the embedded files pass and list what the rules need.
+    let knowledge = knowledge();
+    for concept in Concept::ALL {
+        let has_codes = knowledge.condition_codes.values().flatten().any(|m| m.concept == concept)
+            || knowledge.condition_prefixes.iter().any(|(_, _, m)| m.concept == concept)
+            || knowledge.condition_texts.iter().any(|(_, c)| *c == concept);
+        assert!(has_codes, "{concept:?}");
+    }
+    for threshold in knowledge.thresholds() {
+        assert!(knowledge.source(&threshold.source).is_some(), "{}", threshold.id);
+    }
+    assert!(!knowledge.unchecked().is_empty());
+}
