@@ -124,6 +124,11 @@ fn claims(aud: &str) -> Value {
     json!({"iss": EHR, "aud": aud, "exp": now() + 300, "iat": now(), "jti": fresh_jti()})
 }
 
+/// A fresh, valid token from `signer` for the order-select service of `service`.
+fn token_for(signer: &Signer, service: &TestService) -> String {
+    signer.token(&claims(&service.url(SELECT)))
+}
+
 fn with(mut claims: Value, changes: Value) -> Value {
     for (name, value) in changes.as_object().unwrap() {
         claims[name] = value.clone();
@@ -265,7 +270,7 @@ async fn valid_es384_and_rs384_tokens_are_accepted() {
     let service = &trusted.service;
 
     for signer in [&es, &rs] {
-        let response = select(service, &signer.token(&claims(&service.url(SELECT)))).await;
+        let response = select(service, &token_for(signer, service)).await;
         assert_eq!(response.status(), 200, "{}", signer.alg());
         let body: Value = response.json().await.unwrap();
         assert!(body["cards"].is_array());
@@ -349,14 +354,14 @@ async fn an_unknown_kid_refetches_the_jwks_and_finds_the_rotated_key() {
     let trusted = start_fetching(&server.url, "refresh_interval = \"0s\"").await;
     let service = &trusted.service;
 
-    assert_eq!(select(service, &old.token(&claims(&service.url(SELECT)))).await.status(), 200);
+    assert_eq!(select(service, &token_for(&old, service)).await.status(), 200);
     assert_eq!(server.hits(), 1);
     server.rotate(jwks(&[&new]));
-    assert_eq!(select(service, &new.token(&claims(&service.url(SELECT)))).await.status(), 200);
+    assert_eq!(select(service, &token_for(&new, service)).await.status(), 200);
     assert_eq!(server.hits(), 2, "the unknown kid caused one fetch");
     // A kid that is in no set: refused after its own fetch.
     let stranger = Signer::es384("stranger");
-    expect_bare_401(select(service, &stranger.token(&claims(&service.url(SELECT)))).await).await;
+    expect_bare_401(select(service, &token_for(&stranger, service)).await).await;
 }
 
 #[tokio::test]
@@ -367,14 +372,14 @@ async fn unknown_kids_refetch_at_most_once_per_interval() {
     let trusted = start_fetching(&server.url, "refresh_interval = \"1h\"").await;
     let service = &trusted.service;
 
-    assert_eq!(select(service, &old.token(&claims(&service.url(SELECT)))).await.status(), 200);
+    assert_eq!(select(service, &token_for(&old, service)).await.status(), 200);
     server.rotate(jwks(&[&new]));
     for _ in 0..3 {
-        expect_bare_401(select(service, &new.token(&claims(&service.url(SELECT)))).await).await;
+        expect_bare_401(select(service, &token_for(&new, service)).await).await;
     }
     assert_eq!(server.hits(), 1, "a flood of unknown kids must not hammer the client's JWKS endpoint");
     // The cached key still works.
-    assert_eq!(select(service, &old.token(&claims(&service.url(SELECT)))).await.status(), 200);
+    assert_eq!(select(service, &token_for(&old, service)).await.status(), 200);
 }
 
 #[tokio::test]
@@ -490,7 +495,7 @@ async fn a_slow_jwks_endpoint_is_given_up_on_before_the_request_times_out() {
     // The JWKS fetch gives up after 300 ms; the request itself would time out (503) only after 5 s.
     let trusted = start_fetching(&server.url, "timeout = \"300ms\"").await;
     let service = &trusted.service;
-    expect_bare_401(select(service, &signer.token(&claims(&service.url(SELECT)))).await).await;
+    expect_bare_401(select(service, &token_for(&signer, service)).await).await;
     assert_eq!(server.hits(), 1);
 }
 
@@ -501,12 +506,12 @@ async fn a_jwks_endpoint_that_goes_down_does_not_take_the_service_down() {
     // Every request finds the set stale and tries to refetch.
     let trusted = start_fetching(&server.url, "ttl = \"0s\"\nrefresh_interval = \"0s\"").await;
     let service = &trusted.service;
-    assert_eq!(select(service, &signer.token(&claims(&service.url(SELECT)))).await.status(), 200);
+    assert_eq!(select(service, &token_for(&signer, service)).await.status(), 200);
 
     server.set_mode(Mode::Fail);
-    assert_eq!(select(service, &signer.token(&claims(&service.url(SELECT)))).await.status(), 200);
+    assert_eq!(select(service, &token_for(&signer, service)).await.status(), 200);
     server.set_mode(Mode::Hang);
-    assert_eq!(select(service, &signer.token(&claims(&service.url(SELECT)))).await.status(), 200);
+    assert_eq!(select(service, &token_for(&signer, service)).await.status(), 200);
     assert_eq!(server.hits(), 3, "each request tried the endpoint and fell back to the cached keys");
 }
 
@@ -520,7 +525,7 @@ async fn an_unreachable_jwks_endpoint_without_cached_keys_refuses_the_token() {
     };
     let trusted = start_fetching(&closed, "").await;
     let service = &trusted.service;
-    expect_bare_401(select(service, &signer.token(&claims(&service.url(SELECT)))).await).await;
+    expect_bare_401(select(service, &token_for(&signer, service)).await).await;
     // The service itself is fine.
     let health = client().get(service.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
