@@ -158,7 +158,7 @@ impl JwksCache {
     /// per refresh interval); a set that cannot be refetched keeps serving until `max_stale`.
     pub(super) async fn key(&self, url: &Url, kid: &str) -> Result<Key, AuthError> {
         let entry = self.entry(url);
-        if let Some(key) = lookup(&entry, kid, |cached| cached.fresh(self.settings.ttl)) {
+        if let Some(key) = self.fresh_key(&entry, kid) {
             return Ok(key);
         }
         let _fetching = entry.fetching.lock().await;
@@ -194,6 +194,12 @@ impl JwksCache {
         }
     }
 
+    fn fresh_key(&self, entry: &Entry, kid: &str) -> Option<Key> {
+        let cached = entry.cached.lock().unwrap_or_else(PoisonError::into_inner);
+        let keys = cached.keys.as_ref().filter(|_| cached.fresh(self.settings.ttl))?;
+        keys.get(kid).cloned()
+    }
+
     fn entry(&self, url: &Url) -> Arc<Entry> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(entries.entry(url.clone()).or_default())
@@ -218,14 +224,6 @@ impl JwksCache {
         }
         KeySet::from_json(&body).map_err(FetchError::NotJwks)
     }
-}
-
-fn lookup(entry: &Entry, kid: &str, acceptable: impl Fn(&Cached) -> bool) -> Option<Key> {
-    let cached = entry.cached.lock().unwrap_or_else(PoisonError::into_inner);
-    if !acceptable(&cached) {
-        return None;
-    }
-    cached.keys.as_ref().and_then(|keys| keys.get(kid).cloned())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 
 pub use fhir_server::{AllowedFhirBase, FhirServerPolicy, FhirServerRefused};
 pub use keys::JwksSettings;
-pub use settings::{DEVELOPMENT_TOML, IssuerSettings, Profile, TrustConfigError, TrustSettings};
+pub use settings::{IssuerSettings, Profile, TrustConfigError, TrustSettings};
 
 use verify::Verifier;
 

@@ -15,7 +15,7 @@ use super::fhir_server::{AllowedFhirBase, FhirServerPolicy, is_loopback};
 use super::keys::{JwksSettings, KeySet};
 
 /// The development profile's file, also the configuration when none is given.
-pub const DEVELOPMENT_TOML: &str = include_str!("../../config/development.toml");
+const DEVELOPMENT_TOML: &str = include_str!("../../config/development.toml");
 
 /// A ready set of defaults; explicit settings in the file override them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
