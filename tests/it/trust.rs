@@ -172,11 +172,11 @@ impl JwksServer {
                 }
             }
         }
-        let router = axum::Router::new().route("/jwks", axum::routing::get(serve)).with_state((
-            Arc::clone(&jwks),
-            Arc::clone(&mode),
-            Arc::clone(&hits),
-        ));
+        let state = (Arc::clone(&jwks), Arc::clone(&mode), Arc::clone(&hits));
+        let router = axum::Router::new()
+            .route("/jwks", axum::routing::get(serve))
+            .route("/moved", axum::routing::get(|| async { axum::response::Redirect::temporary("/jwks") }))
+            .with_state(state);
         let url = format!("{}/jwks", serve_router(router).await);
         JwksServer { url, jwks, mode, hits }
     }
@@ -513,6 +513,25 @@ async fn a_jwks_endpoint_that_goes_down_does_not_take_the_service_down() {
     server.set_mode(Mode::Hang);
     assert_eq!(select(service, &token_for(&signer, service)).await.status(), 200);
     assert_eq!(server.hits(), 3, "each request tried the endpoint and fell back to the cached keys");
+}
+
+#[tokio::test]
+async fn an_oversized_or_redirected_jwks_is_not_used() {
+    let signer = Signer::es384("k1");
+    let mut padded = jwks(&[&signer]);
+    padded["padding"] = json!("x".repeat(4096));
+    let server = JwksServer::start(padded).await;
+    let small = start_fetching(&server.url, "max_bytes = 1024").await;
+    expect_bare_401(select(&small.service, &token_for(&signer, &small.service)).await).await;
+    assert_eq!(server.hits(), 1);
+    let large = start_fetching(&server.url, "max_bytes = 65536").await;
+    assert_eq!(select(&large.service, &token_for(&signer, &large.service)).await.status(), 200);
+
+    // A JWKS URL that redirects is not followed, even to the same server.
+    let moved = server.url.replace("/jwks", "/moved");
+    let redirected = start_fetching(&moved, "").await;
+    expect_bare_401(select(&redirected.service, &token_for(&signer, &redirected.service)).await).await;
+    assert_eq!(server.hits(), 2, "only the two direct fetches reached the JWKS");
 }
 
 #[tokio::test]
