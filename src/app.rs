@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use time::OffsetDateTime;
 
+use crate::auth::{Profile, Trust, TrustSettings};
 use crate::cds_hooks::{Discovery, HookRequest};
 use crate::config::{EvaluateArgs, FeedbackCommand, ServeArgs};
 use crate::feedback_store::{FeedbackStore, SqliteFeedbackStore};
@@ -54,17 +55,13 @@ impl Running {
 /// Builds every part from `args`, binds, and starts serving in the background.
 pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     let discovery = discovery()?;
+    let trust_settings = trust_settings(&args)?;
+    trust_settings.check_bind(args.bind)?;
+    let cors = cors_origins(&args.cors_origins)?;
     let feedback_db = args.storage.feedback_db();
     let store = SqliteFeedbackStore::open(&feedback_db)
         .with_context(|| format!("cannot open the feedback database `{}`", feedback_db.display()))?;
     let store: Arc<dyn FeedbackStore> = Arc::new(store);
-    let settings = HttpSettings {
-        max_body_bytes: args.max_body_bytes,
-        request_timeout: args.request_timeout,
-        cors: cors_origins(&args.cors_origins)?,
-        frozen_now: args.now,
-    };
-    let state = AppState::new(discovery, Deps::default(), Arc::clone(&store), settings);
 
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
@@ -75,6 +72,16 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     if let Some(now) = args.now {
         tracing::warn!(%now, "the clock is frozen: every request is evaluated at this instant");
     }
+    let trust = Trust::new(trust_settings, address)?;
+    log_trust(&trust);
+    let settings = HttpSettings {
+        max_body_bytes: args.max_body_bytes,
+        request_timeout: args.request_timeout,
+        cors,
+        frozen_now: args.now,
+        trust: Arc::new(trust),
+    };
+    let state = AppState::new(discovery, Deps::default(), Arc::clone(&store), settings);
     tracing::info!(discovery = %format!("http://{address}/cds-services"), "listening on http://{address}");
 
     let (shutdown, shutdown_requested) = tokio::sync::oneshot::channel::<()>();
@@ -89,6 +96,29 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         Ok(())
     });
     Ok(Running { address, shutdown, task })
+}
+
+/// The trust configuration: the `--config` file, or the development profile; then `--public-base-url`.
+fn trust_settings(args: &ServeArgs) -> anyhow::Result<TrustSettings> {
+    let settings = match &args.config {
+        Some(path) => TrustSettings::load(path)?,
+        None => TrustSettings::development()?,
+    };
+    Ok(match &args.public_base_url {
+        Some(url) => settings.with_public_base_url(url)?,
+        None => settings,
+    })
+}
+
+fn log_trust(trust: &Trust) {
+    let profile = trust.profile().as_str();
+    let tokens = if trust.token_required(crate::auth::Endpoint::Service) { "required" } else { "optional" };
+    tracing::info!(profile, tokens, issuers = trust.issuer_count(), "client tokens are verified");
+    if trust.profile() == Profile::Sandbox {
+        tracing::warn!(
+            "sandbox profile: TEST ONLY, the sandbox's private key is public and anyone can mint its tokens"
+        );
+    }
 }
 
 fn cors_origins(values: &[String]) -> anyhow::Result<CorsOrigins> {

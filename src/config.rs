@@ -71,6 +71,17 @@ pub struct ServeArgs {
     /// Evaluate every request as if it were this instant (RFC 3339): for demos and reproducible tests.
     #[arg(long, env = "DVT_CDS_NOW", value_parser = parse_instant)]
     pub now: Option<OffsetDateTime>,
+
+    /// Trust configuration (TOML): token verification, trusted issuers, allowed FHIR servers.
+    /// Ready profiles are in `config/`; without a file, the development profile (loopback only,
+    /// tokens optional).
+    #[arg(long, env = "DVT_CDS_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// The URL clients call this service by, e.g. `https://cds.example.org`; a token's `aud` must be
+    /// it followed by the endpoint's path. Overrides `public_base_url` in the configuration file.
+    #[arg(long, env = "DVT_CDS_PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

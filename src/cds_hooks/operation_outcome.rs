@@ -38,6 +38,7 @@ pub enum IssueType {
     Value,
     Security,
     Login,
+    Forbidden,
     NotFound,
     NotSupported,
     TooLong,

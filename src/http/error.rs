@@ -3,6 +3,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::{FhirServerRefused, Refusal};
 use crate::cds_hooks::{FeedbackError, Issue, IssueSeverity, IssueType, OperationOutcome, OutcomeIssue, RequestError};
 use crate::pipeline::PipelineError;
 
@@ -22,6 +23,12 @@ pub enum ApiError {
     /// 400: the prefetch is about another patient.
     #[error("{0}")]
     WrongPatient(String),
+    /// 401, with an empty body: the token is missing or did not verify (the reason goes to the log only).
+    #[error("unauthorized: {}", .0.error)]
+    Unauthorized(Box<Refusal>),
+    /// 403: the request names a `fhirServer` we may not send a patient's token to.
+    #[error(transparent)]
+    FhirServerNotAllowed(#[from] FhirServerRefused),
     /// 412: data essential to a decision could not be obtained; names each prefetch key and why.
     #[error("could not obtain the data this decision needs")]
     DataUnavailable(Vec<(String, String)>),
@@ -65,6 +72,8 @@ impl ApiError {
             | ApiError::BadFeedback(_)
             | ApiError::NoValidFeedback(_)
             | ApiError::WrongPatient(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::FhirServerNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::DataUnavailable(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::UnknownService(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -102,6 +111,8 @@ impl ApiError {
             ApiError::BadFeedback(FeedbackError::Empty) => {
                 OperationOutcome::error(IssueType::Required, self.to_string())
             }
+            ApiError::Unauthorized(_) => OperationOutcome::error(IssueType::Login, "unauthorized"),
+            ApiError::FhirServerNotAllowed(_) => OperationOutcome::error(IssueType::Forbidden, self.to_string()),
             ApiError::UnknownService(_) | ApiError::NotFound => {
                 OperationOutcome::error(IssueType::NotFound, self.to_string())
             }
@@ -120,6 +131,14 @@ impl ApiError {
     fn log(&self) {
         match self {
             ApiError::Internal(detail) => tracing::error!(error = %detail, "request failed"),
+            // What the unverified token claimed, never the token.
+            ApiError::Unauthorized(refusal) => tracing::warn!(
+                reason = %refusal.error,
+                iss = refusal.issuer.as_deref(),
+                kid = refusal.kid.as_deref(),
+                jti = refusal.jti.as_deref(),
+                "refused a client token"
+            ),
             ApiError::BadRequest(RequestError::Malformed { line, column, .. })
             | ApiError::BadFeedback(FeedbackError::Malformed { line, column, .. }) => {
                 tracing::info!(line, column, "refused a malformed body");
@@ -151,6 +170,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // axum adds the `Allow` header to 405 answers itself.
         self.log();
+        if let ApiError::Unauthorized(_) = self {
+            // Best practice: a plain 401 that tells a prober nothing.
+            return (self.status(), [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))]).into_response();
+        }
         fhir_json(self.status(), &self.outcome())
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! Valid items are stored even when others in the batch are not; the answer lists the rejected ones.
 
+use axum::Extension;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -10,12 +11,14 @@ use time::OffsetDateTime;
 use super::AppState;
 use super::body::json_body;
 use super::error::{ApiError, fhir_json, outcome_of};
+use crate::auth::VerifiedClient;
 use crate::cds_hooks::{FeedbackBatch, IssueSeverity, IssueType, OperationOutcome, OutcomeIssue};
-use crate::feedback_store::NewFeedback;
+use crate::feedback_store::{ClientIdentity, NewFeedback};
 
 pub(super) async fn receive(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    client: Option<Extension<VerifiedClient>>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let service = state.0.discovery.find(&id).ok_or(ApiError::UnknownService(id))?;
@@ -29,9 +32,10 @@ pub(super) async fn receive(
     }
 
     let total = batch.feedback.len();
+    let client = client.map(|Extension(client)| ClientIdentity { issuer: client.issuer, tenant: client.tenant });
     let items: Vec<NewFeedback> = valid
         .into_iter()
-        .map(|(_, feedback)| NewFeedback { service_id: service.id().to_owned(), feedback, client: None })
+        .map(|(_, feedback)| NewFeedback { service_id: service.id().to_owned(), feedback, client: client.clone() })
         .collect();
     let cards: Vec<String> = items.iter().map(|item| item.feedback.card.to_string()).collect();
     let report = state

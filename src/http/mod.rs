@@ -1,6 +1,8 @@
 //! The axum adapter: routes, body handling, CORS, logging, timeouts, and the mapping of every error
 //! to a status with an OperationOutcome. It holds no clinical logic and is the only layer that knows axum.
+//! Tokens are verified by `auth`, called from the `auth` middleware here.
 
+mod auth;
 mod body;
 mod error;
 mod feedback;
@@ -20,6 +22,7 @@ use time::OffsetDateTime;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, AllowPrivateNetwork, CorsLayer};
 
+use crate::auth::{Endpoint, Trust};
 use crate::cds_hooks::Discovery;
 use crate::feedback_store::FeedbackStore;
 use crate::pipeline::Deps;
@@ -36,7 +39,10 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     pub cors: CorsOrigins,
     /// A fixed "now" for every evaluation (demos and reproducible tests); `None` reads the clock.
+    /// Tokens are always checked against the clock.
     pub frozen_now: Option<OffsetDateTime>,
+    /// Token verification and the `fhirServer` allow-list.
+    pub trust: Arc<Trust>,
 }
 
 /// Which browser origins may call the service.
@@ -120,10 +126,15 @@ pub fn router(state: AppState) -> Router {
         .allow_private_network(AllowPrivateNetwork::predicate(move |origin, _| origins_for_network.allows(origin)))
         .max_age(Duration::from_secs(600));
 
+    // Route layers: the gate runs for these routes only, after routing (404 and 405 need no token).
+    let gate = |endpoint| {
+        let gate = auth::Gate { trust: Arc::clone(&settings.trust), endpoint };
+        axum::middleware::from_fn_with_state(gate, auth::authenticate)
+    };
     Router::new()
-        .route("/cds-services", get(discovery))
-        .route("/cds-services/{id}", post(invoke::invoke))
-        .route("/cds-services/{id}/feedback", post(feedback::receive))
+        .route("/cds-services", get(discovery).route_layer(gate(Endpoint::Discovery)))
+        .route("/cds-services/{id}", post(invoke::invoke).route_layer(gate(Endpoint::Service)))
+        .route("/cds-services/{id}/feedback", post(feedback::receive).route_layer(gate(Endpoint::Service)))
         .route("/healthz", get(health))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -15,13 +15,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("cards", &["classify", "knowledge", "evidence", "cds_hooks"]),
     ("gather", &["cds_hooks", "evidence", "knowledge"]),
     ("feedback_store", &["cds_hooks"]),
+    ("auth", &["cds_hooks"]),
     ("pipeline", &["cds_hooks", "gather", "classify", "cards", "knowledge", "evidence"]),
-    ("http", &["cds_hooks", "pipeline", "feedback_store"]),
+    ("http", &["auth", "cds_hooks", "pipeline", "feedback_store"]),
     ("config", &[]),
     ("telemetry", &["config"]),
     (
         "app",
         &[
+            "auth",
             "cds_hooks",
             "config",
             "feedback_store",
@@ -42,7 +44,8 @@ const LAYERS: &[(&str, &[&str])] = &[
 const RESTRICTED_CRATES: &[(&str, &[&str])] = &[
     ("axum", &["http"]),
     ("tower_http", &["http"]),
-    ("reqwest", &["gather"]),
+    // `gather` calls FHIR servers; `auth` fetches client JWKS from configured URLs only.
+    ("reqwest", &["gather", "auth"]),
     ("fhirbolt", &[]),
     ("rusqlite", &["feedback_store"]),
     ("anyhow", &["app", "main", "telemetry"]),

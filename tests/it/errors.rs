@@ -10,7 +10,9 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::support::{TestService, client, diagnostics, expect_outcome, order_select, overridden, serve_router};
+use crate::support::{
+    TestService, client, development_trust, diagnostics, expect_outcome, order_select, overridden, serve_router,
+};
 
 #[tokio::test]
 async fn malformed_json_is_a_400_that_says_where() {
@@ -135,6 +137,7 @@ async fn faulty_service(delay: Duration, timeout: Duration) -> String {
         request_timeout: timeout,
         cors: CorsOrigins::default(),
         frozen_now: None,
+        trust: development_trust(),
     };
     let state =
         AppState::new(dvt_cds::app::discovery().unwrap(), Deps::default(), Arc::new(FaultyStore { delay }), settings);

@@ -17,3 +17,4 @@ mod errors;
 mod feedback;
 mod requests;
 mod support;
+mod trust;

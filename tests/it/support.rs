@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use dvt_cds::app::{self, Running};
+use dvt_cds::auth::{Trust, TrustSettings};
 use dvt_cds::config::{Cli, Command as CliCommand, ServeArgs};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -72,6 +73,12 @@ impl TestService {
         }
         self.data_dir
     }
+}
+
+/// The trust of a service started without `--config` (the development profile).
+pub fn development_trust() -> Arc<Trust> {
+    let settings = TrustSettings::development().unwrap();
+    Arc::new(Trust::new(settings, "127.0.0.1:0".parse().unwrap()).unwrap())
 }
 
 /// Serves an arbitrary router (a fault-injecting one) on a loopback port until the test ends.
