@@ -9,9 +9,9 @@ use anyhow::Context;
 use time::OffsetDateTime;
 
 use crate::cds_hooks::{Discovery, HookRequest};
-use crate::config::{EvaluateArgs, FeedbackCommand, ServeArgs};
+use crate::config::{DemoCommand, EvaluateArgs, FeedbackCommand, GatherArgs, ServeArgs};
 use crate::feedback_store::{FeedbackStore, SqliteFeedbackStore};
-use crate::gather;
+use crate::gather::{self, GatherSettings, Gatherer};
 use crate::http::{self, AppState, CorsOrigins, HttpSettings};
 use crate::pipeline::{self, Deps};
 
@@ -64,7 +64,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         cors: cors_origins(&args.cors_origins)?,
         frozen_now: args.now,
     };
-    let state = AppState::new(discovery, Deps::default(), Arc::clone(&store), settings);
+    let state = AppState::new(discovery, deps(&args.gather)?, Arc::clone(&store), settings);
 
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
@@ -89,6 +89,18 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         Ok(())
     });
     Ok(Running { address, shutdown, task })
+}
+
+/// What evaluation needs, from the gathering options.
+fn deps(args: &GatherArgs) -> anyhow::Result<Deps> {
+    let settings = GatherSettings {
+        deadline: args.fhir_deadline,
+        max_pages: usize::try_from(args.fhir_max_pages).context("--fhir-max-pages is too large")?,
+        max_response_bytes: args.fhir_max_response_bytes,
+        max_total_bytes: args.fhir_max_total_bytes,
+        run_ahead_ttl: args.run_ahead_ttl,
+    };
+    Ok(Deps { gather: Gatherer::new(settings)? })
 }
 
 fn cors_origins(values: &[String]) -> anyhow::Result<CorsOrigins> {
@@ -158,7 +170,7 @@ pub async fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
     };
     let request = HookRequest::from_json(&body, service.hook())?;
     let now = args.now.unwrap_or_else(OffsetDateTime::now_utc);
-    let response = pipeline::evaluate(service, &request, &Deps::default(), now).await?;
+    let response = pipeline::evaluate(service, &request, &deps(&args.gather)?, now).await?;
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut stdout, &response).context("cannot write the response")?;
     writeln!(stdout).context("cannot write the response")?;
@@ -180,6 +192,20 @@ pub async fn feedback(command: FeedbackCommand) -> anyhow::Result<()> {
         writeln!(stdout).context("cannot write feedback")?;
     }
     store.close().await?;
+    Ok(())
+}
+
+/// `dvt-cds demo load`: uploads the demo patients and prints `patient-id<TAB>scenario` for each.
+pub async fn demo(command: DemoCommand) -> anyhow::Result<()> {
+    let DemoCommand::Load { fhir_server } = command;
+    let gatherer = Gatherer::new(GatherSettings::default())?;
+    let loaded = gather::load_demo(&gatherer, &fhir_server)
+        .await
+        .with_context(|| format!("cannot load the demo patients into `{fhir_server}`"))?;
+    let mut stdout = std::io::stdout().lock();
+    for patient in loaded {
+        writeln!(stdout, "{}\t{}", patient.patient_id, patient.scenario).context("cannot write the patient ids")?;
+    }
     Ok(())
 }
 
