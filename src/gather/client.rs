@@ -101,7 +101,7 @@ impl Failure {
                 format!("the FHIR server's answers together were larger than the limit of {limit} bytes")
             }
             Failure::TooManyPages(limit) => {
-                format!("the FHIR server returned more than {limit} pages of results, the limit")
+                format!("the FHIR server returned more results than the limit of {limit} pages")
             }
             Failure::NextElsewhere => {
                 "the FHIR server's next page is on another address, which this service does not follow".to_owned()

@@ -15,5 +15,8 @@ mod cors;
 mod discovery;
 mod errors;
 mod feedback;
+mod fhir_faults;
+mod fhir_server;
+mod gathering;
 mod requests;
 mod support;

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::support::{TestService, read_json, root, run_cli};
+use crate::support::{TestService, read_json, root, run_cli, service_for};
 
 fn request_fixtures() -> Vec<(String, Value)> {
     let mut fixtures: Vec<(String, Value)> = std::fs::read_dir(root().join("fixtures/requests"))
@@ -15,15 +15,6 @@ fn request_fixtures() -> Vec<(String, Value)> {
     fixtures.sort_by(|a, b| a.0.cmp(&b.0));
     assert!(fixtures.len() >= 8, "request fixtures are missing");
     fixtures
-}
-
-fn service_for(hook: &str) -> &'static str {
-    match hook {
-        "order-select" => "dvt-order-select",
-        "order-sign" => "dvt-order-sign",
-        "patient-view" => "dvt-patient-view",
-        other => panic!("no service for {other}"),
-    }
 }
 
 #[tokio::test]
