@@ -129,13 +129,11 @@ pub async fn gather(
     if let (Hook::OrderSign, Some(owner)) = (request.hook(), &owner) {
         reuse_run_ahead(gatherer, owner, &mut slots);
     }
-    if slots.iter().any(|slot| slot.state.is_none()) {
-        match server {
-            Some(server) => fetch_missing(gatherer, server, token, request, &mut slots, &mut record).await,
-            None => {
-                for slot in slots.iter_mut().filter(|slot| slot.state.is_none()) {
-                    slot.state = Some(unavailable(slot.prefetch_problem.as_ref().unwrap_or(&Failure::NoServer)));
-                }
+    match server {
+        Some(server) => fetch_missing(gatherer, server, token, request, &mut slots, &mut record).await,
+        None => {
+            for slot in slots.iter_mut().filter(|slot| slot.state.is_none()) {
+                slot.state = Some(unavailable(slot.prefetch_problem.as_ref().unwrap_or(&Failure::NoServer)));
             }
         }
     }
@@ -191,7 +189,8 @@ fn gathered(slots: &[Slot]) -> Gathered {
 }
 
 /// Fetches every unanswered key from `server` at once, with the server's release check alongside,
-/// all under one deadline.
+/// all under one deadline. The release check covers the prefetch too: a client's prefetch comes from
+/// its `fhirServer`, so data from a server that is not R4 is refused whichever way it came.
 async fn fetch_missing(
     gatherer: &Gatherer,
     server: &Url,
@@ -200,19 +199,17 @@ async fn fetch_missing(
     slots: &mut [Slot],
     record: &mut PatientRecord,
 ) {
+    let remembered = gatherer.versions.remembered(server);
+    if let Some(refusal) = remembered.as_ref().and_then(Verdict::refusal) {
+        refuse_all(slots, &refusal);
+        return;
+    }
     let Some(client) = &gatherer.client else {
         for slot in slots.iter_mut().filter(|slot| slot.state.is_none()) {
             slot.state = Some(unavailable(&Failure::NoClient));
         }
         return;
     };
-    let remembered = gatherer.versions.remembered(server);
-    if let Some(refusal) = remembered.as_ref().and_then(Verdict::refusal) {
-        for slot in slots.iter_mut().filter(|slot| slot.state.is_none()) {
-            slot.state = Some(unavailable(&refusal));
-        }
-        return;
-    }
 
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + gatherer.settings.deadline;
@@ -241,12 +238,18 @@ async fn fetch_missing(
         });
     }
     let check_version = async {
-        if remembered.is_some() {
-            return Verdict::R4;
+        if let Some(remembered) = remembered {
+            return remembered;
         }
         let shared = Arc::clone(&shared);
         let checking = async { gatherer.versions.check(&shared.query()).await };
-        tokio::time::timeout_at(deadline, checking).await.unwrap_or(Verdict::Unknown)
+        match tokio::time::timeout_at(deadline, checking).await {
+            Ok(verdict) => verdict,
+            Err(_) => {
+                gatherer.versions.remember(server, Verdict::Unknown);
+                Verdict::Unknown
+            }
+        }
     };
     let collect = async {
         let mut results = Vec::new();
@@ -259,14 +262,14 @@ async fn fetch_missing(
         results
     };
     let (verdict, results) = tokio::join!(check_version, collect);
-    let refusal = verdict.refusal();
+    if let Some(refusal) = verdict.refusal() {
+        tracing::info!(failure = refusal.kind(), "refused the data of a FHIR server that is not R4");
+        refuse_all(slots, &refusal);
+        return;
+    }
 
     for (index, result) in results {
         let Some(slot) = slots.get_mut(index) else { continue };
-        let result = match &refusal {
-            Some(refusal) => Err(refusal.clone()),
-            None => result,
-        };
         slot.state = Some(match result {
             Ok(Fetched { resources, unreadable, pages, bytes }) => {
                 tracing::debug!(key = slot.spec.key, pages, bytes, resources = resources.len(), "fetched");
@@ -288,6 +291,14 @@ async fn fetch_missing(
         elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "fetched from the FHIR server"
     );
+}
+
+/// Every key, however it was answered, is refused for `failure`.
+fn refuse_all(slots: &mut [Slot], failure: &Failure) {
+    for slot in slots {
+        slot.resources.clear();
+        slot.state = Some(unavailable(failure));
+    }
 }
 
 /// What the concurrent queries of one request share.

@@ -12,6 +12,9 @@ use super::fhir;
 
 /// How long a server's answer is trusted; servers change release rarely.
 const REMEMBER_FOR: Duration = Duration::from_secs(600);
+/// How long a server without a usable answer is not asked again, so a slow or missing `/metadata`
+/// costs one wait a minute at most.
+const REMEMBER_UNKNOWN_FOR: Duration = Duration::from_secs(60);
 /// Servers remembered at most (one per EHR in practice).
 const CAPACITY: usize = 64;
 
@@ -35,25 +38,33 @@ impl Versions {
         let known = self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         known
             .get(server.as_str())
-            .filter(|(checked, _)| checked.elapsed() < REMEMBER_FOR)
+            .filter(|(checked, verdict)| is_fresh(*checked, verdict))
             .map(|(_, verdict)| verdict.clone())
     }
 
-    /// Asks the server; definite answers are remembered.
+    /// Asks the server and remembers its answer.
     pub(super) async fn check(&self, query: &Query<'_>) -> Verdict {
         let verdict = ask(query).await;
-        if verdict != Verdict::Unknown {
-            let mut known = self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if known.len() >= CAPACITY {
-                known.retain(|_, (checked, _)| checked.elapsed() < REMEMBER_FOR);
-                if known.len() >= CAPACITY {
-                    known.clear();
-                }
-            }
-            known.insert(query.server.as_str().to_owned(), (Instant::now(), verdict.clone()));
-        }
+        self.remember(query.server, verdict.clone());
         verdict
     }
+
+    /// Also used when the check ran out of time: the server is not asked again for a while.
+    pub(super) fn remember(&self, server: &Url, verdict: Verdict) {
+        let mut known = self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if known.len() >= CAPACITY {
+            known.retain(|_, (checked, verdict)| is_fresh(*checked, verdict));
+            if known.len() >= CAPACITY {
+                known.clear();
+            }
+        }
+        known.insert(server.as_str().to_owned(), (Instant::now(), verdict));
+    }
+}
+
+fn is_fresh(checked: Instant, verdict: &Verdict) -> bool {
+    let remember_for = if *verdict == Verdict::Unknown { REMEMBER_UNKNOWN_FOR } else { REMEMBER_FOR };
+    checked.elapsed() < remember_for
 }
 
 async fn ask(query: &Query<'_>) -> Verdict {

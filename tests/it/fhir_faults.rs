@@ -208,11 +208,14 @@ async fn a_dstu2_server_is_named_instead_of_misread() {
         ]))
     }))
     .await;
-    expect_conditions_unavailable(
-        &request_to(&base),
-        "the FHIR server speaks FHIR 1.0.2 (DSTU2); this service reads R4",
-    )
-    .await;
+    let refusal = "the FHIR server speaks FHIR 1.0.2 (DSTU2); this service reads R4";
+    expect_conditions_unavailable(&request_to(&base), refusal).await;
+    // A prefetch the client read from that server is DSTU2 too: it is refused, not misread.
+    let mut prefetched = order_select();
+    prefetched["fhirServer"] = json!(format!("{base}/fhir"));
+    prefetched["prefetch"]["conditions"] = searchset(&[json!({"resourceType": "Condition", "id": "c1",
+        "patient": {"reference": "Patient/pat-1"}, "clinicalStatus": "active"})]);
+    expect_conditions_unavailable(&prefetched, refusal).await;
 }
 
 #[tokio::test]
