@@ -149,15 +149,18 @@ async fn a_redirect_to_another_host_is_not_followed_and_the_other_host_sees_noth
         async move { (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response() }
     }))
     .await;
-    let mut request = request_to(&base);
+    let reason = "the FHIR server redirected the query to another address, which this service does not follow";
+    expect_the_other_host_never_called(&base, &elsewhere_seen, reason).await;
+    assert!(!seen.lock().unwrap().is_empty());
+}
+
+/// A request with a token to `base` is a 412 for `reason`, and the other host saw nothing (so
+/// never the token).
+async fn expect_the_other_host_never_called(base: &str, elsewhere_seen: &Seen, reason: &str) {
+    let mut request = request_to(base);
     request["fhirAuthorization"] = json!({"access_token": "secret", "token_type": "Bearer", "scope": "user/*.read",
         "subject": "dvt-cds"});
-    expect_conditions_unavailable(
-        &request,
-        "the FHIR server redirected the query to another address, which this service does not follow",
-    )
-    .await;
-    assert!(!seen.lock().unwrap().is_empty());
+    expect_conditions_unavailable(&request, reason).await;
     assert!(elsewhere_seen.lock().unwrap().is_empty(), "the other host was called");
 }
 
@@ -176,15 +179,8 @@ async fn a_next_page_on_another_host_is_not_followed() {
         }
     }))
     .await;
-    let mut request = request_to(&base);
-    request["fhirAuthorization"] = json!({"access_token": "secret", "token_type": "Bearer", "scope": "user/*.read",
-        "subject": "dvt-cds"});
-    expect_conditions_unavailable(
-        &request,
-        "the FHIR server's next page is on another address, which this service does not follow",
-    )
-    .await;
-    assert!(elsewhere_seen.lock().unwrap().is_empty(), "the other host was called");
+    let reason = "the FHIR server's next page is on another address, which this service does not follow";
+    expect_the_other_host_never_called(&base, &elsewhere_seen, reason).await;
 }
 
 #[tokio::test]

@@ -223,15 +223,27 @@ pub fn service_for(hook: &str) -> &'static str {
     }
 }
 
-/// The demo patients, `fixtures/patients/*.json` (transaction Bundles), by file stem.
-pub fn patient_bundles() -> Vec<(String, Value)> {
-    let mut bundles: Vec<(String, Value)> = std::fs::read_dir(root().join("fixtures/patients"))
+/// Every `*.json` file of `fixtures/FOLDER`, by path, parsed.
+pub fn json_fixtures(folder: &str) -> Vec<(PathBuf, Value)> {
+    let mut files: Vec<(PathBuf, Value)> = std::fs::read_dir(root().join("fixtures").join(folder))
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .map(|path| (path.file_stem().unwrap().to_string_lossy().into_owned(), read_json(&path)))
+        .map(|path| {
+            let json = read_json(&path);
+            (path, json)
+        })
         .collect();
-    bundles.sort_by(|a, b| a.0.cmp(&b.0));
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files
+}
+
+/// The demo patients, `fixtures/patients/*.json` (transaction Bundles), by file stem.
+pub fn patient_bundles() -> Vec<(String, Value)> {
+    let bundles: Vec<(String, Value)> = json_fixtures("patients")
+        .into_iter()
+        .map(|(path, bundle)| (path.file_stem().unwrap().to_string_lossy().into_owned(), bundle))
+        .collect();
     assert!(!bundles.is_empty(), "fixtures/patients is empty");
     bundles
 }
