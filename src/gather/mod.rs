@@ -1,9 +1,12 @@
 //! Gathering: turns the request's prefetch (and, when keys are missing, the EHR's FHIR server) into a
 //! [`PatientRecord`], then into `Evidence`. The only layer that talks to FHIR servers or reads FHIR JSON.
 //!
-//! Prefetch is a hint: for each key the service declares, the request holds a resource or Bundle
-//! (use it), `null` (known empty: do not re-query), an OperationOutcome (the client failed), or
-//! nothing. Data about another patient is refused.
+//! Prefetch is a hint, the FHIR server the truth: for each key the service declares, the request
+//! holds a resource or Bundle (use it), `null` (known empty: do not re-query), an OperationOutcome
+//! (the client failed: query), or nothing (query). Queries go to the request's `fhirServer`, all at
+//! once under one deadline, never off its origin; at `order-sign` they are answered by what
+//! `order-select` gathered moments before (run-ahead). Data about another patient, or from a server
+//! that does not speak FHIR R4, is refused.
 
 mod client;
 mod demo;
@@ -76,10 +79,6 @@ impl Gatherer {
 
     fn with_client(client: Option<reqwest::Client>, settings: GatherSettings) -> Gatherer {
         Gatherer { client, settings, versions: Versions::default(), run_ahead: RunAhead::new(settings.run_ahead_ttl) }
-    }
-
-    pub fn settings(&self) -> &GatherSettings {
-        &self.settings
     }
 }
 
