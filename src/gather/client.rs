@@ -54,6 +54,8 @@ pub(super) enum Failure {
     PrefetchUnreadable,
     NoTokenValue,
     NoClient,
+    /// The access token holds characters an HTTP header cannot carry.
+    BadToken,
     Deadline(Duration),
     Unreachable,
     Refused(u16),
@@ -85,6 +87,7 @@ impl Failure {
             }
             Failure::NoTokenValue => "the hook call lacks a value its query needs".to_owned(),
             Failure::NoClient => "this service could not set up its connection to FHIR servers".to_owned(),
+            Failure::BadToken => "the EHR's access token could not be sent (it is not a valid header value)".to_owned(),
             Failure::Deadline(deadline) => {
                 format!("the FHIR server did not answer within {}", humanize(*deadline))
             }
@@ -124,6 +127,7 @@ impl Failure {
             Failure::PrefetchUnreadable => "prefetch-unreadable",
             Failure::NoTokenValue => "no-token-value",
             Failure::NoClient => "no-client",
+            Failure::BadToken => "bad-token",
             Failure::Deadline(_) => "deadline",
             Failure::Unreachable => "unreachable",
             Failure::Refused(_) => "refused",
@@ -271,7 +275,7 @@ impl Query<'_> {
         let mut request = self.client.get(url.clone());
         if let Some(token) = self.token {
             let mut value =
-                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| Failure::NoClient)?;
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| Failure::BadToken)?;
             value.set_sensitive(true);
             request = request.header(AUTHORIZATION, value);
         }
