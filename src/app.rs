@@ -10,9 +10,9 @@ use time::OffsetDateTime;
 
 use crate::auth::{Profile, Trust, TrustSettings};
 use crate::cds_hooks::{Discovery, HookRequest};
-use crate::config::{EvaluateArgs, FeedbackCommand, ServeArgs};
+use crate::config::{DemoCommand, EvaluateArgs, FeedbackCommand, GatherArgs, ServeArgs};
 use crate::feedback_store::{FeedbackStore, SqliteFeedbackStore};
-use crate::gather;
+use crate::gather::{self, GatherSettings, Gatherer};
 use crate::http::{self, AppState, CorsOrigins, HttpSettings};
 use crate::pipeline::{self, Deps};
 
@@ -81,7 +81,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         frozen_now: args.now,
         trust: Arc::new(trust),
     };
-    let state = AppState::new(discovery, Deps::default(), Arc::clone(&store), settings);
+    let state = AppState::new(discovery, deps(&args.gather)?, Arc::clone(&store), settings);
     tracing::info!(discovery = %format!("http://{address}/cds-services"), "listening on http://{address}");
 
     let (shutdown, shutdown_requested) = tokio::sync::oneshot::channel::<()>();
@@ -119,6 +119,18 @@ fn log_trust(trust: &Trust) {
             "sandbox profile: TEST ONLY, the sandbox's private key is public and anyone can mint its tokens"
         );
     }
+}
+
+/// What evaluation needs, from the gathering options.
+fn deps(args: &GatherArgs) -> anyhow::Result<Deps> {
+    let settings = GatherSettings {
+        deadline: args.fhir_deadline,
+        max_pages: usize::try_from(args.fhir_max_pages).context("--fhir-max-pages is too large")?,
+        max_response_bytes: args.fhir_max_response_bytes,
+        max_total_bytes: args.fhir_max_total_bytes,
+        run_ahead_ttl: args.run_ahead_ttl,
+    };
+    Ok(Deps { gather: Gatherer::new(settings)? })
 }
 
 fn cors_origins(values: &[String]) -> anyhow::Result<CorsOrigins> {
@@ -188,7 +200,7 @@ pub async fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
     };
     let request = HookRequest::from_json(&body, service.hook())?;
     let now = args.now.unwrap_or_else(OffsetDateTime::now_utc);
-    let response = pipeline::evaluate(service, &request, &Deps::default(), now).await?;
+    let response = pipeline::evaluate(service, &request, &deps(&args.gather)?, now).await?;
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut stdout, &response).context("cannot write the response")?;
     writeln!(stdout).context("cannot write the response")?;
@@ -213,6 +225,20 @@ pub async fn feedback(command: FeedbackCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `dvt-cds demo load`: uploads the demo patients and prints `patient-id<TAB>scenario` for each.
+pub async fn demo(command: DemoCommand) -> anyhow::Result<()> {
+    let DemoCommand::Load { fhir_server } = command;
+    let gatherer = Gatherer::new(GatherSettings::default())?;
+    let loaded = gather::load_demo(&gatherer, &fhir_server)
+        .await
+        .with_context(|| format!("cannot load the demo patients into `{fhir_server}`"))?;
+    let mut stdout = std::io::stdout().lock();
+    for patient in loaded {
+        writeln!(stdout, "{}\t{}", patient.patient_id, patient.scenario).context("cannot write the patient ids")?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +248,25 @@ mod tests {
         let discovery = discovery().unwrap();
         let ids: Vec<&str> = discovery.services().iter().map(|service| service.id()).collect();
         assert_eq!(ids, ["dvt-order-select", "dvt-order-sign", "dvt-patient-view"]);
+    }
+
+    #[test]
+    fn the_observation_query_asks_for_every_code_the_knowledge_reads() {
+        let discovery = discovery().unwrap();
+        let knowledge = crate::knowledge::KnowledgeBase::embedded().unwrap();
+        for service in discovery.services() {
+            let (_, template) = service.prefetch().iter().find(|(key, _)| key == "observations").unwrap();
+            let query = template.as_str().split_once("&code=").unwrap().1;
+            let mut asked: Vec<String> = query
+                .split('&')
+                .next()
+                .unwrap()
+                .split(',')
+                .map(|token| token.strip_prefix("http://loinc.org|").unwrap().to_owned())
+                .collect();
+            asked.sort();
+            assert_eq!(asked, knowledge.observation_codes(), "{}", service.id());
+        }
     }
 
     #[test]

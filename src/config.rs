@@ -39,6 +39,9 @@ pub enum Command {
     /// Read the stored card feedback.
     #[command(subcommand)]
     Feedback(FeedbackCommand),
+    /// Demo patients for testing with the public CDS Hooks sandbox.
+    #[command(subcommand)]
+    Demo(DemoCommand),
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +85,36 @@ pub struct ServeArgs {
     /// it followed by the endpoint's path. Overrides `public_base_url` in the configuration file.
     #[arg(long, env = "DVT_CDS_PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
+
+    #[command(flatten)]
+    pub gather: GatherArgs,
+}
+
+/// How prefetch keys missing from a request are fetched from its `fhirServer`.
+#[derive(Debug, Clone, Args)]
+pub struct GatherArgs {
+    /// Time limit for all FHIR queries of one request together (every missing prefetch key, its
+    /// pages, and the server's version check), e.g. `2s` or `800ms`. Keys not obtained by then are
+    /// unavailable: a 412 when a decision needs them, otherwise the cards say what could not be seen.
+    #[arg(long, env = "DVT_CDS_FHIR_DEADLINE", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub fhir_deadline: Duration,
+
+    /// Search result pages read per prefetch key (`Bundle.link` next); a key with more is unavailable.
+    #[arg(long, env = "DVT_CDS_FHIR_MAX_PAGES", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub fhir_max_pages: u32,
+
+    /// Largest single FHIR server response read, in bytes; a larger one makes its key unavailable.
+    #[arg(long, env = "DVT_CDS_FHIR_MAX_RESPONSE_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub fhir_max_response_bytes: usize,
+
+    /// Most bytes read from the FHIR server for one request, all keys and pages together.
+    #[arg(long, env = "DVT_CDS_FHIR_MAX_TOTAL_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub fhir_max_total_bytes: usize,
+
+    /// How long data gathered at `order-select` is reused at `order-sign` for the same patient, FHIR
+    /// server and access token, e.g. `60s`; `0s` turns reuse off.
+    #[arg(long, env = "DVT_CDS_RUN_AHEAD_TTL", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub run_ahead_ttl: Duration,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -113,6 +146,20 @@ pub struct EvaluateArgs {
     /// The service to call; by default the one that serves the request's hook.
     #[arg(long)]
     pub service: Option<String>,
+
+    #[command(flatten)]
+    pub gather: GatherArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Upload the demo patients (transaction Bundles) to a FHIR R4 server and print
+    /// `patient-id<TAB>scenario` for each.
+    Load {
+        /// The FHIR R4 server's base URL, e.g. `http://localhost:8103/fhir/R4`.
+        #[arg(long, env = "DVT_CDS_DEMO_FHIR_SERVER")]
+        fhir_server: url::Url,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +197,17 @@ mod tests {
         assert_eq!(args.storage.feedback_db(), PathBuf::from("./data/feedback.sqlite3"));
         assert_eq!(args.request_timeout, Duration::from_secs(5));
         assert_eq!(args.cors_origins, ["https://sandbox.cds-hooks.org", "loopback"]);
+        assert_eq!(args.gather.fhir_deadline, Duration::from_secs(2));
+        assert_eq!(args.gather.fhir_max_pages, 10);
+        assert_eq!(args.gather.run_ahead_ttl, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn gathering_limits_are_checked() {
+        let parse = |extra: &[&str]| Cli::try_parse_from([&["dvt-cds", "serve"], extra].concat());
+        assert!(parse(&["--fhir-deadline", "800ms", "--run-ahead-ttl", "0s"]).is_ok());
+        assert!(parse(&["--fhir-max-pages", "0"]).is_err());
+        assert!(parse(&["--fhir-deadline", "soon"]).is_err());
     }
 
     #[test]

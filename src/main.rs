@@ -24,6 +24,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => app::serve(args).await,
             Command::Evaluate(args) => app::evaluate(args).await,
             Command::Feedback(command) => app::feedback(command).await,
+            Command::Demo(command) => app::demo(command).await,
         }
     });
     match result {

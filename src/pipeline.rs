@@ -9,7 +9,10 @@ use crate::gather::{self, GatherError};
 
 /// What evaluation needs besides the request: built once at start-up, shared by all requests.
 #[derive(Debug, Default)]
-pub struct Deps {}
+pub struct Deps {
+    /// The FHIR client, the run-ahead data and the gathering limits.
+    pub gather: gather::Gatherer,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -33,7 +36,9 @@ impl From<GatherError> for PipelineError {
         match error {
             GatherError::DataUnavailable(keys) => PipelineError::DataUnavailable(keys),
             GatherError::WrongPatient { .. } => PipelineError::WrongPatient(error.to_string()),
-            GatherError::Discovery(_) => PipelineError::Internal(error.to_string()),
+            GatherError::Discovery(_) | GatherError::Client(_) | GatherError::Demo(_) => {
+                PipelineError::Internal(error.to_string())
+            }
         }
     }
 }
@@ -47,6 +52,6 @@ pub async fn evaluate(
 ) -> Result<CdsResponse, PipelineError> {
     let _ = (deps, now);
     let (_orders, _unreadable_orders) = gather::draft_orders(service.hook(), request.context());
-    let _record = gather::gather(service, request).await?;
+    let _record = gather::gather(&deps.gather, service, request).await?;
     Ok(CdsResponse::new(Vec::new(), Vec::new())?)
 }

@@ -355,6 +355,18 @@ impl KnowledgeBase {
         SYSTEMS.iter().find(|(_, uri, _)| *uri == system).map_or(system, |(_, _, name)| name)
     }
 
+    /// Every LOINC code an Observation we read may carry: the labs, the blood pressure panel and the venous
+    /// duplex study codes. The `observations` prefetch template must ask for exactly these.
+    pub fn observation_codes(&self) -> Vec<String> {
+        let mut codes: Vec<String> = self.labs.keys().cloned().collect();
+        codes.push(self.blood_pressure_panel.clone());
+        codes
+            .extend(self.codes_of("us-duplex").into_iter().filter(|(system, _)| system == LOINC).map(|(_, code)| code));
+        codes.sort();
+        codes.dedup();
+        codes
+    }
+
     /// Every procedure code that is also an imaging study code of `procedure` (for duplex results).
     pub fn codes_of(&self, procedure: &str) -> Vec<(String, String)> {
         self.procedure_codes

@@ -3,27 +3,15 @@
 
 use serde_json::Value;
 
-use crate::support::{TestService, read_json, root, run_cli};
+use crate::support::{TestService, json_fixtures, root, run_cli, service_for};
 
 fn request_fixtures() -> Vec<(String, Value)> {
-    let mut fixtures: Vec<(String, Value)> = std::fs::read_dir(root().join("fixtures/requests"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .map(|path| (path.file_name().unwrap().to_string_lossy().into_owned(), read_json(&path)))
+    let fixtures: Vec<(String, Value)> = json_fixtures("requests")
+        .into_iter()
+        .map(|(path, request)| (path.file_name().unwrap().to_string_lossy().into_owned(), request))
         .collect();
-    fixtures.sort_by(|a, b| a.0.cmp(&b.0));
     assert!(fixtures.len() >= 8, "request fixtures are missing");
     fixtures
-}
-
-fn service_for(hook: &str) -> &'static str {
-    match hook {
-        "order-select" => "dvt-order-select",
-        "order-sign" => "dvt-order-sign",
-        "patient-view" => "dvt-patient-view",
-        other => panic!("no service for {other}"),
-    }
 }
 
 #[tokio::test]

@@ -219,3 +219,91 @@ pub async fn expect_outcome(response: reqwest::Response, status: u16) -> Value {
 pub fn diagnostics(outcome: &Value) -> Vec<String> {
     outcome["issue"].as_array().unwrap().iter().map(|issue| issue["diagnostics"].as_str().unwrap().to_owned()).collect()
 }
+
+/// The service id that serves `hook`.
+pub fn service_for(hook: &str) -> &'static str {
+    match hook {
+        "order-select" => "dvt-order-select",
+        "order-sign" => "dvt-order-sign",
+        "patient-view" => "dvt-patient-view",
+        other => panic!("no service for {other}"),
+    }
+}
+
+/// Every `*.json` file of `fixtures/FOLDER`, by path, parsed.
+pub fn json_fixtures(folder: &str) -> Vec<(PathBuf, Value)> {
+    let mut files: Vec<(PathBuf, Value)> = std::fs::read_dir(root().join("fixtures").join(folder))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .map(|path| {
+            let json = read_json(&path);
+            (path, json)
+        })
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files
+}
+
+/// The demo patients, `fixtures/patients/*.json` (transaction Bundles), by file stem.
+pub fn patient_bundles() -> Vec<(String, Value)> {
+    let bundles: Vec<(String, Value)> = json_fixtures("patients")
+        .into_iter()
+        .map(|(path, bundle)| (path.file_stem().unwrap().to_string_lossy().into_owned(), bundle))
+        .collect();
+    assert!(!bundles.is_empty(), "fixtures/patients is empty");
+    bundles
+}
+
+/// The patient ids the demo Bundles hold.
+pub fn demo_patient_ids() -> Vec<String> {
+    patient_bundles()
+        .iter()
+        .flat_map(|(_, bundle)| bundle["entry"].as_array().unwrap().clone())
+        .filter(|entry| entry["resource"]["resourceType"] == "Patient")
+        .map(|entry| entry["resource"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `fixtures/cases/*/request.json` whose patient is a demo patient: (case name, request).
+pub fn demo_cases() -> Vec<(String, Value)> {
+    let patients = demo_patient_ids();
+    let mut cases: Vec<(String, Value)> = std::fs::read_dir(root().join("fixtures/cases"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.join("request.json").is_file())
+        .map(|path| (path.file_name().unwrap().to_string_lossy().into_owned(), read_json(&path.join("request.json"))))
+        .filter(|(_, request)| patients.iter().any(|id| request["context"]["patientId"] == id.as_str()))
+        .collect();
+    cases.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(!cases.is_empty(), "no fixtures/cases/*/request.json is about a demo patient");
+    cases
+}
+
+/// One demo case by name.
+pub fn demo_case(name: &str) -> Value {
+    read_json(&root().join("fixtures/cases").join(name).join("request.json"))
+}
+
+/// Gathers `request` (JSON) with `gatherer`, as the pipeline does.
+pub async fn gather_json(
+    gatherer: &dvt_cds::gather::Gatherer,
+    request: &Value,
+) -> Result<dvt_cds::gather::PatientRecord, dvt_cds::gather::GatherError> {
+    let discovery = app::discovery().unwrap();
+    let service = discovery.find(service_for(request["hook"].as_str().unwrap())).unwrap();
+    let request = dvt_cds::cds_hooks::HookRequest::from_json(request.to_string().as_bytes(), service.hook()).unwrap();
+    dvt_cds::gather::gather(gatherer, service, &request).await
+}
+
+/// A gatherer with the default limits, changed by `settings`.
+pub fn gatherer(settings: impl FnOnce(&mut dvt_cds::gather::GatherSettings)) -> dvt_cds::gather::Gatherer {
+    let mut defaults = dvt_cds::gather::GatherSettings::default();
+    settings(&mut defaults);
+    dvt_cds::gather::Gatherer::new(defaults).unwrap()
+}
+
+/// Each key's state, by key.
+pub fn states(record: &dvt_cds::gather::PatientRecord) -> Vec<(&'static str, dvt_cds::gather::KeyState)> {
+    record.sources.iter().map(|source| (source.key, source.state.clone())).collect()
+}
