@@ -10,10 +10,11 @@ use time::OffsetDateTime;
 
 use crate::auth::{Profile, Trust, TrustSettings};
 use crate::cds_hooks::{Discovery, HookRequest};
-use crate::config::{DemoCommand, EvaluateArgs, FeedbackCommand, GatherArgs, ServeArgs};
+use crate::config::{ClinicalArgs, DemoCommand, EvaluateArgs, FeedbackCommand, GatherArgs, ServeArgs};
 use crate::feedback_store::{FeedbackStore, SqliteFeedbackStore};
 use crate::gather::{self, GatherSettings, Gatherer};
 use crate::http::{self, AppState, CorsOrigins, HttpSettings};
+use crate::knowledge::KnowledgeBase;
 use crate::pipeline::{self, Deps};
 
 /// The discovery document, embedded so the binary runs from anywhere.
@@ -81,7 +82,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         frozen_now: args.now,
         trust: Arc::new(trust),
     };
-    let state = AppState::new(discovery, deps(&args.gather)?, Arc::clone(&store), settings);
+    let state = AppState::new(discovery, deps(&args.gather, &args.clinical)?, Arc::clone(&store), settings);
     tracing::info!(discovery = %format!("http://{address}/cds-services"), "listening on http://{address}");
 
     let (shutdown, shutdown_requested) = tokio::sync::oneshot::channel::<()>();
@@ -121,16 +122,17 @@ fn log_trust(trust: &Trust) {
     }
 }
 
-/// What evaluation needs, from the gathering options.
-fn deps(args: &GatherArgs) -> anyhow::Result<Deps> {
+/// What evaluation needs: the knowledge with the configured thresholds, and the FHIR client.
+fn deps(gather: &GatherArgs, clinical: &ClinicalArgs) -> anyhow::Result<Deps> {
+    let knowledge = KnowledgeBase::embedded_with(&clinical.thresholds).context("the knowledge base is invalid")?;
     let settings = GatherSettings {
-        deadline: args.fhir_deadline,
-        max_pages: usize::try_from(args.fhir_max_pages).context("--fhir-max-pages is too large")?,
-        max_response_bytes: args.fhir_max_response_bytes,
-        max_total_bytes: args.fhir_max_total_bytes,
-        run_ahead_ttl: args.run_ahead_ttl,
+        deadline: gather.fhir_deadline,
+        max_pages: usize::try_from(gather.fhir_max_pages).context("--fhir-max-pages is too large")?,
+        max_response_bytes: gather.fhir_max_response_bytes,
+        max_total_bytes: gather.fhir_max_total_bytes,
+        run_ahead_ttl: gather.run_ahead_ttl,
     };
-    Ok(Deps { gather: Gatherer::new(settings)? })
+    Ok(Deps::new(knowledge, Gatherer::new(settings)?))
 }
 
 fn cors_origins(values: &[String]) -> anyhow::Result<CorsOrigins> {
@@ -200,9 +202,15 @@ pub async fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
     };
     let request = HookRequest::from_json(&body, service.hook())?;
     let now = args.now.unwrap_or_else(OffsetDateTime::now_utc);
-    let response = pipeline::evaluate(service, &request, &deps(&args.gather)?, now).await?;
+    let deps = deps(&args.gather, &args.clinical)?;
     let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut stdout, &response).context("cannot write the response")?;
+    if args.explain {
+        let evaluation = pipeline::assess(service, &request, &deps, now).await?;
+        serde_json::to_writer_pretty(&mut stdout, &evaluation.assessment).context("cannot write the assessment")?;
+    } else {
+        let response = pipeline::evaluate(service, &request, &deps, now).await?;
+        serde_json::to_writer_pretty(&mut stdout, &response).context("cannot write the response")?;
+    }
     writeln!(stdout).context("cannot write the response")?;
     Ok(())
 }

@@ -88,6 +88,25 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub gather: GatherArgs,
+
+    #[command(flatten)]
+    pub clinical: ClinicalArgs,
+}
+
+/// Clinical settings that no source fixes.
+#[derive(Debug, Clone, Args)]
+pub struct ClinicalArgs {
+    /// A threshold with no external source, set to this value: `ID=VALUE`, comma separated, e.g.
+    /// `lysis-platelets-below=80`. The ids and defaults are in `knowledge/thresholds.toml` (source LOCAL);
+    /// thresholds a guideline fixes cannot be changed.
+    #[arg(long = "threshold", env = "DVT_CDS_THRESHOLDS", value_delimiter = ',', value_parser = parse_threshold)]
+    pub thresholds: Vec<(String, f64)>,
+}
+
+fn parse_threshold(text: &str) -> Result<(String, f64), String> {
+    let (id, value) = text.split_once('=').ok_or_else(|| format!("`{text}` is not ID=VALUE"))?;
+    let value: f64 = value.trim().parse().map_err(|_| format!("`{value}` is not a number"))?;
+    Ok((id.trim().to_owned(), value))
 }
 
 /// How prefetch keys missing from a request are fetched from its `fhirServer`.
@@ -147,8 +166,16 @@ pub struct EvaluateArgs {
     #[arg(long)]
     pub service: Option<String>,
 
+    /// Print the assessment (variants, rules fired, evidence, missing facts, safety flags) instead of the
+    /// CDS Hooks response.
+    #[arg(long)]
+    pub explain: bool,
+
     #[command(flatten)]
     pub gather: GatherArgs,
+
+    #[command(flatten)]
+    pub clinical: ClinicalArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,16 +2,29 @@
 //!
 //! Used by the HTTP route and by `dvt-cds evaluate` alike, so both give the same answer.
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
-use crate::cds_hooks::{CardError, CdsResponse, HookRequest, ServiceDefinition};
-use crate::gather::{self, GatherError};
+use crate::cds_hooks::{CardError, CdsResponse, Hook, HookRequest, ServiceDefinition};
+use crate::classify::{self, Assessment};
+use crate::evidence::Evidence;
+use crate::gather::{self, DraftOrder, GatherError, Gatherer};
+use crate::knowledge::KnowledgeBase;
 
 /// What evaluation needs besides the request: built once at start-up, shared by all requests.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Deps {
+    /// The validated knowledge, with the configured thresholds.
+    pub knowledge: Arc<KnowledgeBase>,
     /// The FHIR client, the run-ahead data and the gathering limits.
-    pub gather: gather::Gatherer,
+    pub gather: Gatherer,
+}
+
+impl Deps {
+    pub fn new(knowledge: KnowledgeBase, gather: Gatherer) -> Deps {
+        Deps { knowledge: Arc::new(knowledge), gather }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +43,6 @@ pub enum PipelineError {
     Internal(String),
 }
 
-/// Evaluates one hook call for `service` at the instant `now` (every date comparison uses it).
 impl From<GatherError> for PipelineError {
     fn from(error: GatherError) -> PipelineError {
         match error {
@@ -43,6 +55,15 @@ impl From<GatherError> for PipelineError {
     }
 }
 
+/// Everything decided about one hook call before it is phrased as cards.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub orders: Vec<DraftOrder>,
+    pub evidence: Evidence,
+    pub assessment: Assessment,
+}
+
+/// Evaluates one hook call for `service` at the instant `now` (every date comparison uses it).
 #[tracing::instrument(level = "debug", skip_all, fields(service_id = service.id()))]
 pub async fn evaluate(
     service: &ServiceDefinition,
@@ -50,8 +71,55 @@ pub async fn evaluate(
     deps: &Deps,
     now: OffsetDateTime,
 ) -> Result<CdsResponse, PipelineError> {
-    let _ = (deps, now);
-    let (_orders, _unreadable_orders) = gather::draft_orders(service.hook(), request.context());
-    let _record = gather::gather(&deps.gather, service, request).await?;
+    let orders = draft_orders(service, request);
+    // An order hook where no order acted on maps to an ACR procedure gets nothing, and costs no FHIR
+    // round trip: silence beats noise.
+    if service.hook() != Hook::PatientView && !orders.iter().any(|order| order.selected && maps(order, deps)) {
+        return Ok(CdsResponse::empty());
+    }
+    let evaluation = assess_orders(service, request, deps, now, orders).await?;
+    let _ = evaluation;
     Ok(CdsResponse::new(Vec::new(), Vec::new())?)
+}
+
+/// The assessment alone, for `dvt-cds evaluate --explain`: gathers and classifies whatever the orders.
+pub async fn assess(
+    service: &ServiceDefinition,
+    request: &HookRequest,
+    deps: &Deps,
+    now: OffsetDateTime,
+) -> Result<Evaluation, PipelineError> {
+    let orders = draft_orders(service, request);
+    assess_orders(service, request, deps, now, orders).await
+}
+
+fn draft_orders(service: &ServiceDefinition, request: &HookRequest) -> Vec<DraftOrder> {
+    let (orders, unreadable) = gather::draft_orders(service.hook(), request.context());
+    for entry in &unreadable {
+        tracing::info!(location = %entry.location, "a draft order could not be read");
+    }
+    orders
+}
+
+fn maps(order: &DraftOrder, deps: &Deps) -> bool {
+    !gather::order_procedures(&order.resource, &deps.knowledge).is_empty()
+}
+
+async fn assess_orders(
+    service: &ServiceDefinition,
+    request: &HookRequest,
+    deps: &Deps,
+    now: OffsetDateTime,
+    orders: Vec<DraftOrder>,
+) -> Result<Evaluation, PipelineError> {
+    let record = gather::gather(&deps.gather, service, request).await?;
+    let evidence = gather::extract(&record, &orders, &deps.knowledge);
+    let assessment = classify::classify(&evidence, deps.knowledge.criteria(), now);
+    tracing::debug!(
+        variants = ?assessment.variants.iter().map(|v| v.id()).collect::<Vec<_>>(),
+        rules = assessment.rules.len(),
+        flags = assessment.safety.len(),
+        "assessed"
+    );
+    Ok(Evaluation { orders, evidence, assessment })
 }

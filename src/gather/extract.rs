@@ -456,27 +456,35 @@ fn allergies(resource: &Resource, knowledge: &KnowledgeBase) -> Vec<AllergyFact>
     facts
 }
 
-fn order_fact(order: &DraftOrder, evidence: &Evidence, knowledge: &KnowledgeBase) -> OrderFact {
-    let resource = &order.resource;
-    let concept = resource
-        .code
-        .as_ref()
-        .or(resource.medication_codeable_concept.as_ref())
-        .or(resource.code_codeable_concept.as_ref());
+/// What an order asks for: ServiceRequest.code, MedicationRequest.medicationCodeableConcept or
+/// DeviceRequest.codeCodeableConcept.
+fn order_concept(resource: &Resource) -> Option<&CodeableConcept> {
+    resource.code.as_ref().or(resource.medication_codeable_concept.as_ref()).or(resource.code_codeable_concept.as_ref())
+}
+
+/// The ACR procedure rows an order's codes mean (knowledge/procedures.toml); empty when none.
+pub fn order_procedures(resource: &Resource, knowledge: &KnowledgeBase) -> Vec<String> {
     let mut procedures: Vec<String> = Vec::new();
-    let mut heparin = false;
-    if let Some(concept) = concept {
-        for (system, code, _) in concept.codes() {
-            for procedure in knowledge.procedures_for_code(system, code) {
-                if !procedures.contains(procedure) {
-                    procedures.push(procedure.clone());
-                }
-            }
-            if system == knowledge::RXNORM {
-                heparin |= knowledge.medication(code).is_some_and(|(_, is_heparin)| is_heparin);
+    for (system, code, _) in order_concept(resource).into_iter().flat_map(CodeableConcept::codes) {
+        for procedure in knowledge.procedures_for_code(system, code) {
+            if !procedures.contains(procedure) {
+                procedures.push(procedure.clone());
             }
         }
     }
+    procedures
+}
+
+fn order_fact(order: &DraftOrder, evidence: &Evidence, knowledge: &KnowledgeBase) -> OrderFact {
+    let resource = &order.resource;
+    let concept = order_concept(resource);
+    let procedures = order_procedures(resource, knowledge);
+    let heparin = concept.is_some_and(|concept| {
+        concept
+            .codes()
+            .filter(|(system, _, _)| *system == knowledge::RXNORM)
+            .any(|(_, code, _)| knowledge.medication(code).is_some_and(|(_, is_heparin)| is_heparin))
+    });
     let kind = procedures.iter().filter_map(|id| knowledge.procedure(id)).map(|p| p.kind).next();
     let mut reasons = Vec::new();
     for reason in &resource.reason_code {

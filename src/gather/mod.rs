@@ -31,7 +31,7 @@ use crate::cds_hooks::{AccessToken, Hook, HookRequest, PrefetchTemplate, Service
 
 pub use client::GatherSettings;
 pub use demo::{DEMO_PATIENTS, DemoPatient, load_demo};
-pub use extract::extract;
+pub use extract::{extract, order_procedures};
 pub use keys::{KEYS, KeySpec, check_discovery};
 pub use orders::{DraftOrder, draft_orders};
 pub use record::{KeySource, KeyState, PatientRecord};

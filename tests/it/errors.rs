@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use dvt_cds::feedback_store::{BoxFuture, FeedbackStore, InsertReport, NewFeedback, StoreError, StoredFeedback};
 use dvt_cds::http::{AppState, CorsOrigins, HttpSettings};
-use dvt_cds::pipeline::Deps;
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -139,8 +138,12 @@ async fn faulty_service(delay: Duration, timeout: Duration) -> String {
         frozen_now: None,
         trust: development_trust(),
     };
-    let state =
-        AppState::new(dvt_cds::app::discovery().unwrap(), Deps::default(), Arc::new(FaultyStore { delay }), settings);
+    let state = AppState::new(
+        dvt_cds::app::discovery().unwrap(),
+        crate::support::deps(),
+        Arc::new(FaultyStore { delay }),
+        settings,
+    );
     serve_router(dvt_cds::http::router(state)).await
 }
 
@@ -186,5 +189,19 @@ async fn prefetch_about_another_patient_is_a_400() {
     let outcome = expect_outcome(service.post_json("/cds-services/dvt-order-select", &request).await, 400).await;
     assert!(diagnostics(&outcome)[0].contains("Condition/c9"), "{outcome}");
     assert!(!outcome.to_string().contains("someone-else"), "the other patient's id is not echoed: {outcome}");
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_we_do_not_rate_gets_no_card_and_needs_no_data() {
+    let service = TestService::start().await;
+    let mut request = order_select();
+    request["context"]["draftOrders"]["entry"][0]["resource"]["code"] =
+        json!({"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "72133"}]});
+    // No conditions prefetch and no fhirServer: had it gathered, this would be a 412.
+    request["prefetch"].as_object_mut().unwrap().remove("conditions");
+    let response = service.post_json("/cds-services/dvt-order-select", &request).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap(), json!({"cards": []}));
     service.stop().await;
 }

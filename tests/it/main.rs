@@ -11,6 +11,7 @@
 )]
 
 mod architecture;
+mod cases;
 mod cors;
 mod discovery;
 mod errors;

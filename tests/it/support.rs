@@ -195,6 +195,7 @@ pub fn order_select() -> Value {
             "selections": ["ServiceRequest/sr-1"],
             "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": {
                 "resourceType": "ServiceRequest", "id": "sr-1", "status": "draft", "intent": "order",
+                "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "37212"}]},
                 "subject": {"reference": "Patient/pat-1"}}}]}
         },
         "prefetch": {"patient": {"resourceType": "Patient", "id": "pat-1"}, "conditions": null}
@@ -306,4 +307,12 @@ pub fn gatherer(settings: impl FnOnce(&mut dvt_cds::gather::GatherSettings)) -> 
 /// Each key's state, by key.
 pub fn states(record: &dvt_cds::gather::PatientRecord) -> Vec<(&'static str, dvt_cds::gather::KeyState)> {
     record.sources.iter().map(|source| (source.key, source.state.clone())).collect()
+}
+
+/// What evaluation needs, as the service builds it: the embedded knowledge and a FHIR client.
+pub fn deps() -> dvt_cds::pipeline::Deps {
+    dvt_cds::pipeline::Deps::new(
+        dvt_cds::knowledge::KnowledgeBase::embedded().unwrap(),
+        dvt_cds::gather::Gatherer::default(),
+    )
 }

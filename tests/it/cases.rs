@@ -1,0 +1,163 @@
+//! The fixture cases (`fixtures/cases/*`): each request's assessment and answer against what its
+//! `expect.toml` says a reviewer expects.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use dvt_cds::cds_hooks::HookRequest;
+use dvt_cds::classify::Rule;
+use dvt_cds::pipeline;
+use serde::Deserialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::support::{deps, read_json, root, run_cli};
+
+/// What a case expects. Variants exactly; rules, missing facts and safety flags at least these.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub description: String,
+    pub now: String,
+    pub service: String,
+    pub variants: Vec<String>,
+    pub rules: Vec<String>,
+    pub missing: Vec<String>,
+    pub safety: Vec<String>,
+    #[serde(default)]
+    pub orders: Vec<ExpectedOrder>,
+}
+
+/// An order's expected ACR category, `no-criteria-apply`, or `none` (not rated).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedOrder {
+    pub reference: String,
+    pub category: String,
+}
+
+pub struct Case {
+    pub name: String,
+    pub dir: PathBuf,
+    pub request: Value,
+    pub expect: Expect,
+}
+
+impl Case {
+    pub fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::parse(&self.expect.now, &Rfc3339).unwrap()
+    }
+}
+
+pub fn cases() -> Vec<Case> {
+    let mut cases: Vec<Case> = std::fs::read_dir(root().join("fixtures/cases"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_dir())
+        .map(|dir| {
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let expect_text =
+                std::fs::read_to_string(dir.join("expect.toml")).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let expect: Expect = toml::from_str(&expect_text).unwrap_or_else(|e| panic!("{name}/expect.toml: {e}"));
+            Case { request: read_json(&dir.join("request.json")), name, dir, expect }
+        })
+        .collect();
+    cases.sort_by(|a, b| a.name.cmp(&b.name));
+    assert!(cases.len() >= 50, "the fixture cases are missing");
+    cases
+}
+
+#[tokio::test]
+async fn every_case_is_classified_as_its_expectation_says() {
+    let deps = deps();
+    let discovery = dvt_cds::app::discovery().unwrap();
+    let mut failures = Vec::new();
+    for case in cases() {
+        let service = discovery.find(&case.expect.service).unwrap();
+        let request = HookRequest::from_json(case.request.to_string().as_bytes(), service.hook()).unwrap();
+        let evaluation = pipeline::assess(service, &request, &deps, case.now()).await.unwrap();
+        let assessment = &evaluation.assessment;
+        let mut variants: Vec<&str> = assessment.variants.iter().map(|v| v.id()).collect();
+        variants.sort();
+        let fired: BTreeSet<&str> = assessment.rules.iter().map(|hit| hit.id.id()).collect();
+        let missing: BTreeSet<&str> = assessment.missing.iter().map(|m| m.id).collect();
+        let flags: BTreeSet<&str> = assessment.safety.iter().map(|hit| hit.flag.as_str()).collect();
+        let expect = &case.expect;
+        let mut problems = Vec::new();
+        if variants != expect.variants {
+            problems.push(format!("variants {variants:?}, expected {:?}", expect.variants));
+        }
+        for (kind, expected, actual) in
+            [("rule", &expect.rules, &fired), ("missing", &expect.missing, &missing), ("flag", &expect.safety, &flags)]
+        {
+            for id in expected.iter().filter(|id| !actual.contains(id.as_str())) {
+                problems.push(format!("{kind} `{id}` expected, got {actual:?}"));
+            }
+        }
+        if !problems.is_empty() {
+            failures.push(format!("{} ({}):\n  {}", case.name, expect.description, problems.join("\n  ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn expectations_name_orders_of_their_request() {
+    for case in cases() {
+        let entries = case.request["context"]["draftOrders"]["entry"].as_array().cloned().unwrap_or_default();
+        let references: Vec<String> = entries
+            .iter()
+            .map(|entry| {
+                format!(
+                    "{}/{}",
+                    entry["resource"]["resourceType"].as_str().unwrap(),
+                    entry["resource"]["id"].as_str().unwrap()
+                )
+            })
+            .collect();
+        for order in &case.expect.orders {
+            assert!(references.contains(&order.reference), "{}: no draft order {}", case.name, order.reference);
+            let known = [
+                "usually-appropriate",
+                "may-be-appropriate",
+                "may-be-appropriate-disagreement",
+                "usually-not-appropriate",
+                "no-criteria-apply",
+                "none",
+            ];
+            assert!(known.contains(&order.category.as_str()), "{}: category {}", case.name, order.category);
+        }
+    }
+}
+
+#[test]
+fn every_rule_has_a_fixture() {
+    let covered: BTreeSet<String> = cases().into_iter().flat_map(|case| case.expect.rules).collect();
+    let uncovered: Vec<&str> = Rule::ALL.iter().map(|rule| rule.id()).filter(|id| !covered.contains(*id)).collect();
+    assert!(uncovered.is_empty(), "rules no fixture expects: {uncovered:?}");
+    let known: BTreeSet<&str> = Rule::ALL.iter().map(|rule| rule.id()).collect();
+    let unknown: Vec<&String> = covered.iter().filter(|id| !known.contains(id.as_str())).collect();
+    assert!(unknown.is_empty(), "fixtures name rules that do not exist: {unknown:?}");
+}
+
+#[test]
+fn explain_prints_the_assessment_of_every_case() {
+    for case in cases() {
+        let path = case.dir.join("request.json");
+        let (status, stdout, stderr) =
+            run_cli(&["evaluate", "--explain", path.to_str().unwrap(), "--now", &case.expect.now]);
+        assert!(status.success(), "{}: {stderr}", case.name);
+        let explained: Value = serde_json::from_str(&stdout).unwrap();
+        for field in ["variants", "rules", "evidence", "missing", "safety"] {
+            assert!(explained[field].is_array(), "{}: no `{field}` in {stdout}", case.name);
+        }
+        let mut variants: Vec<String> =
+            explained["variants"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+        variants.sort();
+        assert_eq!(variants, case.expect.variants, "{}", case.name);
+        for fact in explained["evidence"].as_array().unwrap() {
+            assert!(fact["resource"].as_str().is_some_and(|r| r.contains('/')), "{}: {fact}", case.name);
+        }
+    }
+}
