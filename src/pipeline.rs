@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use crate::cards;
 use crate::cds_hooks::{CardError, CdsResponse, Hook, HookRequest, ServiceDefinition};
 use crate::classify::{self, Assessment};
 use crate::evidence::Evidence;
@@ -78,8 +79,10 @@ pub async fn evaluate(
         return Ok(CdsResponse::empty());
     }
     let evaluation = assess_orders(service, request, deps, now, orders).await?;
-    let _ = evaluation;
-    Ok(CdsResponse::new(Vec::new(), Vec::new())?)
+    let drafts: Vec<(String, serde_json::Value)> =
+        evaluation.orders.iter().map(|order| (order.reference.clone(), order.raw.clone())).collect();
+    let context = cards::Context { hook: service.hook(), hook_instance: request.hook_instance(), drafts: &drafts };
+    Ok(cards::render(context, &evaluation.evidence, &evaluation.assessment, &deps.knowledge)?)
 }
 
 /// The assessment alone, for `dvt-cds evaluate --explain`: gathers and classifies whatever the orders.

@@ -86,7 +86,7 @@ pub enum Trigger {
     AnticoagulationContraindicated,
     /// A heparin is ordered while one of `concepts` is active.
     HeparinOrderedWith(Vec<Concept>),
-    /// The DVT is 14 days old or older.
+    /// The DVT is 14 days to 3 months old (subacute).
     ThrombusNotAcute,
 }
 

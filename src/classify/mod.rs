@@ -49,10 +49,11 @@ pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -
 
     let reading = dvt::read(evidence, &counted, thresholds, today);
     let pregnancy = safety::pregnancy(evidence, thresholds, today);
+    // Lysis loses efficacy from 14 days on; a thrombus of 3 months or more is judged by variant 6 instead.
     let thrombus_not_acute = reading.as_ref().and_then(|reading| match reading.age {
-        Age::Subacute | Age::Chronic => Some((condition_fact(reading.index), true)),
+        Age::Subacute => Some((condition_fact(reading.index), true)),
         Age::Imprecise => Some((condition_fact(reading.index), false)),
-        Age::Acute | Age::Unknown => None,
+        Age::Acute | Age::Chronic | Age::Unknown => None,
     });
     let safety_hits = safety::evaluate(
         evidence,

@@ -13,6 +13,7 @@ pub struct Files {
     pub labs: String,
     pub thresholds: String,
     pub safety: String,
+    pub plan: String,
 }
 
 impl Files {
@@ -32,6 +33,7 @@ impl Files {
             labs: include_str!("../../knowledge/labs.toml").to_owned(),
             thresholds: include_str!("../../knowledge/thresholds.toml").to_owned(),
             safety: include_str!("../../knowledge/safety.toml").to_owned(),
+            plan: include_str!("../../knowledge/plan.toml").to_owned(),
         }
     }
 }
@@ -46,6 +48,7 @@ pub(super) struct SourcesFile {
 #[serde(deny_unknown_fields)]
 pub(super) struct SourceRow {
     pub id: String,
+    pub short: String,
     pub citation: String,
     pub supports: String,
 }
@@ -73,6 +76,7 @@ pub(super) struct TopicRow {
 #[serde(deny_unknown_fields)]
 pub(super) struct VariantRow {
     pub id: String,
+    pub short: String,
     pub text: String,
     pub source: String,
     pub rows: Vec<RatingRow>,
@@ -97,6 +101,7 @@ pub(super) struct ProceduresFile {
 #[serde(deny_unknown_fields)]
 pub(super) struct ProcedureRow {
     pub id: String,
+    pub short: String,
     pub display: String,
     pub kind: String,
     #[serde(default)]
@@ -281,5 +286,20 @@ pub(super) struct TriggerRow {
 pub(super) struct UncheckedRow {
     pub label: String,
     pub class: String,
+    pub source: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PlanFile {
+    pub item: Vec<PlanRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PlanRow {
+    pub id: String,
+    pub applies: String,
+    pub text: String,
     pub source: String,
 }

@@ -6,8 +6,8 @@ use serde::de::DeserializeOwned;
 
 use super::files::{self, CodeRow, Files, TriggerRow};
 use super::{
-    Category, ConceptMatch, Interpretation, KnowledgeBase, KnowledgeError, OrderCode, Procedure, Rating, SYSTEMS,
-    Source, Threshold, Topic, Unchecked, VariantRows, normalize,
+    Category, ConceptMatch, Interpretation, KnowledgeBase, KnowledgeError, OrderCode, PlanApplies, PlanItem, Procedure,
+    Rating, SYSTEMS, Source, Threshold, Topic, Unchecked, VariantRows, normalize,
 };
 use crate::classify::{Criteria, FlagClass, FlagRule, Thresholds, Trigger, Variant, Window};
 use crate::evidence::{
@@ -18,7 +18,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
     let sources_file: files::SourcesFile = parse("sources.toml", &files.sources)?;
     let mut sources = BTreeMap::new();
     for row in sources_file.source {
-        let source = Source { id: row.id.clone(), citation: row.citation, supports: row.supports };
+        let source = Source { id: row.id.clone(), short: row.short, citation: row.citation, supports: row.supports };
         if sources.insert(row.id.clone(), source).is_some() {
             return invalid("sources.toml", format!("source `{}` is defined twice", row.id));
         }
@@ -67,8 +67,14 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
                 display: code.display.clone(),
             })
         });
-        let procedure =
-            Procedure { id: row.id.clone(), display: row.display, kind, contrast: row.contrast, order_code };
+        let procedure = Procedure {
+            id: row.id.clone(),
+            short: row.short,
+            display: row.display,
+            kind,
+            contrast: row.contrast,
+            order_code,
+        };
         if procedures.insert(row.id.clone(), procedure).is_some() {
             return invalid(file, format!("procedure `{}` is defined twice", row.id));
         }
@@ -124,6 +130,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         let file = "acr.toml";
         let variant = Variant::parse(&row.id).ok_or_else(|| error(file, format!("unknown variant id `{}`", row.id)))?;
         cite(file, &format!("variant `{}`", row.id), &row.source)?;
+        plain(file, &format!("variant `{}`", row.id), &format!("{} {}", row.short, row.text))?;
         if !topics.contains_key(&variant.topic()) {
             return invalid(file, format!("variant `{}` belongs to no listed topic", row.id));
         }
@@ -142,7 +149,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
                 .ok_or_else(|| error(file, format!("variant `{}`: unknown category `{}`", row.id, rating.category)))?;
             rows.push(Rating { procedure: rating.procedure, wording: rating.wording, category, rrl: rating.rrl });
         }
-        let rows = VariantRows { variant, text: row.text, source: row.source, rows };
+        let rows = VariantRows { variant, short: row.short, text: row.text, source: row.source, rows };
         if variants.insert(variant, rows).is_some() {
             return invalid(file, format!("variant `{}` is defined twice", row.id));
         }
@@ -294,6 +301,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
             .iter()
             .map(|trigger| parse_trigger(&row.id, trigger, &value))
             .collect::<Result<Vec<_>, _>>()?;
+        plain(file, &format!("flag `{}`", row.id), &row.label)?;
         if flags.iter().any(|f: &FlagRule| f.id == row.id) {
             return invalid(file, format!("flag `{}` is defined twice", row.id));
         }
@@ -302,9 +310,24 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
     let mut unchecked = Vec::new();
     for row in safety.unchecked {
         cite("safety.toml", "unchecked contraindication", &row.source)?;
+        plain("safety.toml", "unchecked contraindication", &row.label)?;
         let class = FlagClass::parse(&row.class)
             .ok_or_else(|| error("safety.toml", format!("unchecked `{}`: unknown class `{}`", row.label, row.class)))?;
         unchecked.push(Unchecked { label: row.label, class, source: row.source });
+    }
+
+    let plan_file: files::PlanFile = parse("plan.toml", &files.plan)?;
+    let mut plan = Vec::new();
+    for row in plan_file.item {
+        cite("plan.toml", &format!("plan item `{}`", row.id), &row.source)?;
+        plain("plan.toml", &format!("plan item `{}`", row.id), &row.text)?;
+        let applies = match row.applies.as_str() {
+            "always" => PlanApplies::Always,
+            "stent" => PlanApplies::Stent,
+            "unprovoked" => PlanApplies::Unprovoked,
+            other => return invalid("plan.toml", format!("plan item `{}`: applies `{other}` is not known", row.id)),
+        };
+        plan.push(PlanItem { id: row.id, applies, text: row.text, source: row.source });
     }
 
     let interpretation = Interpretation {
@@ -337,6 +360,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         interpretation,
         thresholds,
         unchecked,
+        plan,
         criteria: Criteria { thresholds: criteria_thresholds, flags },
     })
 }
@@ -359,6 +383,14 @@ fn system_uri(file: &str, short: &str) -> Result<&'static str, KnowledgeError> {
         .find(|(name, _, _)| *name == short)
         .map(|(_, uri, _)| *uri)
         .ok_or_else(|| error(file, format!("unknown code system `{short}`")))
+}
+
+/// Text cards show as written (clients may render card details as HTML) holds no markup characters.
+fn plain(file: &str, what: &str, text: &str) -> Result<(), KnowledgeError> {
+    if text.contains(['<', '>']) {
+        return invalid(file, format!("{what}: card text must not contain `<` or `>`"));
+    }
+    Ok(())
 }
 
 fn check_status(file: &str, status: &str, code: &str) -> Result<(), KnowledgeError> {

@@ -40,12 +40,15 @@ pub struct KnowledgeBase {
     interpretation: Interpretation,
     thresholds: BTreeMap<String, Threshold>,
     unchecked: Vec<Unchecked>,
+    plan: Vec<PlanItem>,
     criteria: Criteria,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Source {
     pub id: String,
+    /// A few words for cards: "SIR 2014 (Vedantham, JVIR)".
+    pub short: String,
     pub citation: String,
     pub supports: String,
 }
@@ -64,6 +67,8 @@ pub struct Topic {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VariantRows {
     pub variant: Variant,
+    /// This service's few-word name of the variant, for card summaries.
+    pub short: String,
     /// ACR's own wording of the variant.
     pub text: String,
     pub source: String,
@@ -137,6 +142,8 @@ impl Category {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Procedure {
     pub id: String,
+    /// The name card summaries use: "CDT/PMT".
+    pub short: String,
     pub display: String,
     pub kind: ProcedureKind,
     pub contrast: bool,
@@ -174,6 +181,25 @@ pub struct Threshold {
     pub unit: String,
     pub meaning: String,
     pub source: String,
+}
+
+/// One step of the plan after thrombus removal or stenting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanItem {
+    pub id: String,
+    pub applies: PlanApplies,
+    pub text: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlanApplies {
+    Always,
+    /// Only when a stent is placed.
+    Stent,
+    /// Only when the DVT was unprovoked.
+    Unprovoked,
 }
 
 /// A contraindication the record cannot show with the codes we know.
@@ -344,6 +370,10 @@ impl KnowledgeBase {
 
     pub fn unchecked(&self) -> &[Unchecked] {
         &self.unchecked
+    }
+
+    pub fn plan(&self) -> &[PlanItem] {
+        &self.plan
     }
 
     pub fn source(&self, id: &str) -> Option<&Source> {

@@ -168,6 +168,7 @@ fn broken_knowledge_is_refused_with_the_file_and_the_row() {
             "unknown concept `bleeding`",
         ),
         (Box::new(|f| f.procedures.push_str("\nbogus = 1\n")), "procedures.toml"),
+        (Box::new(|f| f.plan = f.plan.replace("at least 3 months", "<b>3</b> months")), "card text must not contain"),
     ];
     for (edit, expected) in cases {
         let error = edited(edit).unwrap_err().to_string();

@@ -12,7 +12,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::support::{deps, read_json, root, run_cli};
+use crate::card_rules;
+use crate::support::{TestService, deps, read_json, root, run_cli};
 
 /// What a case expects. Variants exactly; rules, missing facts and safety flags at least these.
 #[derive(Debug, Deserialize)]
@@ -25,6 +26,8 @@ pub struct Expect {
     pub rules: Vec<String>,
     pub missing: Vec<String>,
     pub safety: Vec<String>,
+    /// The indicator of every card, sorted.
+    pub cards: Vec<String>,
     #[serde(default)]
     pub orders: Vec<ExpectedOrder>,
 }
@@ -99,6 +102,83 @@ async fn every_case_is_classified_as_its_expectation_says() {
             failures.push(format!("{} ({}):\n  {}", case.name, expect.description, problems.join("\n  ")));
         }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The rating actions by order reference: (PAMA code, ACR category if any).
+fn ratings(response: &Value) -> Vec<(String, String, Option<String>)> {
+    let mut ratings: Vec<(String, String, Option<String>)> = response["systemActions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|action| {
+            let resource = &action["resource"];
+            let reference =
+                format!("{}/{}", resource["resourceType"].as_str().unwrap(), resource["id"].as_str().unwrap());
+            let rating = resource["extension"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|extension| extension["url"] == dvt_cds::cards::PAMA_RATING)
+                .unwrap();
+            let codings = rating["valueCodeableConcept"]["coding"].as_array().unwrap();
+            let pama = codings[0]["code"].as_str().unwrap().to_owned();
+            let category = codings.get(1).map(|coding| coding["code"].as_str().unwrap().to_owned());
+            (reference, pama, category)
+        })
+        .collect();
+    ratings.sort();
+    ratings
+}
+
+#[tokio::test]
+async fn every_case_answers_as_its_expectation_says() {
+    let service = TestService::start_with(&["--now", "2026-11-24T12:00:00Z"]).await;
+    let mut failures = Vec::new();
+    for case in cases() {
+        assert_eq!(case.expect.now, "2026-11-24T12:00:00Z", "{}: the service runs at one instant", case.name);
+        let response = service.post_json(&format!("/cds-services/{}", case.expect.service), &case.request).await;
+        assert_eq!(response.status(), 200, "{}", case.name);
+        let body: Value = response.json().await.unwrap();
+        let mut problems: Vec<String> = card_rules::problems(&body);
+
+        let mut indicators: Vec<String> = body["cards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|card| card["indicator"].as_str().unwrap().to_owned())
+            .collect();
+        indicators.sort();
+        if indicators != case.expect.cards {
+            problems.push(format!("card indicators {indicators:?}, expected {:?}", case.expect.cards));
+        }
+        let ratings = ratings(&body);
+        for expected in &case.expect.orders {
+            let found = ratings.iter().find(|(reference, _, _)| *reference == expected.reference);
+            let pama =
+                |category: &str| if category == "usually-not-appropriate" { "not-appropriate" } else { "appropriate" };
+            let ok = match (expected.category.as_str(), found) {
+                ("none", None) => true,
+                ("no-criteria-apply", Some((_, code, None))) => code == "no-criteria-apply",
+                (category, Some((_, code, Some(found)))) => found == category && code == pama(category),
+                _ => false,
+            };
+            if !ok {
+                problems.push(format!("{} rated {found:?}, expected {}", expected.reference, expected.category));
+            }
+        }
+        if ratings.len() != case.expect.orders.iter().filter(|o| o.category != "none").count() {
+            problems.push(format!("ratings {ratings:?} include orders the expectation does not list"));
+        }
+        if !problems.is_empty() {
+            failures.push(format!("{} ({}):\n  {}", case.name, case.expect.description, problems.join("\n  ")));
+        }
+        insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false, description => case.expect.description.clone() }, {
+            insta::assert_json_snapshot!(case.name.as_str(), body);
+        });
+    }
+    service.stop().await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -11,6 +11,7 @@
 )]
 
 mod architecture;
+mod card_rules;
 mod cases;
 mod cors;
 mod discovery;
@@ -19,6 +20,7 @@ mod feedback;
 mod fhir_faults;
 mod fhir_server;
 mod gathering;
+mod pama;
 mod requests;
 mod support;
 mod trust;
