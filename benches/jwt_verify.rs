@@ -1,92 +1,54 @@
 //! The cost of verifying one client JWT (ES384 and RS384, pinned keys): header and claim checks,
-//! the signature, and the replay cache, as the token gate runs them on every call.
+//! the signature, and the replay cache, as the token gate runs them on every call; read against the floor
+//! (parsing the service benchmark's order-select body with `serde_json`), measured in the same run.
+//!
+//! `cargo bench --bench jwt_verify`. Under `cargo test` it does nothing: speed is never asserted.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, reason = "benchmark set-up")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::print_stdout,
+    reason = "a benchmark driver: a failure should stop it loudly, and it prints its report"
+)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+mod common;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
-use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use dvt_cds::auth::{Trust, TrustSettings};
-use serde_json::{Value, json};
 
 const PATH: &str = "/cds-services/dvt-order-select";
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
+const SAMPLES: usize = 15;
+const BATCH: usize = 100;
 
-fn now() -> i64 {
-    i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()).unwrap()
-}
-
-fn claims() -> Value {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    json!({"iss": "https://ehr.example.org", "aud": format!("https://cds.example.org{PATH}"),
-           "exp": now() + 300, "iat": now(), "jti": COUNTER.fetch_add(1, Ordering::Relaxed).to_string()})
-}
-
-fn message(alg: &str, kid: &str) -> String {
-    let header = json!({"alg": alg, "typ": "JWT", "kid": kid});
-    format!("{}.{}", b64(&serde_json::to_vec(&header).unwrap()), b64(&serde_json::to_vec(&claims()).unwrap()))
-}
-
-fn trust(keys: &[Value]) -> Trust {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("jwks.json"), json!({"keys": keys}).to_string()).unwrap();
-    let config = "profile = \"production\"\npublic_base_url = \"https://cds.example.org\"\n\
-                  replay_cache_capacity = 100000000\n\
-                  [[issuers]]\niss = \"https://ehr.example.org\"\njwks_file = \"jwks.json\"\n";
-    let settings = TrustSettings::parse(config, "bench.toml", Some(dir.path())).unwrap();
-    Trust::new(settings, "127.0.0.1:8080".parse().unwrap()).unwrap()
-}
-
-fn verify(c: &mut Criterion) {
+fn main() {
+    if !common::benchmarking() {
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let rng = SystemRandom::new();
+    let signer = common::Signer::new("https://ehr.example.org");
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = signer.trust_config(dir.path(), "https://cds.example.org");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let settings = TrustSettings::parse(&config, "trust.toml", Some(dir.path())).unwrap();
+    let trust = Trust::new(settings, "127.0.0.1:8080".parse().unwrap()).unwrap();
 
-    let ec = EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING).unwrap();
-    let point = ec.public_key().as_ref();
-    let ec_jwk = json!({"kty": "EC", "crv": "P-384", "kid": "es", "x": b64(&point[1..49]), "y": b64(&point[49..97])});
-    let rsa = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
-    let parts = PublicKeyComponents::<Vec<u8>>::from(rsa.public_key());
-    let rsa_jwk = json!({"kty": "RSA", "kid": "rs", "n": b64(&parts.n), "e": b64(&parts.e)});
-    let trust = trust(&[ec_jwk, rsa_jwk]);
+    // Every call needs a token with a fresh `jti` (the replay cache refuses a second use), so they are
+    // all signed before the clock starts.
+    let calls = (SAMPLES + 1) * BATCH;
+    let audience = format!("https://cds.example.org{PATH}");
+    let es384: Vec<String> = (0..calls).map(|_| signer.token("ES384", &audience)).collect();
+    let rs384: Vec<String> = (0..calls).map(|_| signer.token("RS384", &audience)).collect();
 
-    let es384 = || {
-        let message = message("ES384", "es");
-        let signature = ec.sign(&rng, message.as_bytes()).unwrap();
-        format!("{message}.{}", b64(signature.as_ref()))
-    };
-    let rs384 = || {
-        let message = message("RS384", "rs");
-        let mut signature = vec![0; rsa.public_modulus_len()];
-        rsa.sign(&signature::RSA_PKCS1_SHA384, &rng, message.as_bytes(), &mut signature).unwrap();
-        format!("{message}.{}", b64(&signature))
-    };
-
-    let mut group = c.benchmark_group("verify");
-    group.bench_function("ES384", |b| {
-        b.iter_batched(
-            es384,
-            |token| runtime.block_on(trust.verify(&token, PATH, now())).unwrap(),
-            BatchSize::SmallInput,
-        )
-    });
-    group.bench_function("RS384", |b| {
-        b.iter_batched(
-            rs384,
-            |token| runtime.block_on(trust.verify(&token, PATH, now())).unwrap(),
-            BatchSize::SmallInput,
-        )
-    });
-    group.finish();
+    let body = common::full_prefetch_request().into_bytes();
+    let floor = common::median_ns(SAMPLES, BATCH, || common::floor_parse(&body));
+    println!("floor: parsing the {} byte order-select body with serde_json: {:.1} us", body.len(), floor / 1e3);
+    for (alg, tokens) in [("ES384", &es384), ("RS384", &rs384)] {
+        let mut next = tokens.iter();
+        let verify = common::median_ns(SAMPLES, BATCH, || {
+            let token = next.next().unwrap();
+            runtime.block_on(trust.verify(token, PATH, common::now())).unwrap();
+        });
+        println!("verify {alg}: {:>7.1} us per token, {:.2}x the floor", verify / 1e3, verify / floor);
+    }
 }
-
-criterion_group!(benches, verify);
-criterion_main!(benches);

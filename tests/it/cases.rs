@@ -142,6 +142,7 @@ async fn every_case_answers_as_its_expectation_says() {
         assert_eq!(response.status(), 200, "{}", case.name);
         let body: Value = response.json().await.unwrap();
         let mut problems: Vec<String> = card_rules::problems(&body);
+        problems.extend(explanation_problems(&case, &body));
 
         let mut indicators: Vec<String> = body["cards"]
             .as_array()
@@ -180,6 +181,69 @@ async fn every_case_answers_as_its_expectation_says() {
     }
     service.stop().await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every card explains itself from the record it was given: each resource a card quotes is in the request
+/// (no invented facts), a card that rates names its variant and says why with the record's facts, a card
+/// with no variant either asks for what is missing or says it is not part of the ACR rating.
+fn explanation_problems(case: &Case, response: &Value) -> Vec<String> {
+    let mut in_request = BTreeSet::new();
+    let prefetch = case.request["prefetch"].as_object().cloned().unwrap_or_default();
+    let orders = case.request["context"]["draftOrders"].clone();
+    for value in prefetch.values().chain([&orders]) {
+        let resources: Vec<&Value> = match value["entry"].as_array() {
+            Some(entries) => entries.iter().map(|entry| &entry["resource"]).collect(),
+            None => vec![value],
+        };
+        for resource in resources {
+            if let (Some(kind), Some(id)) = (resource["resourceType"].as_str(), resource["id"].as_str()) {
+                in_request.insert(format!("{kind}/{id}"));
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    for (index, card) in response["cards"].as_array().unwrap().iter().enumerate() {
+        let detail = card["detail"].as_str().unwrap_or_default();
+        let at = format!("cards[{index}] ({})", card["summary"].as_str().unwrap_or_default());
+        let quoted: Vec<&str> = detail
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|text| text.contains('/') && text.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
+            .collect();
+        for reference in &quoted {
+            if !in_request.contains(*reference) {
+                problems.push(format!("{at}: quotes {reference}, which is not in the request"));
+            }
+        }
+        let is_plan = detail.starts_with("**Plan after the procedure** (practice, not part of the ACR rating)");
+        if quoted.is_empty() && !is_plan {
+            problems.push(format!("{at}: quotes no resource of the record"));
+        }
+        match card["source"]["topic"]["code"].as_str() {
+            Some(variant) => {
+                if !case.expect.variants.iter().any(|expected| expected == variant) {
+                    problems.push(format!("{at}: source.topic {variant} is not one of the patient's variants"));
+                }
+                if !detail.contains(&format!("(`{variant}`)")) && !detail.contains("**Safety**") {
+                    problems.push(format!("{at}: the detail does not name {variant}"));
+                }
+            }
+            None => {
+                let asks = detail.contains("**Missing: ") && detail.contains("Document: ");
+                if !asks && !detail.contains("not part of the ACR rating") {
+                    problems.push(format!(
+                        "{at}: no variant, asks for nothing, and does not say it is outside the ACR rating"
+                    ));
+                }
+            }
+        }
+        let rates = card["source"]["topic"].is_object() && !detail.contains("**Safety**");
+        if rates && !(detail.contains("**Why**") && detail.contains("**From the record**")) {
+            problems.push(format!("{at}: a rating card without its why and the facts from the record"));
+        }
+    }
+    problems
 }
 
 #[test]

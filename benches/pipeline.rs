@@ -1,0 +1,96 @@
+//! The whole evaluation in process, per fixture case, against the floor measured beside it.
+//!
+//! For each case: the floor (parse the request body with `serde_json`, as an axum handler that does
+//! nothing else would), the full pipeline (read and check the request, gather from the prefetch, extract
+//! evidence, classify, render the cards, write the response JSON), and of that the pure part (extract and
+//! classify). No HTTP and no FHIR server: `benches/service.rs` measures the service over loopback.
+//!
+//! `cargo bench --bench pipeline`. Under `cargo test` it does nothing: speed is never asserted.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::print_stdout,
+    reason = "a benchmark driver: a failure should stop it loudly, and it prints its report"
+)]
+
+mod common;
+
+use std::path::Path;
+
+use dvt_cds::cds_hooks::HookRequest;
+use dvt_cds::classify::classify;
+use dvt_cds::gather::{self, Gatherer};
+use dvt_cds::knowledge::KnowledgeBase;
+use dvt_cds::pipeline::{self, Deps};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+const SAMPLES: usize = 15;
+const BATCH: usize = 200;
+
+fn main() {
+    if !common::benchmarking() {
+        return;
+    }
+    let deps = Deps::new(KnowledgeBase::embedded().unwrap(), Gatherer::default());
+    let discovery = dvt_cds::app::discovery().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cases");
+    let mut cases: Vec<(String, Vec<u8>, String, OffsetDateTime)> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|entry| {
+            let dir = entry.unwrap().path();
+            let expect: toml::Table =
+                toml::from_str(&std::fs::read_to_string(dir.join("expect.toml")).unwrap()).unwrap();
+            let now = OffsetDateTime::parse(expect["now"].as_str().unwrap(), &Rfc3339).unwrap();
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let service = expect["service"].as_str().unwrap().to_owned();
+            (name, std::fs::read(dir.join("request.json")).unwrap(), service, now)
+        })
+        .collect();
+    let full = common::full_prefetch_request().into_bytes();
+    let seed_now = cases.iter().find(|case| case.0 == "iliofemoral-dvt-apixaban").unwrap().3;
+    cases.push(("full-prefetch (service bench body)".to_owned(), full, "dvt-order-select".to_owned(), seed_now));
+    cases.sort_by(|a, b| a.0.cmp(&b.0));
+
+    println!("{:<38} {:>7} {:>10} {:>10} {:>14} {:>7}", "case", "bytes", "floor", "pipeline", "of which pure", "ratio");
+    let (mut floor_total, mut pipeline_total) = (0.0, 0.0);
+    for (name, body, service_id, now) in &cases {
+        let service = discovery.find(service_id).unwrap();
+        let evaluate = || {
+            let request = HookRequest::from_json(body, service.hook()).unwrap();
+            let response = runtime.block_on(pipeline::evaluate(service, &request, &deps, *now)).unwrap();
+            std::hint::black_box(serde_json::to_vec(&response).unwrap());
+        };
+        let request = HookRequest::from_json(body, service.hook()).unwrap();
+        let (orders, _) = gather::draft_orders(service.hook(), request.context());
+        let record = runtime.block_on(gather::gather(&deps.gather, service, &request)).unwrap();
+
+        let floor = common::median_ns(SAMPLES, BATCH, || common::floor_parse(body));
+        let whole = common::median_ns(SAMPLES, BATCH, evaluate);
+        let pure = common::median_ns(SAMPLES, BATCH, || {
+            let evidence = gather::extract(&record, &orders, &deps.knowledge);
+            std::hint::black_box(classify(&evidence, deps.knowledge.criteria(), *now));
+        });
+        floor_total += floor;
+        pipeline_total += whole;
+        println!(
+            "{name:<38} {:>7} {:>7.1} us {:>7.1} us {:>11.1} us {:>6.2}x",
+            body.len(),
+            floor / 1e3,
+            whole / 1e3,
+            pure / 1e3,
+            whole / floor
+        );
+    }
+    println!();
+    println!(
+        "all {} cases: pipeline / floor = {:.2}x (in process; the HTTP comparison is `cargo bench --bench service`)",
+        cases.len(),
+        pipeline_total / floor_total
+    );
+}
