@@ -1,9 +1,9 @@
 //! The whole evaluation in process, per fixture case, against the floor measured beside it.
 //!
 //! For each case: the floor (parse the request body with `serde_json`, as an axum handler that does
-//! nothing else would), the full pipeline (read and check the request, gather from the prefetch, extract
-//! evidence, classify, render the cards, write the response JSON), and of that the pure part (extract and
-//! classify). No HTTP and no FHIR server: `benches/service.rs` measures the service over loopback.
+//! nothing else would) and the full pipeline (read and check the request, gather from the prefetch, extract
+//! evidence, classify, render the cards, write the response JSON). No HTTP and no FHIR server:
+//! `benches/service.rs` measures the service over loopback, `benches/classify.rs` the pure part alone.
 //!
 //! `cargo bench --bench pipeline`. Under `cargo test` it does nothing: speed is never asserted.
 
@@ -21,8 +21,7 @@ mod common;
 use std::path::Path;
 
 use dvt_cds::cds_hooks::HookRequest;
-use dvt_cds::classify::classify;
-use dvt_cds::gather::{self, Gatherer};
+use dvt_cds::gather::Gatherer;
 use dvt_cds::knowledge::KnowledgeBase;
 use dvt_cds::pipeline::{self, Deps};
 use time::OffsetDateTime;
@@ -57,7 +56,7 @@ fn main() {
     cases.push(("full-prefetch (service bench body)".to_owned(), full, "dvt-order-select".to_owned(), seed_now));
     cases.sort_by(|a, b| a.0.cmp(&b.0));
 
-    println!("{:<38} {:>7} {:>10} {:>10} {:>14} {:>7}", "case", "bytes", "floor", "pipeline", "of which pure", "ratio");
+    println!("{:<38} {:>7} {:>10} {:>10} {:>7}", "case", "bytes", "floor", "pipeline", "ratio");
     let (mut floor_total, mut pipeline_total) = (0.0, 0.0);
     for (name, body, service_id, now) in &cases {
         let service = discovery.find(service_id).unwrap();
@@ -66,24 +65,15 @@ fn main() {
             let response = runtime.block_on(pipeline::evaluate(service, &request, &deps, *now)).unwrap();
             std::hint::black_box(serde_json::to_vec(&response).unwrap());
         };
-        let request = HookRequest::from_json(body, service.hook()).unwrap();
-        let (orders, _) = gather::draft_orders(service.hook(), request.context());
-        let record = runtime.block_on(gather::gather(&deps.gather, service, &request)).unwrap();
-
         let floor = common::median_ns(SAMPLES, BATCH, || common::floor_parse(body));
         let whole = common::median_ns(SAMPLES, BATCH, evaluate);
-        let pure = common::median_ns(SAMPLES, BATCH, || {
-            let evidence = gather::extract(&record, &orders, &deps.knowledge);
-            std::hint::black_box(classify(&evidence, deps.knowledge.criteria(), *now));
-        });
         floor_total += floor;
         pipeline_total += whole;
         println!(
-            "{name:<38} {:>7} {:>7.1} us {:>7.1} us {:>11.1} us {:>6.2}x",
+            "{name:<38} {:>7} {:>7.1} us {:>7.1} us {:>6.2}x",
             body.len(),
             floor / 1e3,
             whole / 1e3,
-            pure / 1e3,
             whole / floor
         );
     }

@@ -275,6 +275,31 @@ fn expectations_name_orders_of_their_request() {
     }
 }
 
+/// The README pictures cards (`docs/cards/NAME.png`, made by `docs/cards/render.mjs` from the snapshots);
+/// the cards each picture shows are kept beside it, and must still be what the service answers.
+#[test]
+fn the_readme_pictures_show_the_current_cards() {
+    let pictured: Vec<PathBuf> = std::fs::read_dir(root().join("docs/cards"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json") && path.with_extension("png").exists())
+        .collect();
+    assert!(pictured.len() >= 2, "the README's example cards are missing from docs/cards");
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for path in pictured {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let snapshot = std::fs::read_to_string(root().join(format!("tests/it/snapshots/{name}.snap"))).unwrap();
+        let body = snapshot.split("\n---\n").nth(1).unwrap();
+        let current: Value = serde_json::from_str::<Value>(body).unwrap()["cards"].clone();
+        assert_eq!(
+            read_json(&path),
+            current,
+            "docs/cards/{name}.png shows cards the service no longer gives: run `node docs/cards/render.mjs`"
+        );
+        assert!(readme.contains(&format!("](docs/cards/{name}.png)")), "README.md does not show docs/cards/{name}.png");
+    }
+}
+
 #[test]
 fn every_rule_has_a_fixture() {
     let covered: BTreeSet<String> = cases().into_iter().flat_map(|case| case.expect.rules).collect();
