@@ -56,20 +56,8 @@ pub(super) struct SourceRow {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AcrFile {
-    pub topic: Vec<TopicRow>,
+    pub topic: Vec<super::Topic>,
     pub variant: Vec<VariantRow>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct TopicRow {
-    pub id: u32,
-    pub title: String,
-    pub panel: String,
-    pub year: u32,
-    pub citation: String,
-    pub url: String,
-    pub source: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use super::files::{self, CodeRow, Files, TriggerRow};
 use super::{
     Category, ConceptMatch, Interpretation, KnowledgeBase, KnowledgeError, OrderCode, PlanApplies, PlanItem, Procedure,
-    Rating, SYSTEMS, Source, Threshold, Topic, Unchecked, VariantRows, normalize,
+    Rating, SYSTEMS, Source, Threshold, Unchecked, VariantRows, normalize,
 };
 use crate::classify::{Criteria, FlagClass, FlagRule, Thresholds, Trigger, Variant, Window};
 use crate::evidence::{
@@ -112,18 +112,9 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
     // ACR topics and variants.
     let acr: files::AcrFile = parse("acr.toml", &files.acr)?;
     let mut topics = BTreeMap::new();
-    for row in acr.topic {
-        cite("acr.toml", &format!("topic {}", row.id), &row.source)?;
-        let topic = Topic {
-            id: row.id,
-            title: row.title,
-            panel: row.panel,
-            year: row.year,
-            citation: row.citation,
-            url: row.url,
-            source: row.source,
-        };
-        topics.insert(row.id, topic);
+    for topic in acr.topic {
+        cite("acr.toml", &format!("topic {}", topic.id), &topic.source)?;
+        topics.insert(topic.id, topic);
     }
     let mut variants = BTreeMap::new();
     for row in acr.variant {

@@ -53,7 +53,9 @@ pub struct Source {
     pub supports: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// An ACR topic, as `acr.toml` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Topic {
     pub id: u32,
     pub title: String,
