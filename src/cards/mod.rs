@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::cds_hooks::{
     Action, Card, CardError, CdsResponse, Coding, Hook, Indicator, Link, SelectionBehavior, Source, Suggestion,
 };
-use crate::classify::{Assessment, FlagClass, Missing, SafetyHit, Variant};
+use crate::classify::{Assessment, FlagClass, Missing, Rule, SafetyHit, Variant};
 use crate::evidence::{Evidence, OrderFact, ProcedureKind};
 use crate::knowledge::{Category, KnowledgeBase, Rating};
 
@@ -136,7 +136,7 @@ pub fn render(
         cards.push(safety_card(&ids, order, flags, assessment, knowledge)?);
     }
     if context.hook == Hook::OrderSign {
-        cards.extend(plan_card(&ids, &acted, knowledge)?);
+        cards.extend(plan_card(&ids, &acted, assessment, knowledge)?);
     }
     CdsResponse::new(cards, system_actions)
 }
@@ -508,8 +508,18 @@ fn phlegmasia_card(
     with_override_reasons(builder).build().map(Some)
 }
 
-/// Info, at order-sign of thrombus removal or a stent: what comes after the procedure.
-fn plan_card(ids: &Ids<'_>, orders: &[&OrderFact], knowledge: &KnowledgeBase) -> Result<Option<Card>, CardError> {
+/// Info, at order-sign of thrombus removal or a stent for a DVT on record: what comes after the procedure.
+/// Without an active, confirmed DVT there is no plan: a stent for non-thrombotic iliac vein compression,
+/// for one, does not call for months of anticoagulation.
+fn plan_card(
+    ids: &Ids<'_>,
+    orders: &[&OrderFact],
+    assessment: &Assessment,
+    knowledge: &KnowledgeBase,
+) -> Result<Option<Card>, CardError> {
+    let Some(dvt) = assessment.rules.iter().find(|hit| hit.id == Rule::DvtConfirmedActive) else {
+        return Ok(None);
+    };
     let after: Vec<&OrderFact> = orders
         .iter()
         .copied()
@@ -526,6 +536,8 @@ fn plan_card(ids: &Ids<'_>, orders: &[&OrderFact], knowledge: &KnowledgeBase) ->
         wording::fit(format!("After {names}: anticoagulation for at least 3 months and an early follow-up duplex"));
     let mut detail = String::from("**Plan after the procedure** (practice, not part of the ACR rating)\n\n");
     detail.push_str(&wording::plan_items(knowledge, stent));
+    detail.push('\n');
+    detail.push_str(&wording::plan_for(&dvt.facts));
     let source_label = knowledge.source("SEED").map_or("Post-procedure practice", |source| source.short.as_str());
     let key = format!("plan|{}", after.iter().map(|o| o.source.resource.as_str()).collect::<Vec<_>>().join(","));
     Card::builder(ids.uuid(&key), summary, Indicator::Info, Source::new(source_label)).detail(detail).build().map(Some)

@@ -192,6 +192,16 @@ pub(super) fn why(assessment: &Assessment, topic: u32) -> String {
     text
 }
 
+/// The DVT a plan is for: the facts of the rule that found it on record.
+pub(super) fn plan_for(dvt: &[Fact]) -> String {
+    let mut text = String::from("**For**\n\n");
+    for fact in dvt {
+        let _ = writeln!(text, "- {}", fact_line(fact));
+    }
+    text.push('\n');
+    text
+}
+
 /// Data that could not be obtained or read, if any.
 pub(super) fn not_seen(assessment: &Assessment) -> String {
     let unseen: Vec<&Missing> =

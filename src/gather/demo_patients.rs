@@ -34,6 +34,7 @@ pub const DEMO_PATIENTS: &[(&str, &str)] = &[
     ("refuted-dvt-cdt", include_str!("../../fixtures/patients/refuted-dvt-cdt.json")),
     ("relative-hypertension-egfr-cdt", include_str!("../../fixtures/patients/relative-hypertension-egfr-cdt.json")),
     ("resolved-dvt-cdt", include_str!("../../fixtures/patients/resolved-dvt-cdt.json")),
+    ("stent-sign-no-dvt", include_str!("../../fixtures/patients/stent-sign-no-dvt.json")),
     ("stroke-5-weeks-cdt", include_str!("../../fixtures/patients/stroke-5-weeks-cdt.json")),
     ("stroke-undated-cdt", include_str!("../../fixtures/patients/stroke-undated-cdt.json")),
     ("suspected-ctv-icd10-reason", include_str!("../../fixtures/patients/suspected-ctv-icd10-reason.json")),

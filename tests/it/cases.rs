@@ -216,8 +216,7 @@ fn explanation_problems(case: &Case, response: &Value) -> Vec<String> {
                 problems.push(format!("{at}: quotes {reference}, which is not in the request"));
             }
         }
-        let is_plan = detail.starts_with("**Plan after the procedure** (practice, not part of the ACR rating)");
-        if quoted.is_empty() && !is_plan {
+        if quoted.is_empty() {
             problems.push(format!("{at}: quotes no resource of the record"));
         }
         match card["source"]["topic"]["code"].as_str() {
