@@ -10,7 +10,7 @@ use reqwest::redirect::Policy;
 use url::Url;
 
 use super::fhir::{self, Resource, Unreadable};
-use super::record::PatientRecord;
+use super::record::is_about_patient;
 use crate::cds_hooks::AccessToken;
 
 pub(super) const FHIR_JSON: &str = "application/fhir+json";
@@ -53,6 +53,8 @@ pub(super) enum Failure {
     /// The client's value for the key could not be read, and no FHIR server was given.
     PrefetchUnreadable,
     NoTokenValue,
+    /// The rendered query does not make a URL on the FHIR server (it does not join, or leaves its origin).
+    BadQueryUrl,
     NoClient,
     /// The access token holds characters an HTTP header cannot carry.
     BadToken,
@@ -86,6 +88,7 @@ impl Failure {
                 "the EHR sent it in a form that could not be read and gave no FHIR server to read it from".to_owned()
             }
             Failure::NoTokenValue => "the hook call lacks a value its query needs".to_owned(),
+            Failure::BadQueryUrl => "its query does not resolve to an address on the FHIR server".to_owned(),
             Failure::NoClient => "this service could not set up its connection to FHIR servers".to_owned(),
             Failure::BadToken => "the EHR's access token could not be sent (it is not a valid header value)".to_owned(),
             Failure::Deadline(deadline) => {
@@ -126,6 +129,7 @@ impl Failure {
             Failure::PrefetchError => "prefetch-error",
             Failure::PrefetchUnreadable => "prefetch-unreadable",
             Failure::NoTokenValue => "no-token-value",
+            Failure::BadQueryUrl => "bad-query-url",
             Failure::NoClient => "no-client",
             Failure::BadToken => "bad-token",
             Failure::Deadline(_) => "deadline",
@@ -230,7 +234,7 @@ impl Query<'_> {
         expected_type: &str,
         patient_id: &str,
     ) -> Result<Fetched, Failure> {
-        let mut url = resolve(self.server, relative).ok_or(Failure::NoTokenValue)?;
+        let mut url = resolve(self.server, relative).ok_or(Failure::BadQueryUrl)?;
         let is_search = relative.starts_with(expected_type)
             && relative.get(expected_type.len()..).is_some_and(|rest| rest.is_empty() || rest.starts_with('?'));
         let mut fetched = Fetched::default();
@@ -263,8 +267,7 @@ impl Query<'_> {
                 None => break,
             }
         }
-        let owner = PatientRecord::new(patient_id);
-        if !fetched.resources.iter().all(|resource| owner.is_about_patient(resource)) {
+        if !fetched.resources.iter().all(|resource| is_about_patient(resource, patient_id)) {
             return Err(Failure::OtherPatient);
         }
         Ok(fetched)
@@ -352,5 +355,9 @@ mod tests {
         );
         assert_eq!(Failure::Deadline(Duration::from_secs(2)).reason(), "the FHIR server did not answer within 2 s");
         assert_eq!(Failure::Refused(401).reason(), "the FHIR server refused access (HTTP 401)");
+        // A query that leaves the server is not a missing hook value.
+        let base = Url::parse("https://ehr.example/fhir/R4").unwrap();
+        assert_eq!(resolve(&base, "https://elsewhere.example/Patient/1"), None);
+        assert_eq!(Failure::BadQueryUrl.reason(), "its query does not resolve to an address on the FHIR server");
     }
 }

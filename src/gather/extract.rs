@@ -8,7 +8,7 @@ use time::{Date, Duration};
 use super::fhir::{CodeableConcept, Quantity, Resource};
 use super::keys;
 use super::orders::DraftOrder;
-use super::record::PatientRecord;
+use super::record::{PatientRecord, local_reference};
 use crate::evidence::{
     AllergyClass, AllergyFact, ClinicalStatus, CodeRef, ConditionFact, DataGap, Dated, Demographics, Evidence,
     FhirDate, ImagingFact, Lab, LabFact, LabValue, Match, MedicationClass, MedicationFact, OrderFact, ProcedureFact,
@@ -28,27 +28,39 @@ pub fn extract(record: &PatientRecord, orders: &[DraftOrder], knowledge: &Knowle
             birth_date: birth_date.clone(),
         });
     }
+    evidence.unreadable = record
+        .unreadable
+        .iter()
+        .map(|unreadable| format!("{} ({})", unreadable.location, unreadable.problem))
+        .collect();
+    // Medications a MedicationRequest or MedicationStatement may name by reference (an `_include`).
+    let medications: Vec<&Resource> =
+        record.resources.iter().filter(|resource| resource.resource_type == "Medication").collect();
     for resource in &record.resources {
         match resource.resource_type.as_str() {
             "Condition" => evidence.conditions.extend(conditions(resource, birth_date.as_ref(), knowledge)),
             "Observation" => observation(resource, knowledge, &mut evidence),
-            "MedicationRequest" | "MedicationStatement" => evidence.medications.extend(medication(resource, knowledge)),
-            "Procedure" => evidence.procedures.push(procedure(resource, knowledge)),
+            "MedicationRequest" | "MedicationStatement" => match medication_concept(resource, &medications) {
+                Ok(Some(concept)) => evidence.medications.extend(medication(resource, concept, knowledge)),
+                Ok(None) => {}
+                Err(problem) => evidence.unreadable.push(format!("{} ({problem})", resource.reference())),
+            },
+            "Procedure" if happened(resource) => evidence.procedures.push(procedure(resource, knowledge)),
             "AllergyIntolerance" => evidence.allergies.extend(allergies(resource, knowledge)),
             _ => {}
         }
     }
     evidence.orders = orders.iter().map(|order| order_fact(order, &evidence, knowledge)).collect();
     for (key, reason) in record.unavailable() {
-        let contents = keys::KEYS.iter().find(|spec| spec.key == key).map_or(key, |spec| spec.contents);
+        let contents = keys::spec(key).map_or(key, |spec| spec.contents);
         evidence.gaps.push(DataGap { key: key.to_owned(), contents: contents.to_owned(), reason: reason.to_owned() });
     }
-    evidence.unreadable = record
-        .unreadable
-        .iter()
-        .map(|unreadable| format!("{} ({})", unreadable.location, unreadable.problem))
-        .collect();
     evidence
+}
+
+/// A Procedure entered in error or not done never happened: it is no finding.
+fn happened(resource: &Resource) -> bool {
+    !matches!(resource.status.as_deref(), Some("entered-in-error" | "not-done"))
 }
 
 /// A code as the record wrote it; our display when the record gave none.
@@ -206,9 +218,8 @@ fn observation(resource: &Resource, knowledge: &KnowledgeBase, evidence: &mut Ev
     }
     let Some(code) = &resource.code else { return };
     let date = observation_date(resource);
-    let duplex: Vec<(String, String)> = knowledge.codes_of("us-duplex");
     for (system, value, display) in code.codes() {
-        if duplex.iter().any(|(s, c)| s == system && c == value) {
+        if knowledge.procedures_for_code(system, value).iter().any(|procedure| procedure == "us-duplex") {
             evidence.imaging.push(ImagingFact {
                 source: Source {
                     resource: resource.reference(),
@@ -347,8 +358,33 @@ fn quantity_value(quantity: Option<&Quantity>, lab: Lab, knowledge: &KnowledgeBa
     }
 }
 
-fn medication(resource: &Resource, knowledge: &KnowledgeBase) -> Option<MedicationFact> {
-    let concept = resource.medication_codeable_concept.as_ref()?;
+/// The medication a MedicationRequest or MedicationStatement names: `medicationCodeableConcept`, or the
+/// code of the Medication its `medicationReference` points to, contained in it (`#id`) or in the record.
+/// `Err` says why a referenced Medication could not be read, so the card can say what it did not see.
+fn medication_concept<'a>(
+    resource: &'a Resource,
+    medications: &[&'a Resource],
+) -> Result<Option<&'a CodeableConcept>, String> {
+    if let Some(concept) = &resource.medication_codeable_concept {
+        return Ok(Some(concept));
+    }
+    let Some(reference) = &resource.medication_reference else { return Ok(None) };
+    let Some(target) = reference.reference.as_deref() else {
+        return Err("medication given by reference without a literal reference, not read".to_owned());
+    };
+    let medication = match target.strip_prefix('#') {
+        Some(id) => resource.contained.iter().find(|c| c.resource_type == "Medication" && c.id.as_deref() == Some(id)),
+        None => local_reference(target)
+            .filter(|(resource_type, _)| *resource_type == "Medication")
+            .and_then(|(_, id)| medications.iter().copied().find(|medication| medication.id.as_deref() == Some(id))),
+    };
+    match medication {
+        Some(medication) => Ok(medication.code.as_ref()),
+        None => Err("medication given by reference to a Medication the record does not hold, not read".to_owned()),
+    }
+}
+
+fn medication(resource: &Resource, concept: &CodeableConcept, knowledge: &KnowledgeBase) -> Option<MedicationFact> {
     let (class, heparin, code) =
         concept.codes().filter(|(system, _, _)| *system == knowledge::RXNORM).find_map(|(system, code, display)| {
             knowledge
@@ -495,7 +531,8 @@ fn order_fact(order: &DraftOrder, evidence: &Evidence, knowledge: &KnowledgeBase
         }
     }
     for reference in resource.reason_reference.iter().filter_map(|r| r.reference.as_deref()) {
-        let local = reference.rsplit('/').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("/");
+        let Some((resource_type, id)) = local_reference(reference) else { continue };
+        let local = format!("{resource_type}/{id}");
         for condition in evidence.conditions.iter().filter(|c| c.source.resource == local) {
             if let Some(code) = &condition.source.code {
                 reasons.push(Reason { code: code.clone(), concept: Some(condition.concept) });
@@ -638,6 +675,97 @@ mod tests {
         assert_eq!(evidence.orders[1].reasons[0].concept, Some(crate::evidence::Concept::LegEdema));
         assert_eq!(evidence.orders[2].procedures, ["anticoagulation"]);
         assert!(evidence.orders[2].heparin);
+    }
+
+    #[test]
+    fn a_reason_reference_with_a_base_or_a_version_finds_its_condition() {
+        let record = record(json!([{"resource": {"resourceType": "Condition", "id": "c1",
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "102572006"}]}}}]));
+        let order = |reference: &str| {
+            let raw = json!({"resourceType": "ServiceRequest", "id": "us",
+                "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "93971"}]},
+                "reasonReference": [{"reference": reference}]});
+            let resource: Resource = serde_json::from_value(raw.clone()).unwrap();
+            DraftOrder { reference: resource.reference(), selected: true, resource, raw }
+        };
+        for reference in ["Condition/c1/_history/2", "https://ehr.example/fhir/Condition/c1/_history/2"] {
+            let evidence = extract(&record, &[order(reference)], &knowledge());
+            let concepts: Vec<_> = evidence.orders[0].reasons.iter().map(|reason| reason.concept).collect();
+            assert_eq!(concepts, [Some(crate::evidence::Concept::LegEdema)], "{reference}");
+        }
+        let evidence = extract(&record, &[order("Condition/c2/_history/2")], &knowledge());
+        assert!(evidence.orders[0].reasons.is_empty());
+    }
+
+    #[test]
+    fn procedures_entered_in_error_or_not_done_are_dropped() {
+        let procedure = |id: &str, status: &str| {
+            json!({"resource": {"resourceType": "Procedure", "id": id, "status": status,
+                "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "37187"}]},
+                "performedDateTime": "2026-11-01"}})
+        };
+        let record = record(json!([
+            procedure("done", "completed"),
+            procedure("error", "entered-in-error"),
+            procedure("never", "not-done"),
+            procedure("going", "in-progress"),
+        ]));
+        let evidence = extract(&record, &[], &knowledge());
+        let kept: Vec<&str> = evidence.procedures.iter().map(|p| p.source.resource.as_str()).collect();
+        assert_eq!(kept, ["Procedure/done", "Procedure/going"]);
+    }
+
+    #[test]
+    fn a_medication_given_by_reference_is_read_when_the_record_holds_it_and_reported_when_not() {
+        let apixaban =
+            json!({"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1364430"}]});
+        let record = record(json!([
+            {"resource": {"resourceType": "MedicationRequest", "id": "contained", "status": "active",
+                "contained": [{"resourceType": "Medication", "id": "m", "code": apixaban}],
+                "medicationReference": {"reference": "#m"}, "authoredOn": "2026-11-20"}},
+            {"resource": {"resourceType": "MedicationStatement", "id": "included", "status": "active",
+                "medicationReference": {"reference": "https://ehr.example/fhir/Medication/m2/_history/1"}}},
+            {"resource": {"resourceType": "Medication", "id": "m2", "code": apixaban}},
+            {"resource": {"resourceType": "MedicationRequest", "id": "elsewhere", "status": "active",
+                "medicationReference": {"reference": "Medication/m3"}}},
+            {"resource": {"resourceType": "MedicationRequest", "id": "display-only", "status": "active",
+                "medicationReference": {"display": "apixaban 5 mg"}}},
+            {"resource": {"resourceType": "MedicationRequest", "id": "wrong-contained", "status": "active",
+                "medicationReference": {"reference": "#nothing"}}},
+        ]));
+        let evidence = extract(&record, &[], &knowledge());
+        let read: Vec<(&str, MedicationClass, &str)> = evidence
+            .medications
+            .iter()
+            .map(|m| (m.source.resource.as_str(), m.class, m.source.code.as_ref().unwrap().code.as_str()))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                ("MedicationRequest/contained", MedicationClass::Anticoagulant, "1364430"),
+                ("MedicationStatement/included", MedicationClass::Anticoagulant, "1364430"),
+            ]
+        );
+        assert_eq!(evidence.medications[0].start.as_ref().unwrap().element, "authoredOn");
+        assert_eq!(
+            evidence.unreadable,
+            [
+                "MedicationRequest/elsewhere (medication given by reference to a Medication the record does not hold, not read)",
+                "MedicationRequest/display-only (medication given by reference without a literal reference, not read)",
+                "MedicationRequest/wrong-contained (medication given by reference to a Medication the record does not hold, not read)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_duplex_result_is_found_by_its_study_code_however_spaced() {
+        let duplex = |code: &str| {
+            record(json!([{"resource": {"resourceType": "Observation", "id": "d1", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": code}]}}}]))
+        };
+        assert_eq!(extract(&duplex("39420-5"), &[], &knowledge()).imaging.len(), 1);
+        assert_eq!(extract(&duplex(" 39420-5 "), &[], &knowledge()).imaging.len(), 1);
+        assert!(extract(&duplex("39420-6"), &[], &knowledge()).imaging.is_empty());
     }
 
     #[test]

@@ -25,13 +25,15 @@ pub struct Resource {
     pub resource_type: String,
     pub id: Option<String>,
     pub meta: Option<Meta>,
+    /// Resources contained in this one (`#id` references), such as a MedicationRequest's Medication.
+    #[serde(deserialize_with = "one_or_many")]
+    pub contained: Vec<Resource>,
 
     /// The patient the resource is about (most clinical resources).
     pub subject: Option<Reference>,
     /// The patient the resource is about (AllergyIntolerance).
     pub patient: Option<Reference>,
     pub status: Option<String>,
-    pub intent: Option<String>,
     pub code: Option<CodeableConcept>,
 
     // Patient.
@@ -74,12 +76,10 @@ pub struct Resource {
     pub medication_codeable_concept: Option<CodeableConcept>,
     pub medication_reference: Option<Reference>,
     pub authored_on: Option<String>,
-    pub date_asserted: Option<String>,
 
     // Procedure.
     pub performed_date_time: Option<String>,
     pub performed_period: Option<Period>,
-    pub performed_string: Option<String>,
 
     // ServiceRequest, DeviceRequest.
     #[serde(deserialize_with = "one_or_many")]
@@ -87,24 +87,16 @@ pub struct Resource {
     #[serde(deserialize_with = "one_or_many")]
     pub reason_reference: Vec<Reference>,
     pub code_codeable_concept: Option<CodeableConcept>,
-    pub occurrence_date_time: Option<String>,
 
     // AllergyIntolerance.
     #[serde(deserialize_with = "one_or_many")]
     pub reaction: Vec<Reaction>,
 
-    // Bundle (`type` is also AllergyIntolerance.type; both are codes).
-    #[serde(rename = "type")]
-    pub type_code: Option<String>,
-    pub total: Option<u64>,
+    // Bundle.
     #[serde(deserialize_with = "one_or_many")]
     pub link: Vec<BundleLink>,
     #[serde(deserialize_with = "one_or_many")]
     pub entry: Vec<BundleEntry>,
-
-    // OperationOutcome.
-    #[serde(deserialize_with = "one_or_many")]
-    pub issue: Vec<OutcomeIssue>,
 
     // CapabilityStatement.
     pub fhir_version: Option<String>,
@@ -120,7 +112,6 @@ pub struct Meta {
 #[serde(default)]
 pub struct Reference {
     pub reference: Option<String>,
-    pub display: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -144,7 +135,6 @@ pub struct Coding {
 pub struct Quantity {
     pub value: Option<f64>,
     pub unit: Option<String>,
-    pub system: Option<String>,
     pub code: Option<String>,
 }
 
@@ -152,7 +142,6 @@ pub struct Quantity {
 #[serde(default)]
 pub struct Period {
     pub start: Option<String>,
-    pub end: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -166,9 +155,6 @@ pub struct Component {
 #[serde(default)]
 pub struct Reaction {
     pub substance: Option<CodeableConcept>,
-    #[serde(deserialize_with = "one_or_many")]
-    pub manifestation: Vec<CodeableConcept>,
-    pub severity: Option<String>,
 }
 
 /// `Bundle.link`; `Patient.link` has the same name and parses into it harmlessly (its fields stay empty).
@@ -180,18 +166,9 @@ pub struct BundleLink {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
-pub struct BundleEntry {
-    pub full_url: Option<String>,
-    pub resource: Option<Resource>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(default)]
-pub struct OutcomeIssue {
-    pub severity: Option<String>,
-    pub code: Option<String>,
-    pub diagnostics: Option<String>,
+pub struct BundleEntry {
+    pub resource: Option<Resource>,
 }
 
 /// A resource that could not be read, kept so the answer can say so.
@@ -268,9 +245,6 @@ fn parse_entry_by_entry(json: &str) -> Option<Document> {
     #[serde(rename_all = "camelCase")]
     struct LooseBundle<'a> {
         resource_type: String,
-        #[serde(rename = "type")]
-        type_code: Option<String>,
-        total: Option<u64>,
         #[serde(default)]
         link: Vec<BundleLink>,
         #[serde(default, borrow)]
@@ -293,13 +267,7 @@ fn parse_entry_by_entry(json: &str) -> Option<Document> {
         return None;
     }
     let mut document = Document {
-        top: Resource {
-            resource_type: bundle.resource_type,
-            type_code: bundle.type_code,
-            total: bundle.total,
-            link: bundle.link,
-            ..Resource::default()
-        },
+        top: Resource { resource_type: bundle.resource_type, link: bundle.link, ..Resource::default() },
         ..Document::default()
     };
     for (index, entry) in bundle.entry.into_iter().enumerate() {

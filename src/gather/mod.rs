@@ -36,6 +36,8 @@ pub use keys::{KEYS, KeySpec, check_discovery};
 pub use orders::{DraftOrder, draft_orders};
 pub use record::{KeySource, KeyState, PatientRecord};
 
+use record::is_about_patient;
+
 use client::{Budget, Failure, Fetched, Query};
 use run_ahead::{Gathered, RunAhead};
 use version::{Verdict, Versions};
@@ -348,7 +350,7 @@ fn read_prefetch(slot: &mut Slot, raw: &RawValue, record: &mut PatientRecord) ->
     }
     let resources = if document.top.resource_type == "Bundle" { document.resources } else { vec![document.top] };
     for resource in &resources {
-        if !record.is_about_patient(resource) {
+        if !is_about_patient(resource, &record.patient_id) {
             return Err(GatherError::WrongPatient { key: slot.spec.key.to_owned(), reference: resource.reference() });
         }
     }
