@@ -36,9 +36,10 @@ pub enum PipelineError {
     /// Data essential to a decision could not be obtained: each prefetch key with why (412).
     #[error("could not obtain the data this decision needs")]
     DataUnavailable(Vec<(String, String)>),
-    /// The request's data is about another patient (400).
-    #[error("{0}")]
-    WrongPatient(String),
+    /// The prefetch `key` holds `reference`, which is about another patient (400). Only the key may
+    /// be logged: the reference names another patient's resource.
+    #[error("prefetch `{key}` holds `{reference}`, which is not about the patient in context")]
+    WrongPatient { key: String, reference: String },
     /// Gathering failed in a way that is our fault.
     #[error("gathering failed: {0}")]
     Internal(String),
@@ -48,7 +49,7 @@ impl From<GatherError> for PipelineError {
     fn from(error: GatherError) -> PipelineError {
         match error {
             GatherError::DataUnavailable(keys) => PipelineError::DataUnavailable(keys),
-            GatherError::WrongPatient { .. } => PipelineError::WrongPatient(error.to_string()),
+            GatherError::WrongPatient { key, reference } => PipelineError::WrongPatient { key, reference },
             GatherError::Discovery(_) | GatherError::Client(_) | GatherError::Demo(_) => {
                 PipelineError::Internal(error.to_string())
             }

@@ -86,7 +86,7 @@ impl FeedbackBatch {
                     } else {
                         format!("feedback[{index}].{}", issue.expression)
                     },
-                    message: issue.message,
+                    ..issue
                 })),
             }
         }
@@ -135,7 +135,7 @@ impl Feedback {
                 None
             }
             None => {
-                issues.push(Issue::new("card", "is required"));
+                issues.push(Issue::required("card"));
                 None
             }
         };
@@ -148,7 +148,7 @@ impl Feedback {
                 None
             }
             None => {
-                issues.push(Issue::new("outcome", "is required"));
+                issues.push(Issue::required("outcome"));
                 None
             }
         };
@@ -161,14 +161,14 @@ impl Feedback {
             .filter_map(|(index, suggestion)| match suggestion.id {
                 Some(id) if !id.trim().is_empty() => Some(id),
                 _ => {
-                    issues.push(Issue::new(format!("acceptedSuggestions[{index}].id"), "is required"));
+                    issues.push(Issue::required(format!("acceptedSuggestions[{index}].id")));
                     None
                 }
             })
             .collect();
         match outcome {
             Some(Outcome::Accepted) if accepted_suggestions.is_empty() => {
-                issues.push(Issue::new("acceptedSuggestions", "is required when the outcome is `accepted`"));
+                issues.push(Issue::required_when("acceptedSuggestions", "the outcome is `accepted`"));
             }
             Some(Outcome::Overridden) if !accepted_suggestions.is_empty() => {
                 issues.push(Issue::new("acceptedSuggestions", "is only allowed when the outcome is `accepted`"));
@@ -202,7 +202,7 @@ impl Feedback {
                     None
                 }
                 None => {
-                    issues.push(Issue::new("outcomeTimestamp", "is required"));
+                    issues.push(Issue::required("outcomeTimestamp"));
                     None
                 }
             };

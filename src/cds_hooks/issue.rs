@@ -1,16 +1,35 @@
 use std::fmt;
 
+use super::operation_outcome::IssueType;
+
 /// One problem found in client input, located by a FHIRPath-like expression
 /// (`context.draftOrders.entry[2].resource`), as an OperationOutcome issue reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Issue {
     pub expression: String,
     pub message: String,
+    /// The OperationOutcome issue type: `required` for a missing value, `invalid` for a wrong one.
+    pub code: IssueType,
 }
 
 impl Issue {
+    /// A value that is present but wrong.
     pub fn new(expression: impl Into<String>, message: impl Into<String>) -> Issue {
-        Issue { expression: expression.into(), message: message.into() }
+        Issue { expression: expression.into(), message: message.into(), code: IssueType::Invalid }
+    }
+
+    /// A value that is missing: "is required".
+    pub fn required(expression: impl Into<String>) -> Issue {
+        Issue { expression: expression.into(), message: "is required".to_owned(), code: IssueType::Required }
+    }
+
+    /// A value that is missing under a condition: "is required when {condition}".
+    pub fn required_when(expression: impl Into<String>, condition: &str) -> Issue {
+        Issue {
+            expression: expression.into(),
+            message: format!("is required when {condition}"),
+            code: IssueType::Required,
+        }
     }
 }
 

@@ -165,7 +165,7 @@ impl WireRequest {
 
         let hook = match self.hook.as_deref() {
             None => {
-                issues.push(Issue::new("hook", "is required"));
+                issues.push(Issue::required("hook"));
                 None
             }
             Some(name) => match Hook::parse(name) {
@@ -179,7 +179,7 @@ impl WireRequest {
 
         let hook_instance = match self.hook_instance {
             None => {
-                issues.push(Issue::new("hookInstance", "is required"));
+                issues.push(Issue::required("hookInstance"));
                 None
             }
             Some(text) if text.trim().is_empty() => {
@@ -207,14 +207,14 @@ impl WireRequest {
         let fhir_authorization = self.fhir_authorization.and_then(|wire| {
             let checked = wire.validate(&mut issues);
             if checked.is_some() && fhir_server.is_none() && !issues.iter().any(|i| i.expression == "fhirServer") {
-                issues.push(Issue::new("fhirServer", "is required when fhirAuthorization is present"));
+                issues.push(Issue::required_when("fhirServer", "fhirAuthorization is present"));
             }
             checked
         });
 
         let context = match self.context {
             None => {
-                issues.push(Issue::new("context", "is required"));
+                issues.push(Issue::required("context"));
                 None
             }
             Some(context) => context.validate(expected, &mut issues),
@@ -251,14 +251,14 @@ impl WireAuthorization {
         let access_token = match self.access_token {
             Some(token) if !token.trim().is_empty() => Some(AccessToken(token)),
             _ => {
-                issues.push(Issue::new("fhirAuthorization.access_token", "is required"));
+                issues.push(Issue::required("fhirAuthorization.access_token"));
                 None
             }
         };
         match self.token_type.as_deref() {
             Some(kind) if kind.eq_ignore_ascii_case("bearer") => {}
             Some(_) => issues.push(Issue::new("fhirAuthorization.token_type", "must be `Bearer`")),
-            None => issues.push(Issue::new("fhirAuthorization.token_type", "is required")),
+            None => issues.push(Issue::required("fhirAuthorization.token_type")),
         }
         if issues.len() > before {
             return None;
@@ -300,14 +300,17 @@ impl WireContext {
             Hook::OrderSign => {
                 let draft_orders = required(self.draft_orders, "context.draftOrders", issues);
                 if let Some(bundle) = &draft_orders {
-                    draft_order_references(bundle, issues);
+                    // Every draft is acted on at order-sign, and a suggestion may remove it by `Type/id`.
+                    draft_order_references(bundle, DraftIds::MustBeReferences, issues);
                 }
                 (Vec::new(), draft_orders)
             }
             Hook::OrderSelect => {
                 let selections = required(self.selections, "context.selections", issues);
                 let draft_orders = required(self.draft_orders, "context.draftOrders", issues);
-                let present = draft_orders.as_ref().map(|bundle| draft_order_references(bundle, issues));
+                // Only the selected drafts are acted on; `selections` already names them by `Type/id`.
+                let present =
+                    draft_orders.as_ref().map(|bundle| draft_order_references(bundle, DraftIds::Tolerated, issues));
                 if let (Some(selections), Some(present)) = (&selections, &present) {
                     check_selections(selections, present, issues);
                 }
@@ -330,14 +333,21 @@ impl WireContext {
 
 fn required<T>(value: Option<T>, expression: &str, issues: &mut Vec<Issue>) -> Option<T> {
     if value.is_none() {
-        issues.push(Issue::new(expression, "is required"));
+        issues.push(Issue::required(expression));
     }
     value
 }
 
+/// Whether each draft's `resourceType` and `id` must make a reference `Type/id`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DraftIds {
+    MustBeReferences,
+    Tolerated,
+}
+
 /// Checks the Bundle's structure and returns the `Type/id` of every entry that has an id.
 /// A missing `Bundle.type` is tolerated: the spec's own examples and the public sandbox omit it.
-fn draft_order_references(bundle: &Value, issues: &mut Vec<Issue>) -> Vec<String> {
+fn draft_order_references(bundle: &Value, ids: DraftIds, issues: &mut Vec<Issue>) -> Vec<String> {
     let mut references = Vec::new();
     let Some(bundle) = bundle.as_object() else {
         issues.push(Issue::new("context.draftOrders", "must be a FHIR Bundle object"));
@@ -360,7 +370,17 @@ fn draft_order_references(bundle: &Value, issues: &mut Vec<Issue>) -> Vec<String
         match (resource, resource_type) {
             (Some(Value::Object(resource)), Some(resource_type)) => {
                 if let Some(id) = resource.get("id").and_then(Value::as_str) {
-                    references.push(format!("{resource_type}/{id}"));
+                    let reference = format!("{resource_type}/{id}");
+                    if ids == DraftIds::MustBeReferences && split_relative_reference(&reference).is_none() {
+                        let (field, message) = if is_fhir_id(id) {
+                            ("resourceType", "must be a FHIR resource type")
+                        } else {
+                            ("id", "must be a FHIR id (letters, digits, `-` and `.`, at most 64)")
+                        };
+                        issues
+                            .push(Issue::new(format!("context.draftOrders.entry[{index}].resource.{field}"), message));
+                    }
+                    references.push(reference);
                 }
             }
             _ => issues.push(Issue::new(
@@ -499,6 +519,31 @@ mod tests {
             issues_of(&body, Hook::OrderSign),
             ["context.draftOrders.entry[1].resource: must be a FHIR resource with a resourceType"]
         );
+    }
+
+    #[test]
+    fn order_sign_draft_ids_must_be_fhir_ids() {
+        let body = |id: &str, resource_type: &str| {
+            json!({"hook": "order-sign", "hookInstance": "x", "context": {
+                "userId": "Practitioner/1", "patientId": "1",
+                "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": resource_type, "id": id}}]}}})
+        };
+        assert_eq!(
+            issues_of(&body("venogram_1", "ServiceRequest"), Hook::OrderSign),
+            ["context.draftOrders.entry[0].resource.id: must be a FHIR id (letters, digits, `-` and `.`, at most 64)"]
+        );
+        assert_eq!(
+            issues_of(&body("v1", "service-request"), Hook::OrderSign),
+            ["context.draftOrders.entry[0].resource.resourceType: must be a FHIR resource type"]
+        );
+        assert!(issues_of(&body("venogram-1.v2", "ServiceRequest"), Hook::OrderSign).is_empty());
+        // At order-select only the selections are acted on, and they are checked as references.
+        let body = order_select(json!({
+            "userId": "Practitioner/1", "patientId": "1", "selections": ["ServiceRequest/a"],
+            "draftOrders": {"resourceType": "Bundle", "entry": [
+                {"resource": {"resourceType": "ServiceRequest", "id": "a"}},
+                {"resource": {"resourceType": "ServiceRequest", "id": "not_selected"}}]}}));
+        assert!(issues_of(&body, Hook::OrderSelect).is_empty());
     }
 
     #[test]

@@ -20,9 +20,10 @@ pub enum ApiError {
     /// 400: every feedback item was invalid.
     #[error("no feedback item is valid")]
     NoValidFeedback(Vec<Issue>),
-    /// 400: the prefetch is about another patient.
-    #[error("{0}")]
-    WrongPatient(String),
+    /// 400: the prefetch `key` holds `reference`, about another patient. The client is told which
+    /// resource (it sent it); the log names the key only.
+    #[error("prefetch `{key}` holds `{reference}`, which is not about the patient in context")]
+    WrongPatient { key: String, reference: String },
     /// 401, with an empty body: the token is missing or did not verify (the reason goes to the log only).
     #[error("unauthorized: {}", .0.error)]
     Unauthorized(Box<Refusal>),
@@ -59,7 +60,7 @@ impl From<PipelineError> for ApiError {
     fn from(error: PipelineError) -> ApiError {
         match error {
             PipelineError::DataUnavailable(keys) => ApiError::DataUnavailable(keys),
-            PipelineError::WrongPatient(message) => ApiError::WrongPatient(message),
+            PipelineError::WrongPatient { key, reference } => ApiError::WrongPatient { key, reference },
             PipelineError::Card(_) | PipelineError::Internal(_) => ApiError::Internal(error.to_string()),
         }
     }
@@ -71,7 +72,7 @@ impl ApiError {
             ApiError::BadRequest(_)
             | ApiError::BadFeedback(_)
             | ApiError::NoValidFeedback(_)
-            | ApiError::WrongPatient(_) => StatusCode::BAD_REQUEST,
+            | ApiError::WrongPatient { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::FhirServerNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::DataUnavailable(_) => StatusCode::PRECONDITION_FAILED,
@@ -93,8 +94,8 @@ impl ApiError {
             | ApiError::BadFeedback(FeedbackError::Malformed { .. }) => {
                 OperationOutcome::error(IssueType::Structure, self.to_string())
             }
-            ApiError::WrongPatient(message) => OperationOutcome::new(vec![
-                OutcomeIssue::new(IssueSeverity::Error, IssueType::Invalid, message.clone()).at("prefetch"),
+            ApiError::WrongPatient { .. } => OperationOutcome::new(vec![
+                OutcomeIssue::new(IssueSeverity::Error, IssueType::Invalid, self.to_string()).at("prefetch"),
             ]),
             ApiError::DataUnavailable(keys) => OperationOutcome::new(
                 keys.iter()
@@ -147,6 +148,10 @@ impl ApiError {
                 let fields: Vec<&str> = issues.iter().map(|issue| issue.expression.as_str()).collect();
                 tracing::info!(fields = ?fields, "refused an invalid request");
             }
+            // The reference names another patient's resource: the key alone is logged.
+            ApiError::WrongPatient { key, .. } => {
+                tracing::info!(key = %key, "refused a prefetch about another patient");
+            }
             other => tracing::info!(error = %other, "refused a request"),
         }
     }
@@ -158,8 +163,7 @@ pub(super) fn outcome_of(issues: &[Issue]) -> OperationOutcome {
         issues
             .iter()
             .map(|issue| {
-                let code = if issue.message == "is required" { IssueType::Required } else { IssueType::Invalid };
-                OutcomeIssue::new(IssueSeverity::Error, code, format!("{}: {}", issue.expression, issue.message))
+                OutcomeIssue::new(IssueSeverity::Error, issue.code, format!("{}: {}", issue.expression, issue.message))
                     .at(issue.expression.clone())
             })
             .collect(),
@@ -184,4 +188,22 @@ pub(super) fn fhir_json(status: StatusCode, outcome: &OperationOutcome) -> Respo
         br#"{"resourceType":"OperationOutcome","issue":[{"severity":"fatal","code":"exception"}]}"#.to_vec()
     });
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/fhir+json"))], body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_issue_type_comes_from_the_issue_not_its_wording() {
+        let issues = [
+            Issue::required("hookInstance"),
+            Issue::required_when("acceptedSuggestions", "the outcome is `accepted`"),
+            Issue::new("context.patientId", "must be a FHIR id (not a reference)"),
+        ];
+        let outcome = serde_json::to_value(outcome_of(&issues)).unwrap();
+        let codes: Vec<&str> =
+            outcome["issue"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
+        assert_eq!(codes, ["required", "required", "invalid"]);
+    }
 }

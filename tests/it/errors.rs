@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::support::{
-    TestService, client, development_trust, diagnostics, expect_outcome, order_select, overridden, serve_router,
+    TestService, client, demo_case, development_trust, diagnostics, expect_outcome, order_select, overridden,
+    serve_router,
 };
 
 #[tokio::test]
@@ -203,5 +204,25 @@ async fn an_order_we_do_not_rate_gets_no_card_and_needs_no_data() {
     let response = service.post_json("/cds-services/dvt-order-select", &request).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<serde_json::Value>().await.unwrap(), json!({"cards": []}));
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_sign_draft_whose_id_is_not_a_fhir_id_is_a_400_not_a_500() {
+    let service = TestService::start_with(&["--now", "2026-11-24T12:00:00Z"]).await;
+    // A case whose draft gets a better-rated suggestion, which removes the draft by its id.
+    let mut request = demo_case("suspected-venography");
+    request["hook"] = json!("order-sign");
+    request["context"].as_object_mut().unwrap().remove("selections");
+    let response = service.post_json("/cds-services/dvt-order-sign", &request).await;
+    assert_eq!(response.status(), 200, "the case as it is gets its cards");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body.to_string().contains(r#""resourceId":"ServiceRequest/venogram""#), "{body}");
+
+    request["context"]["draftOrders"]["entry"][0]["resource"]["id"] = json!("venogram_1");
+    let outcome = expect_outcome(service.post_json("/cds-services/dvt-order-sign", &request).await, 400).await;
+    assert_eq!(outcome["issue"][0]["expression"][0], "context.draftOrders.entry[0].resource.id");
+    assert_eq!(outcome["issue"][0]["code"], "invalid");
+    assert_eq!(outcome["issue"].as_array().unwrap().len(), 1, "{outcome}");
     service.stop().await;
 }
