@@ -80,8 +80,8 @@ pub async fn evaluate(
         return Ok(CdsResponse::empty());
     }
     let evaluation = assess_orders(service, request, deps, now, orders).await?;
-    let drafts: Vec<(String, serde_json::Value)> =
-        evaluation.orders.iter().map(|order| (order.reference.clone(), order.raw.clone())).collect();
+    let drafts: Vec<(&str, &serde_json::Value)> =
+        evaluation.orders.iter().map(|order| (order.reference.as_str(), &order.raw)).collect();
     let context = cards::Context { hook: service.hook(), hook_instance: request.hook_instance(), drafts: &drafts };
     Ok(cards::render(context, &evaluation.evidence, &evaluation.assessment, &deps.knowledge)?)
 }

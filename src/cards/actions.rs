@@ -4,7 +4,8 @@
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::rating::OrderRating;
+use super::rating::{OrderRating, rated_pama_code};
+use crate::classify::Variant;
 use crate::knowledge::{Category, KnowledgeBase, OrderCode, Procedure};
 
 /// The Argonaut PAMA extensions (the public sandbox's PAMA tab reads `pama-rating` at exactly this URL).
@@ -28,6 +29,10 @@ pub(super) fn rated(
     knowledge: &KnowledgeBase,
 ) -> Option<Value> {
     let code = rating.pama_code()?;
+    let rated = match rating {
+        OrderRating::Rated { variant, category, .. } => Some((*variant, *category)),
+        _ => None,
+    };
     let mut resource = draft.as_object()?.clone();
     let mut extensions: Vec<Value> = resource
         .get("extension")
@@ -41,25 +46,28 @@ pub(super) fn rated(
                 .collect()
         })
         .unwrap_or_default();
-    extensions.extend(rating_extensions(code, rating, consult, knowledge));
+    extensions.extend(rating_extensions(code, rated, consult, knowledge));
     resource.insert("extension".to_owned(), Value::Array(extensions));
     Some(Value::Object(resource))
 }
 
-fn rating_extensions(code: &str, rating: &OrderRating<'_>, consult: Uuid, knowledge: &KnowledgeBase) -> Vec<Value> {
+/// The PAMA rating `code`, and for an order `rated` in a variant its category, topic and variant.
+fn rating_extensions(
+    code: &str,
+    rated: Option<(Variant, Category)>,
+    consult: Uuid,
+    knowledge: &KnowledgeBase,
+) -> Vec<Value> {
     let mut coding = vec![json!({"system": PAMA_RATING_SYSTEM, "code": code})];
-    let mut extensions = Vec::new();
-    if let OrderRating::Rated { variant, category, .. } = rating {
-        coding.push(category_coding(*category));
-        extensions.push(json!({"url": PAMA_CONSULT_ID, "valueUri": format!("urn:uuid:{consult}")}));
+    let mut extensions = vec![json!({"url": PAMA_CONSULT_ID, "valueUri": format!("urn:uuid:{consult}")})];
+    if let Some((variant, category)) = rated {
+        coding.push(category_coding(category));
         if let Some(topic) = knowledge.topic(variant.topic()) {
             extensions.push(json!({"url": PAMA_AUC_APPLIED, "valueUri": topic.url}));
         }
-        let display = knowledge.variant(*variant).map(|rows| rows.short.clone()).unwrap_or_default();
+        let display = knowledge.variant(variant).map(|rows| rows.short.clone()).unwrap_or_default();
         extensions.push(json!({"url": VARIANT_EXTENSION, "valueCoding": {
             "system": VARIANT_SYSTEM, "code": variant.id(), "display": display}}));
-    } else {
-        extensions.push(json!({"url": PAMA_CONSULT_ID, "valueUri": format!("urn:uuid:{consult}")}));
     }
     extensions.insert(0, json!({"url": PAMA_RATING, "valueCodeableConcept": {"coding": coding}}));
     extensions
@@ -70,18 +78,19 @@ fn category_coding(category: Category) -> Value {
 }
 
 /// A new draft ServiceRequest for `procedure`, for the same patient and reasons as `replaced`, already
-/// carrying the rating it would get.
+/// carrying the rating it would get (`category` in `variant`).
 pub(super) fn better_order(
     replaced: &Value,
     procedure: &Procedure,
     code: &OrderCode,
-    rating: &OrderRating<'_>,
+    variant: Variant,
+    category: Category,
     consult: Uuid,
     knowledge: &KnowledgeBase,
 ) -> Value {
     let mut resource = Map::new();
     resource.insert("resourceType".to_owned(), json!("ServiceRequest"));
-    let pama = rating_extensions(rating.pama_code().unwrap_or("no-criteria-apply"), rating, consult, knowledge);
+    let pama = rating_extensions(rated_pama_code(category), Some((variant, category)), consult, knowledge);
     resource.insert("extension".to_owned(), Value::Array(pama));
     resource.insert("status".to_owned(), json!("draft"));
     let intent = replaced.get("intent").filter(|intent| intent.is_string()).cloned().unwrap_or(json!("order"));

@@ -25,7 +25,7 @@ use crate::cds_hooks::{
 };
 use crate::classify::{Assessment, FlagClass, Missing, Rule, SafetyHit, Variant};
 use crate::evidence::{Evidence, OrderFact, ProcedureKind};
-use crate::knowledge::{Category, KnowledgeBase, Rating};
+use crate::knowledge::{Category, KnowledgeBase, OrderCode, Procedure, Rating};
 
 pub use actions::{
     CATEGORY_SYSTEM, OVERRIDE_SYSTEM, PAMA_AUC_APPLIED, PAMA_CONSULT_ID, PAMA_RATING, PAMA_RATING_SYSTEM,
@@ -38,8 +38,8 @@ use rating::OrderRating;
 pub struct Context<'a> {
     pub hook: Hook,
     pub hook_instance: &'a str,
-    /// The draft orders as the client sent them, by reference (`ServiceRequest/123`).
-    pub drafts: &'a [(String, Value)],
+    /// The draft orders as the client sent them, by reference (`ServiceRequest/123`), borrowed.
+    pub drafts: &'a [(&'a str, &'a Value)],
 }
 
 /// Namespace of card, suggestion and consultation ids.
@@ -79,8 +79,9 @@ pub fn render(
         cards.extend(phlegmasia_card(&ids, assessment, knowledge)?);
     }
 
-    let mut rated: BTreeMap<(Variant, Category), Vec<(&OrderFact, OrderRating<'_>)>> = BTreeMap::new();
-    let mut undecided: BTreeMap<Vec<&str>, Undecided<'_>> = BTreeMap::new();
+    let mut rated: BTreeMap<(Variant, Category), Vec<Acted<'_>>> = BTreeMap::new();
+    // Keyed by what is missing, then the topic: orders of two topics missing the same facts get a card each.
+    let mut undecided: BTreeMap<(Vec<&str>, u32), Undecided<'_>> = BTreeMap::new();
     let mut ambiguous = Vec::new();
     let mut unrated = Vec::new();
     for order in &acted {
@@ -94,27 +95,30 @@ pub fn render(
                 resource,
             ));
         }
-        let flags = rating::flags_for(order, assessment, knowledge);
-        let (critical, other): (Vec<&SafetyHit>, Vec<&SafetyHit>) =
-            flags.into_iter().partition(|hit| hit.class == FlagClass::LysisAbsolute);
+        let acted = Acted { order, flags: rating::flags_for(order, assessment, knowledge) };
+        let critical: Vec<&SafetyHit> =
+            acted.flags.iter().copied().filter(|hit| hit.class == FlagClass::LysisAbsolute).collect();
+        let other: Vec<&SafetyHit> =
+            acted.flags.iter().copied().filter(|hit| hit.class != FlagClass::LysisAbsolute).collect();
         let has_own_card = matches!(
             order_rating,
             OrderRating::Rated { .. } | OrderRating::Undecided { .. } | OrderRating::Ambiguous { .. }
         );
         if !critical.is_empty() {
-            let folded = if has_own_card { Vec::new() } else { other.clone() };
-            cards.push(contraindication_card(&ids, order, &critical, &folded, knowledge)?);
+            let folded: &[&SafetyHit] = if has_own_card { &[] } else { &other };
+            cards.push(contraindication_card(&ids, order, &critical, folded, knowledge)?);
         }
         match order_rating {
-            OrderRating::Rated { variant, category, .. } => {
-                rated.entry((variant, category)).or_default().push((order, order_rating));
-            }
-            OrderRating::Undecided { topic, ref missing } => {
+            OrderRating::Rated { variant, category, .. } => rated.entry((variant, category)).or_default().push(acted),
+            OrderRating::Undecided { topic, missing } => {
                 let key: Vec<&str> = missing.iter().map(|m| m.id).collect();
-                let entry = undecided.entry(key).or_insert_with(|| (topic, missing.clone(), Vec::new()));
-                entry.2.push(*order);
+                undecided
+                    .entry((key, topic))
+                    .or_insert_with(|| Undecided { missing, orders: Vec::new() })
+                    .orders
+                    .push(acted);
             }
-            OrderRating::Ambiguous { variant, ref rows } => ambiguous.push((*order, variant, rows.clone())),
+            OrderRating::Ambiguous { variant, rows } => ambiguous.push((acted, variant, rows)),
             OrderRating::NoCriteriaApply | OrderRating::NotRated => {
                 if critical.is_empty() && !other.is_empty() {
                     unrated.push((*order, other));
@@ -126,11 +130,11 @@ pub fn render(
     for ((variant, category), orders) in &rated {
         cards.push(rating_card(context, &ids, *variant, *category, orders, assessment, knowledge)?);
     }
-    for (topic, missing, orders) in undecided.values() {
+    for ((_, topic), Undecided { missing, orders }) in &undecided {
         cards.push(missing_card(&ids, *topic, missing, orders, assessment, knowledge)?);
     }
-    for (order, variant, rows) in &ambiguous {
-        cards.push(ambiguous_card(&ids, order, *variant, rows, assessment, knowledge)?);
+    for (acted, variant, rows) in &ambiguous {
+        cards.push(ambiguous_card(&ids, acted, *variant, rows, assessment, knowledge)?);
     }
     for (order, flags) in &unrated {
         cards.push(safety_card(&ids, order, flags, assessment, knowledge)?);
@@ -141,8 +145,50 @@ pub fn render(
     CdsResponse::new(cards, system_actions)
 }
 
-/// Orders the data cannot rate for the same missing facts: the topic, what is missing, the orders.
-type Undecided<'a> = (u32, Vec<&'a Missing>, Vec<&'a OrderFact>);
+/// An order acted on, with the safety flags that concern it (found once per order).
+struct Acted<'a> {
+    order: &'a OrderFact,
+    flags: Vec<&'a SafetyHit>,
+}
+
+/// Orders of one topic the data cannot rate for the same missing facts.
+struct Undecided<'a> {
+    missing: Vec<&'a Missing>,
+    orders: Vec<Acted<'a>>,
+}
+
+/// The orders' facts.
+fn facts<'a>(orders: &[Acted<'a>]) -> Vec<&'a OrderFact> {
+    orders.iter().map(|acted| acted.order).collect()
+}
+
+/// The procedures the orders ask for.
+fn ordered<'a>(orders: &[&'a OrderFact]) -> Vec<&'a str> {
+    orders.iter().flat_map(|order| order.procedures.iter().map(String::as_str)).collect()
+}
+
+/// The flags of all the orders, each once, without the absolute contraindications to lysis (which
+/// have a critical card of their own).
+fn shared_flags<'a>(orders: &[Acted<'a>]) -> Vec<&'a SafetyHit> {
+    let mut flags: Vec<&SafetyHit> = Vec::new();
+    for hit in orders.iter().flat_map(|acted| acted.flags.iter().copied()) {
+        if hit.class != FlagClass::LysisAbsolute && !flags.contains(&hit) {
+            flags.push(hit);
+        }
+    }
+    flags
+}
+
+/// The short names of the flags' sources, each once, in the flags' order.
+fn source_names<'a>(knowledge: &'a KnowledgeBase, flags: &[&SafetyHit]) -> Vec<&'a str> {
+    let mut names: Vec<&str> = Vec::new();
+    for name in flags.iter().filter_map(|hit| knowledge.source(&hit.source).map(|s| s.short.as_str())) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
 
 /// Deterministic ids from the call and a content key.
 struct Ids<'a> {
@@ -156,25 +202,29 @@ impl Ids<'_> {
 }
 
 fn draft<'a>(context: Context<'a>, reference: &str) -> Option<&'a Value> {
-    context.drafts.iter().find(|(candidate, _)| candidate == reference).map(|(_, value)| value)
+    context.drafts.iter().find(|(candidate, _)| *candidate == reference).map(|(_, value)| *value)
 }
 
-fn acr_source(knowledge: &KnowledgeBase, variant: Variant) -> Source {
-    match knowledge.topic(variant.topic()) {
-        Some(topic) => {
-            let display = knowledge.variant(variant).map(|rows| rows.short.clone()).unwrap_or_default();
-            Source::new(wording::source_label(topic)).url(topic.url.clone()).topic(Coding::new(
-                VARIANT_SYSTEM,
-                variant.id(),
-                display,
-            ))
-        }
+/// The ACR topic as a card's source.
+fn topic_source(knowledge: &KnowledgeBase, topic: u32) -> Source {
+    match knowledge.topic(topic) {
+        Some(topic) => Source::new(wording::source_label(topic)).url(topic.url.clone()),
         None => Source::new("ACR Appropriateness Criteria"),
     }
 }
 
-fn acr_link(knowledge: &KnowledgeBase, variant: Variant) -> Option<Link> {
-    let topic = knowledge.topic(variant.topic())?;
+/// The variant's topic as a card's source, with the variant as its `topic` coding.
+fn acr_source(knowledge: &KnowledgeBase, variant: Variant) -> Source {
+    let source = topic_source(knowledge, variant.topic());
+    if knowledge.topic(variant.topic()).is_none() {
+        return source;
+    }
+    let display = knowledge.variant(variant).map(|rows| rows.short.clone()).unwrap_or_default();
+    source.topic(Coding::new(VARIANT_SYSTEM, variant.id(), display))
+}
+
+fn acr_link(knowledge: &KnowledgeBase, topic: u32) -> Option<Link> {
+    let topic = knowledge.topic(topic)?;
     Some(Link::absolute(format!("ACR Appropriateness Criteria: {}", topic.title), topic.url.clone()))
 }
 
@@ -215,29 +265,23 @@ fn rating_card(
     ids: &Ids<'_>,
     variant: Variant,
     category: Category,
-    orders: &[(&OrderFact, OrderRating<'_>)],
+    orders: &[Acted<'_>],
     assessment: &Assessment,
     knowledge: &KnowledgeBase,
 ) -> Result<Card, CardError> {
-    let facts: Vec<&OrderFact> = orders.iter().map(|(order, _)| *order).collect();
+    let facts = facts(orders);
     let references: Vec<&str> = facts.iter().map(|order| order.source.resource.as_str()).collect();
     let key = format!("rating|{}|{}|{}", variant.id(), category.id(), references.join(","));
-    let ordered: Vec<&str> = facts.iter().flat_map(|order| order.procedures.iter().map(String::as_str)).collect();
-    let mut flags: Vec<&SafetyHit> = Vec::new();
-    for order in &facts {
-        for hit in rating::flags_for(order, assessment, knowledge) {
-            if hit.class != FlagClass::LysisAbsolute && !flags.contains(&hit) {
-                flags.push(hit);
-            }
-        }
-    }
+    let ordered = ordered(&facts);
+    let flags = shared_flags(orders);
     let short = knowledge.variant(variant).map_or("", |rows| rows.short.as_str());
     let year = knowledge.topic(variant.topic()).map_or(0, |topic| topic.year);
     let summary = wording::rating_summary(&wording::list(&short_names(&facts, knowledge)), category, short, year);
 
     let mut detail = wording::variant_heading(knowledge, variant);
     detail.push_str(&wording::rating_table(knowledge, variant, &ordered));
-    detail.push_str(&better_rated_line(knowledge, variant, category, &ordered));
+    let better = better_rows(knowledge, variant, category, &ordered);
+    detail.push_str(&better_rated_line(&better));
     detail.push_str(&wording::why(assessment, variant.topic()));
     detail.push_str(&wording::not_seen(assessment));
     detail.push_str(&wording::safety_section(knowledge, &flags));
@@ -245,74 +289,90 @@ fn rating_card(
         detail.push_str(&wording::unchecked_section(knowledge));
     }
 
-    let suggestions = better_alternatives(context, ids, &key, variant, category, &facts, knowledge);
+    let suggestions = better_alternatives(context, ids, &key, variant, &facts, &better, knowledge);
     let mut builder =
         Card::builder(ids.uuid(&key), summary, indicator_for(category, &flags), acr_source(knowledge, variant))
             .detail(detail)
             .suggestions(SelectionBehavior::AtMostOne, suggestions);
-    if let Some(link) = acr_link(knowledge, variant) {
+    if let Some(link) = acr_link(knowledge, variant.topic()) {
         builder = builder.link(link);
     }
     with_override_reasons(builder).build()
 }
 
-/// "Rated higher for this variant: ...", when the ordered procedure is not the best rated.
-fn better_rated_line(knowledge: &KnowledgeBase, variant: Variant, category: Category, ordered: &[&str]) -> String {
-    let Some(rows) = knowledge.variant(variant) else { return String::new() };
-    let better: Vec<String> = rows
-        .rows
+/// The rows of `variant` rated better than `category` for a procedure not already ordered, in ACR's order.
+fn better_rows<'a>(
+    knowledge: &'a KnowledgeBase,
+    variant: Variant,
+    category: Category,
+    ordered: &[&str],
+) -> Vec<&'a Rating> {
+    let Some(rows) = knowledge.variant(variant) else { return Vec::new() };
+    rows.rows
         .iter()
         .filter(|row| row.category.rank() < category.rank() && !ordered.contains(&row.procedure.as_str()))
-        .map(|row| format!("{} ({})", row.wording, wording::category_words(row.category)))
-        .collect();
+        .collect()
+}
+
+/// "Rated higher for this variant: ...", when the ordered procedure is not the best rated.
+fn better_rated_line(better: &[&Rating]) -> String {
+    let better: Vec<String> =
+        better.iter().map(|row| format!("{} ({})", row.wording, wording::category_words(row.category))).collect();
     if better.is_empty() {
         return String::new();
     }
     format!("Rated higher for this variant: {}.\n\n", better.join("; "))
 }
 
-/// Better-rated procedures of the same variant that can be ordered: the best is recommended.
+/// Of the `better` rows, those whose procedure can be ordered, as suggestions: the best is recommended.
 fn better_alternatives(
     context: Context<'_>,
     ids: &Ids<'_>,
     card_key: &str,
     variant: Variant,
-    category: Category,
     orders: &[&OrderFact],
+    better: &[&Rating],
     knowledge: &KnowledgeBase,
 ) -> Vec<Suggestion> {
-    let Some(rows) = knowledge.variant(variant) else { return Vec::new() };
-    let ordered: Vec<&str> = orders.iter().flat_map(|order| order.procedures.iter().map(String::as_str)).collect();
-    let mut better: Vec<&Rating> = rows
-        .rows
+    let Some(replaced) = orders.first().and_then(|first| draft(context, &first.source.resource)) else {
+        return Vec::new();
+    };
+    let mut better: Vec<(&Rating, &Procedure, &OrderCode)> = better
         .iter()
-        .filter(|row| row.category.rank() < category.rank() && !ordered.contains(&row.procedure.as_str()))
-        .filter(|row| knowledge.procedure(&row.procedure).is_some_and(|p| p.order_code.is_some()))
+        .copied()
+        .filter_map(|row| {
+            let procedure = knowledge.procedure(&row.procedure)?;
+            Some((row, procedure, procedure.order_code.as_ref()?))
+        })
         .collect();
-    better.sort_by_key(|row| row.category.rank());
-    let Some(best_rank) = better.first().map(|row| row.category.rank()) else { return Vec::new() };
+    better.sort_by_key(|(row, _, _)| row.category.rank());
+    let Some(best_rank) = better.first().map(|(row, _, _)| row.category.rank()) else { return Vec::new() };
+    // Anticoagulation is kept under thrombus removal: ACR rates "anticoagulation alone".
+    let keeps_orders = orders.iter().all(|order| order.kind == Some(ProcedureKind::Anticoagulation));
+    let removals: Vec<Action> = if keeps_orders {
+        Vec::new()
+    } else {
+        orders
+            .iter()
+            .map(|order| {
+                Action::delete(
+                    format!("Remove the draft order {}", order.source.resource),
+                    order.source.resource.clone(),
+                )
+            })
+            .collect()
+    };
     let mut suggestions = Vec::new();
     let mut recommended = false;
-    for row in better {
-        let Some(procedure) = knowledge.procedure(&row.procedure) else { continue };
-        let Some(code) = &procedure.order_code else { continue };
-        let Some(first) = orders.first() else { continue };
-        let Some(replaced) = draft(context, &first.source.resource) else { continue };
+    for (row, procedure, code) in better {
         let key = format!("{card_key}|suggest|{}", procedure.id);
-        let new_rating = OrderRating::Rated { variant, category: row.category, rows: vec![row] };
-        let resource = actions::better_order(replaced, procedure, code, &new_rating, ids.uuid(&key), knowledge);
-        // Anticoagulation is kept under thrombus removal: ACR rates "anticoagulation alone".
-        let keeps_orders = orders.iter().all(|order| order.kind == Some(ProcedureKind::Anticoagulation));
+        let resource =
+            actions::better_order(replaced, procedure, code, variant, row.category, ids.uuid(&key), knowledge);
         let mut actions = vec![Action::create(format!("Order {}", procedure.display), resource)];
+        actions.extend(removals.iter().cloned());
         let label = if keeps_orders {
             format!("Add {} ({})", wording::in_sentence(&procedure.short), wording::category_words(row.category))
         } else {
-            for order in orders {
-                actions.push(Action::delete(
-                    format!("Remove the draft order {}", order.source.resource),
-                    order.source.resource.clone(),
-                ));
-            }
             format!(
                 "Order {} instead ({})",
                 wording::in_sentence(&procedure.short),
@@ -333,17 +393,18 @@ fn missing_card(
     ids: &Ids<'_>,
     topic: u32,
     missing: &[&Missing],
-    orders: &[&OrderFact],
+    acted: &[Acted<'_>],
     assessment: &Assessment,
     knowledge: &KnowledgeBase,
 ) -> Result<Card, CardError> {
+    let orders = facts(acted);
     let references: Vec<&str> = orders.iter().map(|order| order.source.resource.as_str()).collect();
     let key =
         format!("missing|{}|{}", missing.iter().map(|m| m.id).collect::<Vec<_>>().join(","), references.join(","));
     let what: Vec<String> = missing.iter().map(|m| missing_words(m.id).to_owned()).collect();
-    let names = wording::list(&short_names(orders, knowledge));
+    let names = wording::list(&short_names(&orders, knowledge));
     let summary = wording::fit(format!("Document {} to rate {names} by the ACR criteria", wording::list(&what)));
-    let ordered: Vec<&str> = orders.iter().flat_map(|order| order.procedures.iter().map(String::as_str)).collect();
+    let ordered = ordered(&orders);
 
     let mut detail = format!(
         "The record cannot place the patient in an ACR variant, so {names} is not rated. Document what is missing below; the table gives the rating each answer would bring.\n\n"
@@ -351,25 +412,13 @@ fn missing_card(
     detail.push_str(&wording::missing_section(knowledge, missing, &ordered));
     detail.push_str(&wording::why(assessment, topic));
     detail.push_str(&wording::not_seen(assessment));
-    let mut flags: Vec<&SafetyHit> = Vec::new();
-    for order in orders {
-        for hit in rating::flags_for(order, assessment, knowledge) {
-            if hit.class != FlagClass::LysisAbsolute && !flags.contains(&hit) {
-                flags.push(hit);
-            }
-        }
-    }
+    let flags = shared_flags(acted);
     detail.push_str(&wording::safety_section(knowledge, &flags));
 
-    let source = match knowledge.topic(topic) {
-        Some(topic) => Source::new(wording::source_label(topic)).url(topic.url.clone()),
-        None => Source::new("ACR Appropriateness Criteria"),
-    };
     let indicator = if flags.is_empty() { Indicator::Info } else { Indicator::Warning };
-    let mut builder = Card::builder(ids.uuid(&key), summary, indicator, source).detail(detail);
-    if let Some(topic) = knowledge.topic(topic) {
-        builder =
-            builder.link(Link::absolute(format!("ACR Appropriateness Criteria: {}", topic.title), topic.url.clone()));
+    let mut builder = Card::builder(ids.uuid(&key), summary, indicator, topic_source(knowledge, topic)).detail(detail);
+    if let Some(link) = acr_link(knowledge, topic) {
+        builder = builder.link(link);
     }
     with_override_reasons(builder).build()
 }
@@ -387,12 +436,13 @@ fn missing_words(id: &str) -> &'static str {
 
 fn ambiguous_card(
     ids: &Ids<'_>,
-    order: &OrderFact,
+    acted: &Acted<'_>,
     variant: Variant,
     rows: &[&Rating],
     assessment: &Assessment,
     knowledge: &KnowledgeBase,
 ) -> Result<Card, CardError> {
+    let order = acted.order;
     let key = format!("ambiguous|{}|{}", variant.id(), order.source.resource);
     let options: Vec<String> =
         rows.iter().map(|row| format!("{}: {}", row.wording, wording::category_words(row.category))).collect();
@@ -405,11 +455,10 @@ fn ambiguous_card(
     detail.push_str(&wording::variant_heading(knowledge, variant));
     detail.push_str(&wording::rating_table(knowledge, variant, &ordered));
     detail.push_str(&wording::why(assessment, variant.topic()));
-    let flags = rating::flags_for(order, assessment, knowledge);
-    detail.push_str(&wording::safety_section(knowledge, &flags));
+    detail.push_str(&wording::safety_section(knowledge, &acted.flags));
     let mut builder =
         Card::builder(ids.uuid(&key), summary, Indicator::Info, acr_source(knowledge, variant)).detail(detail);
-    if let Some(link) = acr_link(knowledge, variant) {
+    if let Some(link) = acr_link(knowledge, variant.topic()) {
         builder = builder.link(link);
     }
     with_override_reasons(builder).build()
@@ -438,15 +487,8 @@ fn contraindication_card(
         "For patients who cannot receive thrombolysis, ACR rates surgical thrombectomy (variant 2: may be appropriate; variant 5: usually appropriate), and a retrievable IVC filter when anticoagulation is also contraindicated (IVC filter variant 2: usually appropriate).\n\n",
     );
     detail.push_str(&wording::unchecked_section(knowledge));
-    let sources: Vec<&str> =
-        absolute.iter().filter_map(|hit| knowledge.source(&hit.source).map(|s| s.short.as_str())).collect();
-    let mut deduped: Vec<&str> = Vec::new();
-    for source in sources {
-        if !deduped.contains(&source) {
-            deduped.push(source);
-        }
-    }
-    let source = Source::new(format!("{}: contraindications to thrombolysis", deduped.join("; ")));
+    let source =
+        Source::new(format!("{}: contraindications to thrombolysis", source_names(knowledge, absolute).join("; ")));
     with_override_reasons(Card::builder(ids.uuid(&key), summary, Indicator::Critical, source).detail(detail)).build()
 }
 
@@ -471,15 +513,8 @@ fn safety_card(
     detail.push_str("No ACR variant rates this order for this patient.\n\n");
     detail.push_str(&wording::why(assessment, 193));
     detail.push_str(&wording::not_seen(assessment));
-    let sources: Vec<&str> =
-        flags.iter().filter_map(|hit| knowledge.source(&hit.source).map(|s| s.short.as_str())).collect();
-    let mut deduped: Vec<&str> = Vec::new();
-    for source in sources {
-        if !deduped.contains(&source) {
-            deduped.push(source);
-        }
-    }
-    let source = Source::new(format!("{}: safety, not part of the ACR rating", deduped.join("; ")));
+    let source =
+        Source::new(format!("{}: safety, not part of the ACR rating", source_names(knowledge, flags).join("; ")));
     with_override_reasons(Card::builder(ids.uuid(&key), summary, Indicator::Warning, source).detail(detail)).build()
 }
 
@@ -501,7 +536,7 @@ fn phlegmasia_card(
     let builder =
         Card::builder(ids.uuid("phlegmasia"), summary, Indicator::Critical, acr_source(knowledge, Variant::Acr193V5))
             .detail(detail);
-    let builder = match acr_link(knowledge, Variant::Acr193V5) {
+    let builder = match acr_link(knowledge, Variant::Acr193V5.topic()) {
         Some(link) => builder.link(link),
         None => builder,
     };
@@ -574,22 +609,13 @@ fn summary_card(ids: &Ids<'_>, assessment: &Assessment, knowledge: &KnowledgeBas
             acr_source(knowledge, variant),
         )
         .detail(detail);
-        let builder = match acr_link(knowledge, variant) {
+        let builder = match acr_link(knowledge, variant.topic()) {
             Some(link) => builder.link(link),
             None => builder,
         };
         return builder.build().map(Some);
     }
-    let needs: Vec<&Missing> = assessment
-        .missing
-        .iter()
-        .filter(|m| {
-            matches!(
-                m.id,
-                "dvt-segment" | "dvt-onset" | "dvt-severity" | "anticoagulation-start" | "contraindication-date"
-            )
-        })
-        .collect();
+    let needs: Vec<&Missing> = assessment.missing.iter().filter(|m| rating::needs_of(193).contains(&m.id)).collect();
     if needs.is_empty() {
         return Ok(None);
     }
@@ -598,9 +624,64 @@ fn summary_card(ids: &Ids<'_>, assessment: &Assessment, knowledge: &KnowledgeBas
         wording::fit(format!("DVT on record: document {} to place it in an ACR scenario", wording::list(&what)));
     let mut detail = wording::missing_section(knowledge, &needs, &[]);
     detail.push_str(&wording::why(assessment, 193));
-    let source = match knowledge.topic(193) {
-        Some(topic) => Source::new(wording::source_label(topic)).url(topic.url.clone()),
-        None => Source::new("ACR Appropriateness Criteria"),
-    };
-    Card::builder(ids.uuid("summary|missing"), summary, Indicator::Info, source).detail(detail).build().map(Some)
+    Card::builder(ids.uuid("summary|missing"), summary, Indicator::Info, topic_source(knowledge, 193))
+        .detail(detail)
+        .build()
+        .map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::Source as FactSource;
+
+    fn order(id: &str, procedure: &str, kind: ProcedureKind) -> OrderFact {
+        OrderFact {
+            source: FactSource { resource: format!("ServiceRequest/{id}"), code: None },
+            selected: true,
+            procedures: vec![procedure.to_owned()],
+            kind: Some(kind),
+            heparin: false,
+            reasons: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn orders_of_two_topics_missing_the_same_fact_get_a_card_each() {
+        let knowledge = KnowledgeBase::embedded().unwrap();
+        let evidence = Evidence {
+            orders: vec![
+                order("cdt", "cdt-pmt", ProcedureKind::Lysis),
+                order("filter", "ivc-filter-retrievable", ProcedureKind::IvcFilter),
+            ],
+            ..Evidence::default()
+        };
+        let assessment = Assessment {
+            missing: vec![Missing {
+                id: "dvt-segment",
+                what: "which veins the DVT involves".to_owned(),
+                document: None,
+                if_documented: Vec::new(),
+            }],
+            ..Assessment::default()
+        };
+        let context = Context { hook: Hook::OrderSelect, hook_instance: "h", drafts: &[] };
+        let response = render(context, &evidence, &assessment, &knowledge).unwrap();
+        let json = serde_json::to_value(&response).unwrap();
+        let cards: Vec<(String, String)> = json["cards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|card| {
+                (card["summary"].as_str().unwrap().to_owned(), card["source"]["url"].as_str().unwrap().to_owned())
+            })
+            .collect();
+        assert_eq!(cards.len(), 2, "{cards:?}");
+        let of_topic = |topic: u32| {
+            let url = &knowledge.topic(topic).unwrap().url;
+            cards.iter().find(|(_, source)| source == url).map(|(summary, _)| summary.as_str()).unwrap()
+        };
+        assert!(of_topic(193).contains("CDT/PMT") && !of_topic(193).contains("filter"), "{cards:?}");
+        assert!(of_topic(6).contains("filter") && !of_topic(6).contains("CDT/PMT"), "{cards:?}");
+    }
 }

@@ -9,7 +9,7 @@ use crate::knowledge::{Category, KnowledgeBase, Rating};
 const TOPICS: [u32; 3] = [193, 6, 75];
 
 /// Missing facts that keep a topic from deciding.
-fn needs_of(topic: u32) -> &'static [&'static str] {
+pub(super) fn needs_of(topic: u32) -> &'static [&'static str] {
     match topic {
         193 => &["dvt-segment", "dvt-onset", "dvt-severity", "anticoagulation-start", "contraindication-date"],
         6 => &["dvt-segment"],
@@ -36,11 +36,18 @@ impl OrderRating<'_> {
     /// The PAMA rating code, when the order gets one.
     pub(super) fn pama_code(&self) -> Option<&'static str> {
         match self {
-            OrderRating::Rated { category: Category::UsuallyNotAppropriate, .. } => Some("not-appropriate"),
-            OrderRating::Rated { .. } => Some("appropriate"),
+            OrderRating::Rated { category, .. } => Some(rated_pama_code(*category)),
             OrderRating::NoCriteriaApply => Some("no-criteria-apply"),
             OrderRating::Undecided { .. } | OrderRating::Ambiguous { .. } | OrderRating::NotRated => None,
         }
+    }
+}
+
+/// The PAMA rating code of an order rated `category`.
+pub(super) fn rated_pama_code(category: Category) -> &'static str {
+    match category {
+        Category::UsuallyNotAppropriate => "not-appropriate",
+        _ => "appropriate",
     }
 }
 
