@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
@@ -99,6 +100,8 @@ pub struct AppState(Arc<StateInner>);
 
 struct StateInner {
     discovery: Discovery,
+    /// The discovery document as served, made once: each `GET /cds-services` shares it.
+    discovery_body: Bytes,
     deps: Deps,
     feedback: Arc<dyn FeedbackStore>,
     settings: HttpSettings,
@@ -106,7 +109,8 @@ struct StateInner {
 
 impl AppState {
     pub fn new(discovery: Discovery, deps: Deps, feedback: Arc<dyn FeedbackStore>, settings: HttpSettings) -> AppState {
-        AppState(Arc::new(StateInner { discovery, deps, feedback, settings }))
+        let discovery_body = Bytes::from(discovery.text().to_owned());
+        AppState(Arc::new(StateInner { discovery, discovery_body, deps, feedback, settings }))
     }
 
     fn now(&self) -> OffsetDateTime {
@@ -159,7 +163,7 @@ pub async fn serve(
 
 /// `GET /cds-services`: the discovery document exactly as `cds-services.json` holds it.
 async fn discovery(State(state): State<AppState>) -> Response {
-    let body = state.0.discovery.text().to_owned();
+    let body = state.0.discovery_body.clone();
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 

@@ -327,10 +327,12 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         positive_texts: labs_file.interpretation.positive_texts.iter().map(|t| t.to_lowercase()).collect(),
         negative_texts: labs_file.interpretation.negative_texts.iter().map(|t| t.to_lowercase()).collect(),
     };
+    let procedure_topics = super::procedure_topics(&variants);
     Ok(KnowledgeBase {
         sources,
         topics,
         variants,
+        procedure_topics,
         procedures,
         procedure_codes,
         condition_codes,

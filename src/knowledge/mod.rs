@@ -23,6 +23,8 @@ pub struct KnowledgeBase {
     sources: BTreeMap<String, Source>,
     topics: BTreeMap<u32, Topic>,
     variants: BTreeMap<Variant, VariantRows>,
+    /// Procedure id → the topics that rate it, in topic order (from `variants`, at load).
+    procedure_topics: HashMap<String, Vec<u32>>,
     procedures: BTreeMap<String, Procedure>,
     /// (system URI, normalised code) → the procedures an order with that code means.
     procedure_codes: HashMap<(String, String), Vec<String>>,
@@ -250,6 +252,21 @@ pub const SEVERITY_CODES: [(&str, crate::evidence::Severity); 3] = [
 ];
 pub const OBSERVATION_INTERPRETATION: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation";
 
+/// Procedure id → the topics whose variants rate it, in the variants' (topic) order, each once.
+fn procedure_topics(variants: &BTreeMap<Variant, VariantRows>) -> HashMap<String, Vec<u32>> {
+    let mut topics: HashMap<String, Vec<u32>> = HashMap::new();
+    for rows in variants.values() {
+        let topic = rows.variant.topic();
+        for row in &rows.rows {
+            let rating = topics.entry(row.procedure.clone()).or_default();
+            if !rating.contains(&topic) {
+                rating.push(topic);
+            }
+        }
+    }
+    topics
+}
+
 /// ICD-10-CM codes are compared without the dot and in capitals (`I82.422` = `i82422`).
 pub(crate) fn normalize(system: &str, code: &str) -> String {
     if system == ICD10CM { code.trim().replace('.', "").to_ascii_uppercase() } else { code.trim().to_owned() }
@@ -288,15 +305,8 @@ impl KnowledgeBase {
     }
 
     /// The topics that rate `procedure`, in topic order.
-    pub fn topics_rating(&self, procedure: &str) -> Vec<u32> {
-        let mut topics: Vec<u32> = self
-            .variants
-            .values()
-            .filter(|rows| rows.rows.iter().any(|row| row.procedure == procedure))
-            .map(|rows| rows.variant.topic())
-            .collect();
-        topics.dedup();
-        topics
+    pub fn topics_rating(&self, procedure: &str) -> &[u32] {
+        self.procedure_topics.get(procedure).map_or(&[], Vec::as_slice)
     }
 
     pub fn procedure(&self, id: &str) -> Option<&Procedure> {
