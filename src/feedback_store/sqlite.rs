@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
@@ -11,7 +11,18 @@ use uuid::Uuid;
 use super::{BoxFuture, FeedbackStore, InsertReport, NewFeedback, StoreError, StoredFeedback};
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: [&str; 1] = [include_str!("../../migrations/sqlite/0001_feedback.sql")];
+const MIGRATIONS: [Migration; 2] = [
+    Migration::Sql(include_str!("../../migrations/sqlite/0001_feedback.sql")),
+    // Fingerprints were once the fields joined by U+001F (ambiguous when a field held one); each stored
+    // row's fingerprint is made again from its own columns, so a retry after the upgrade still matches.
+    Migration::Code(refingerprint),
+];
+
+/// One schema or data change; each runs in its own transaction with the `user_version` update.
+enum Migration {
+    Sql(&'static str),
+    Code(fn(&Transaction<'_>) -> Result<(), StoreError>),
+}
 
 /// Namespace of the content fingerprints that make a retried POST idempotent.
 const FINGERPRINT_NAMESPACE: Uuid = Uuid::from_u128(0x6d1f_3c2a_8b4e_4f7a_9e21_5c0d_7a3b_1e94);
@@ -63,9 +74,12 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     if applied > known {
         return Err(StoreError::SchemaTooNew { found: applied, known });
     }
-    for (version, sql) in (1..).zip(MIGRATIONS.iter()).skip(usize::try_from(applied).unwrap_or(0)) {
+    for (version, migration) in (1..).zip(MIGRATIONS.iter()).skip(usize::try_from(applied).unwrap_or(0)) {
         let transaction = connection.transaction()?;
-        transaction.execute_batch(sql)?;
+        match migration {
+            Migration::Sql(sql) => transaction.execute_batch(sql)?,
+            Migration::Code(change) => change(&transaction)?,
+        }
         transaction.pragma_update(None, "user_version", version)?;
         transaction.commit()?;
     }
@@ -112,7 +126,7 @@ impl FeedbackStore for SqliteFeedbackStore {
                         reason.and_then(|r| r.code.as_deref()).unwrap_or(""),
                         reason.and_then(|r| r.user_comment.as_deref()).unwrap_or(""),
                         &outcome_timestamp,
-                    ]);
+                    ])?;
                     let inserted = statement.execute(params![
                         received_at,
                         item.service_id,
@@ -191,10 +205,33 @@ impl FeedbackStore for SqliteFeedbackStore {
     }
 }
 
-fn fingerprint(fields: &[&str]) -> String {
-    // Fields are joined with a separator that cannot appear in them unescaped.
-    let joined = fields.iter().map(|field| field.replace('\u{1f}', "\u{1f}\u{1f}")).collect::<Vec<_>>().join("\u{1f}");
-    Uuid::new_v5(&FINGERPRINT_NAMESPACE, joined.as_bytes()).to_string()
+/// UUID v5 of the fields as a JSON array: unambiguous whatever characters the fields hold.
+fn fingerprint(fields: &[&str; 8]) -> Result<String, StoreError> {
+    let encoded = serde_json::to_string(fields).map_err(|error| StoreError::Worker(error.to_string()))?;
+    Ok(Uuid::new_v5(&FINGERPRINT_NAMESPACE, encoded.as_bytes()).to_string())
+}
+
+/// Migration 2: every stored row's fingerprint made again from its columns, as `insert` makes it.
+fn refingerprint(transaction: &Transaction<'_>) -> Result<(), StoreError> {
+    let mut select = transaction.prepare(
+        "SELECT id, service_id, card_uuid, outcome, accepted_suggestions, override_reason_system,
+                override_reason_code, override_user_comment, outcome_timestamp
+         FROM feedback",
+    )?;
+    let rows = select.query_map([], |row| {
+        let mut fields: [String; 8] = Default::default();
+        for (index, field) in (1..).zip(fields.iter_mut()) {
+            *field = row.get::<_, Option<String>>(index)?.unwrap_or_default();
+        }
+        Ok((row.get::<_, i64>(0)?, fields))
+    })?;
+    let mut update = transaction.prepare("UPDATE feedback SET fingerprint = ?1 WHERE id = ?2")?;
+    for row in rows {
+        let (id, fields) = row?;
+        let [a, b, c, d, e, f, g, h] = &fields;
+        update.execute(params![fingerprint(&[a, b, c, d, e, f, g, h])?, id])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -259,6 +296,60 @@ mod tests {
         let connection = Connection::open(&path).unwrap();
         connection.pragma_update(None, "user_version", 99).unwrap();
         drop(connection);
-        assert!(matches!(SqliteFeedbackStore::open(&path), Err(StoreError::SchemaTooNew { found: 99, known: 1 })));
+        assert!(matches!(SqliteFeedbackStore::open(&path), Err(StoreError::SchemaTooNew { found: 99, known: 2 })));
+    }
+
+    #[test]
+    fn fingerprints_tell_apart_fields_that_hold_the_old_separator() {
+        let fields = |first: &'static str, second: &'static str| [first, second, "", "", "", "", "", ""];
+        assert_ne!(fingerprint(&fields("x\u{1f}", "y")).unwrap(), fingerprint(&fields("x", "\u{1f}y")).unwrap());
+        assert_eq!(fingerprint(&fields("x", "y")).unwrap(), fingerprint(&fields("x", "y")).unwrap());
+    }
+
+    #[tokio::test]
+    async fn rows_stored_with_the_old_fingerprint_still_catch_a_retry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feedback.sqlite3");
+        // A database as the first schema left it, holding one item under the old, joined fingerprint.
+        let mut connection = Connection::open(&path).unwrap();
+        let Migration::Sql(first) = MIGRATIONS[0] else { panic!("the first migration is SQL") };
+        connection.execute_batch(first).unwrap();
+        connection.pragma_update(None, "user_version", 1).unwrap();
+        let old = |fields: &[&str]| {
+            let joined = fields.iter().map(|f| f.replace('\u{1f}', "\u{1f}\u{1f}")).collect::<Vec<_>>().join("\u{1f}");
+            Uuid::new_v5(&FINGERPRINT_NAMESPACE, joined.as_bytes()).to_string()
+        };
+        let card = Uuid::from_u128(2).to_string();
+        let comment = "discussed with patient";
+        let timestamp = "2026-11-24T09:00:00Z";
+        let fields = [
+            "dvt-order-select",
+            &card,
+            "overridden",
+            "",
+            "https://example.org/override",
+            "patient-preference",
+            comment,
+            timestamp,
+        ];
+        let transaction = connection.transaction().unwrap();
+        transaction
+            .execute(
+                "INSERT INTO feedback (received_at, service_id, card_uuid, outcome, override_reason_system,
+                     override_reason_code, override_user_comment, outcome_timestamp, fingerprint)
+                 VALUES ('2026-11-24T09:05:00Z', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![fields[0], fields[1], fields[2], fields[4], fields[5], fields[6], fields[7], old(&fields)],
+            )
+            .unwrap();
+        transaction.commit().unwrap();
+        drop(connection);
+
+        let store = SqliteFeedbackStore::open(&path).unwrap();
+        let now = datetime!(2026-11-24 09:10 UTC);
+        let report = store.insert(vec![item(2, Outcome::Overridden)], now).await.unwrap();
+        assert_eq!(report, InsertReport { stored: 0, already_stored: 1 });
+        let report = store.insert(vec![item(3, Outcome::Overridden)], now).await.unwrap();
+        assert_eq!(report, InsertReport { stored: 1, already_stored: 0 });
+        store.close().await.unwrap();
     }
 }
