@@ -20,7 +20,6 @@ pub struct Discovery {
 pub struct ServiceDefinition {
     id: String,
     hook: Hook,
-    title: String,
     prefetch: Vec<(String, PrefetchTemplate)>,
 }
 
@@ -93,7 +92,7 @@ impl Discovery {
                 Some(text) if !text.trim().is_empty() => Ok(text),
                 _ => Err(DiscoveryError::MissingField { id: id.clone(), field }),
             };
-            let title = non_empty(service.title, "title")?;
+            non_empty(service.title, "title")?;
             non_empty(service.description, "description")?;
             non_empty(service.usage_requirements, "usageRequirements")?;
             let mut prefetch = Vec::with_capacity(service.prefetch.len());
@@ -105,7 +104,7 @@ impl Discovery {
                     .map_err(|source| DiscoveryError::Template { id: id.clone(), source })?;
                 prefetch.push((key, template));
             }
-            services.push(ServiceDefinition { id, hook, title, prefetch });
+            services.push(ServiceDefinition { id, hook, prefetch });
         }
         Ok(Discovery { text: text.to_owned(), services })
     }
@@ -131,10 +130,6 @@ impl ServiceDefinition {
 
     pub fn hook(&self) -> Hook {
         self.hook
-    }
-
-    pub fn title(&self) -> &str {
-        &self.title
     }
 
     /// Prefetch keys and their templates, sorted by key.

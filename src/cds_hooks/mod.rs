@@ -22,6 +22,5 @@ pub use operation_outcome::{IssueSeverity, IssueType, OperationOutcome, OutcomeI
 pub use prefetch_template::{PrefetchTemplate, TemplateError};
 pub use request::{AccessToken, FhirAuthorization, HookContext, HookRequest, RequestError};
 pub use response::{
-    Action, ActionType, Card, CardBuilder, CardError, CdsResponse, Coding, Indicator, Link, SelectionBehavior, Source,
-    Suggestion,
+    Action, Card, CardBuilder, CardError, CdsResponse, Coding, Indicator, Link, SelectionBehavior, Source, Suggestion,
 };

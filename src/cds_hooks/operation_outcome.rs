@@ -22,9 +22,7 @@ pub struct OutcomeIssue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IssueSeverity {
-    Fatal,
     Error,
-    Warning,
     Information,
 }
 
@@ -35,14 +33,11 @@ pub enum IssueType {
     Invalid,
     Structure,
     Required,
-    Value,
-    Security,
     Login,
     Forbidden,
     NotFound,
     NotSupported,
     TooLong,
-    Processing,
     Exception,
     Timeout,
     Incomplete,

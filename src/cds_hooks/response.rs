@@ -45,14 +45,6 @@ impl CdsResponse {
         }
         Ok(CdsResponse { cards, system_actions })
     }
-
-    pub fn cards(&self) -> &[Card] {
-        &self.cards
-    }
-
-    pub fn system_actions(&self) -> &[Action] {
-        &self.system_actions
-    }
 }
 
 impl Serialize for CdsResponse {
@@ -112,38 +104,6 @@ impl Card {
                 links: Vec::new(),
             },
         }
-    }
-
-    pub fn uuid(&self) -> Uuid {
-        self.uuid
-    }
-
-    pub fn summary(&self) -> &str {
-        &self.summary
-    }
-
-    pub fn detail(&self) -> Option<&str> {
-        self.detail.as_deref()
-    }
-
-    pub fn indicator(&self) -> Indicator {
-        self.indicator
-    }
-
-    pub fn source(&self) -> &Source {
-        &self.source
-    }
-
-    pub fn suggestions(&self) -> &[Suggestion] {
-        &self.suggestions
-    }
-
-    pub fn override_reasons(&self) -> &[Coding] {
-        &self.override_reasons
-    }
-
-    pub fn links(&self) -> &[Link] {
-        &self.links
     }
 }
 
@@ -277,14 +237,6 @@ impl Source {
         self
     }
 
-    pub fn label(&self) -> &str {
-        &self.label
-    }
-
-    pub fn topic_code(&self) -> Option<&str> {
-        self.topic.as_ref().map(|topic| topic.code.as_str())
-    }
-
     fn check(&self) -> Result<(), CardError> {
         if self.label.trim().is_empty() {
             return Err(CardError::Empty("source.label"));
@@ -352,22 +304,6 @@ impl Suggestion {
         self
     }
 
-    pub fn uuid(&self) -> Uuid {
-        self.uuid
-    }
-
-    pub fn label(&self) -> &str {
-        &self.label
-    }
-
-    pub fn is_recommended(&self) -> bool {
-        self.is_recommended
-    }
-
-    pub fn actions(&self) -> &[Action] {
-        &self.actions
-    }
-
     fn check(&self) -> Result<(), CardError> {
         if self.label.trim().is_empty() {
             return Err(CardError::Empty("suggestion.label"));
@@ -381,7 +317,7 @@ impl Suggestion {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ActionType {
+enum ActionType {
     Create,
     Update,
     Delete,
@@ -430,18 +366,6 @@ impl Action {
         }
     }
 
-    pub fn action_type(&self) -> ActionType {
-        self.action_type
-    }
-
-    pub fn resource(&self) -> Option<&Value> {
-        self.resource.as_ref()
-    }
-
-    pub fn resource_id(&self) -> Option<&str> {
-        self.resource_id.as_deref()
-    }
-
     fn check(&self) -> Result<(), CardError> {
         if self.description.trim().is_empty() {
             return Err(CardError::Empty("action.description"));
@@ -486,10 +410,6 @@ pub struct Link {
 impl Link {
     pub fn absolute(label: impl Into<String>, url: impl Into<String>) -> Link {
         Link { label: label.into(), url: url.into(), link_type: LinkType::Absolute }
-    }
-
-    pub fn url(&self) -> &str {
-        &self.url
     }
 
     fn check(&self) -> Result<(), CardError> {
