@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::classify::{Criteria, Variant};
 use crate::evidence::{Concept, DvtCode, Lab, Match, MedicationClass, ProcedureKind};
 
-pub use files::Files;
+use files::Files;
 
 /// The loaded, validated knowledge.
 #[derive(Debug, Clone)]
@@ -38,7 +38,6 @@ pub struct KnowledgeBase {
     displays: HashMap<(String, String), String>,
     blood_pressure_panel: String,
     interpretation: Interpretation,
-    thresholds: BTreeMap<String, Threshold>,
     unchecked: Vec<Unchecked>,
     plan: Vec<PlanItem>,
     criteria: Criteria,
@@ -176,15 +175,6 @@ pub struct Interpretation {
     pub negative_texts: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Threshold {
-    pub id: String,
-    pub value: f64,
-    pub unit: String,
-    pub meaning: String,
-    pub source: String,
-}
-
 /// One step of the plan after thrombus removal or stenting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlanItem {
@@ -264,10 +254,6 @@ impl KnowledgeBase {
     /// The embedded knowledge with configured values for thresholds that no source fixes.
     pub fn embedded_with(overrides: &[(String, f64)]) -> Result<KnowledgeBase, KnowledgeError> {
         load::load(&Files::embedded(), overrides)
-    }
-
-    pub fn from_files(files: &Files) -> Result<KnowledgeBase, KnowledgeError> {
-        load::load(files, &[])
     }
 
     pub fn criteria(&self) -> &Criteria {
@@ -364,10 +350,6 @@ impl KnowledgeBase {
 
     pub fn interpretation(&self) -> &Interpretation {
         &self.interpretation
-    }
-
-    pub fn thresholds(&self) -> impl Iterator<Item = &Threshold> {
-        self.thresholds.values()
     }
 
     pub fn unchecked(&self) -> &[Unchecked] {
