@@ -8,6 +8,7 @@ use crate::evidence::{AllergyClass, Concept, Lab};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Criteria {
     pub thresholds: Thresholds,
+    /// In evaluation order: a flag derived from others (`AnticoagulationContraindicated`) comes after them.
     pub flags: Vec<FlagRule>,
 }
 
@@ -82,7 +83,7 @@ pub enum Trigger {
     RecentProcedure {
         days: i64,
     },
-    /// Any anticoagulation flag fired.
+    /// Any anticoagulation flag before it fired.
     AnticoagulationContraindicated,
     /// A heparin is ordered while one of `concepts` is active.
     HeparinOrderedWith(Vec<Concept>),

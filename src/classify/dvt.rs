@@ -67,10 +67,7 @@ pub(super) struct DvtReading<'a> {
 
 /// Counted DVT diagnoses: not refuted or entered in error, active, not merely suspected.
 pub(super) fn counted(evidence: &Evidence) -> Vec<&ConditionFact> {
-    evidence
-        .conditions_of(Concept::Dvt)
-        .filter(|condition| condition.is_active() && condition.verification != Verification::Suspected)
-        .collect()
+    evidence.conditions_of(Concept::Dvt).filter(|condition| condition.is_asserted()).collect()
 }
 
 pub(super) fn suspected(evidence: &Evidence) -> Vec<&ConditionFact> {
@@ -110,16 +107,25 @@ fn body_site_segment(sites: &[String]) -> Option<Segment> {
     }
 }
 
-fn body_site_laterality(condition: &ConditionFact) -> Option<Laterality> {
-    if condition.body_site_laterality.is_some() {
-        return condition.body_site_laterality;
-    }
-    let text = condition.body_sites.join(" ").to_lowercase();
+/// The side body-site words name, if any.
+fn text_laterality(sites: &[String]) -> Option<Laterality> {
+    let text = sites.join(" ").to_lowercase();
     match (text.contains("left"), text.contains("right")) {
         (true, true) => Some(Laterality::Bilateral),
         (true, false) => Some(Laterality::Left),
         (false, true) => Some(Laterality::Right),
         (false, false) => None,
+    }
+}
+
+/// The side of a DVT diagnosis: its code, else its body site (coded qualifier, then words).
+fn laterality_of(condition: &ConditionFact) -> Laterality {
+    match condition.dvt.map(|dvt| dvt.laterality) {
+        Some(Laterality::Unspecified) | None => condition
+            .body_site_laterality
+            .or_else(|| text_laterality(&condition.body_sites))
+            .unwrap_or(Laterality::Unspecified),
+        Some(laterality) => laterality,
     }
 }
 
@@ -129,6 +135,15 @@ fn duplex_segment(finding: &ImagingFact) -> Option<Segment> {
         return None;
     }
     body_site_segment(&finding.body_sites)
+}
+
+/// A duplex finding can speak for a diagnosis only on the same leg; an unstated side (or both legs) agrees
+/// with either. The duplex evidence carries its side only in its body-site words.
+fn same_leg(condition: &ConditionFact, finding: &ImagingFact) -> bool {
+    let duplex = text_laterality(&finding.body_sites).unwrap_or(Laterality::Unspecified);
+    let agree = |side: Laterality| matches!(side, Laterality::Unspecified | Laterality::Bilateral);
+    let dvt = laterality_of(condition);
+    dvt == duplex || agree(dvt) || agree(duplex)
 }
 
 /// The latest-starting of `candidates` (ties: the first), for the diagnosis the decision rests on.
@@ -150,8 +165,11 @@ pub(super) fn read<'a>(
     let vague = |condition: &&ConditionFact| {
         matches!(segment_of(condition), Some(Segment::Femoral | Segment::ProximalUnspecified | Segment::Unspecified))
     };
-    let positive_duplex =
-        |segment: Segment| evidence.imaging.iter().filter(move |f| duplex_segment(f) == Some(segment));
+    // Positive duplex findings of `segment` on the same leg as `condition`.
+    let positive_duplex = |segment: Segment, condition: &'a ConditionFact| {
+        evidence.imaging.iter().filter(move |f| duplex_segment(f) == Some(segment) && same_leg(condition, f))
+    };
+    let common_femoral_duplex = |condition: &'a ConditionFact| positive_duplex(Segment::Iliofemoral, condition).next();
 
     let (index, segment, segment_rule, segment_facts) = if let Some(index) = latest(with_segment(Segment::Iliofemoral))
     {
@@ -164,8 +182,9 @@ pub(super) fn read<'a>(
             .filter(|c| body_site_segment(&c.body_sites) == Some(Segment::Iliofemoral)),
     ) {
         (index, SegmentDecision::Iliofemoral, Rule::SegmentIliofemoralBodySite, vec![condition_fact(index)])
-    } else if let (Some(index), Some(duplex)) =
-        (latest(counted.iter().copied().filter(vague)), positive_duplex(Segment::Iliofemoral).next())
+    } else if let Some((index, duplex)) =
+        latest(counted.iter().copied().filter(vague).filter(|c| common_femoral_duplex(c).is_some()))
+            .and_then(|index| common_femoral_duplex(index).map(|duplex| (index, duplex)))
     {
         (
             index,
@@ -179,7 +198,7 @@ pub(super) fn read<'a>(
                 counted.iter().copied().filter(|c| body_site_segment(&c.body_sites) == Some(Segment::Femoropopliteal)),
             )
             .map(condition_fact)
-            .chain(positive_duplex(Segment::Femoropopliteal).map(imaging_fact))
+            .chain(positive_duplex(Segment::Femoropopliteal, index).map(imaging_fact))
             .collect();
         if femoropopliteal_evidence.is_empty() {
             (index, SegmentDecision::Ambiguous, Rule::SegmentFemoralAmbiguous, vec![condition_fact(index)])
@@ -207,16 +226,10 @@ pub(super) fn read<'a>(
         (index, SegmentDecision::InferiorVenaCava, Rule::SegmentIvcOnly, vec![condition_fact(index)])
     };
 
-    let laterality = match index.dvt.map(|dvt| dvt.laterality) {
-        Some(Laterality::Unspecified) | None => body_site_laterality(index).unwrap_or(Laterality::Unspecified),
-        Some(laterality) => laterality,
-    };
-
+    let laterality = laterality_of(index);
     let (age, age_rules) = age_of(index, thresholds, today);
-    let severity = index
-        .severity
-        .map(|severity| (severity, condition_fact(index)))
-        .or_else(|| counted.iter().find_map(|c| c.severity.map(|severity| (severity, condition_fact(c)))));
+    // The index diagnosis's own severity only: another DVT's (say a calf DVT on the other leg) says nothing of it.
+    let severity = index.severity.map(|severity| (severity, condition_fact(index)));
 
     Some(DvtReading {
         index,

@@ -30,6 +30,10 @@ use decide::{Decision, FilterSituation, Healthy, Need, Persistence, Situation};
 use dvt::{Age, DvtReading, SegmentDecision};
 use facts::{condition_fact, lab_fact, medication_fact, order_fact, procedure_fact};
 
+/// The knowledge id of the CDT/PMT procedure row (knowledge/procedures.toml), which the IVC filter topic's
+/// variant 6 names.
+const CDT_PMT: &str = "cdt-pmt";
+
 /// Classifies the patient at the instant `now` (every date comparison uses its UTC day).
 pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -> Assessment {
     let today = now.to_offset(UtcOffset::UTC).date();
@@ -62,8 +66,9 @@ pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -
         today,
     );
 
+    // Variant 5 needs phlegmasia asserted: a suspected one is not enough.
     let phlegmasia: Vec<&ConditionFact> =
-        evidence.conditions_of(Concept::PhlegmasiaCeruleaDolens).filter(|condition| condition.is_active()).collect();
+        evidence.conditions_of(Concept::PhlegmasiaCeruleaDolens).filter(|condition| condition.is_asserted()).collect();
     if let Some(reading) = &reading
         && phlegmasia.is_empty()
     {
@@ -189,11 +194,8 @@ fn decide_193(
         }
     }
 
-    let cancer: Vec<Fact> = evidence
-        .conditions_of(Concept::ActiveCancer)
-        .filter(|c| c.is_active() && c.verification != Verification::Suspected)
-        .map(condition_fact)
-        .collect();
+    let cancer: Vec<Fact> =
+        evidence.conditions_of(Concept::ActiveCancer).filter(|c| c.is_asserted()).map(condition_fact).collect();
     let absolute: Vec<&SafetyHit> = safety_hits.iter().filter(|hit| hit.class == FlagClass::LysisAbsolute).collect();
     let healthy = if !cancer.is_empty() {
         Healthy::Cancer
@@ -205,7 +207,7 @@ fn decide_193(
         Healthy::Yes
     };
 
-    let (persistence, persistence_facts) = persistence(evidence, thresholds, today);
+    let (persistence, persistence_facts) = persistence(evidence, reading, thresholds, today);
     let situation = Situation {
         phlegmasia: !phlegmasia.is_empty(),
         segment: reading.map_or(SegmentDecision::Unknown, |r| r.segment),
@@ -246,8 +248,13 @@ fn decide_193(
     decision.variant
 }
 
-/// Variant 6's treatment history: anticoagulation alone, begun at least 3 months ago.
-fn persistence(evidence: &Evidence, thresholds: &Thresholds, today: Date) -> (Persistence, Vec<Fact>) {
+/// Variant 6's treatment history: anticoagulation alone, begun at least 3 months ago for this DVT.
+fn persistence(
+    evidence: &Evidence,
+    reading: Option<&DvtReading<'_>>,
+    thresholds: &Thresholds,
+    today: Date,
+) -> (Persistence, Vec<Fact>) {
     let anticoagulants: Vec<_> = evidence
         .medications
         .iter()
@@ -265,12 +272,34 @@ fn persistence(evidence: &Evidence, thresholds: &Thresholds, today: Date) -> (Pe
     else {
         return (Persistence::Unknown, anticoagulants.iter().map(|m| medication_fact(m)).collect());
     };
-    let (medication, start) = first;
+    let (medication, medication_start) = first;
     let mut facts = vec![medication_fact(medication)];
+    // Treatment of this DVT starts at the later of the anticoagulant's start and the DVT's onset: an
+    // anticoagulant taken since before the DVT is not 3 months of treatment for it.
+    let Some(index) = reading.map(|r| r.index) else {
+        return (Persistence::Unknown, facts);
+    };
+    let Some(onset) = index.start().map(|date| date.latest()) else {
+        facts.push(condition_fact(index));
+        return (Persistence::Unknown, facts);
+    };
+    let start = if onset > medication_start {
+        facts.push(condition_fact(index));
+        onset
+    } else {
+        medication_start
+    };
     if add_months(start, thresholds.persistent_months) > today {
         return (Persistence::AnticoagulationUnder3Months, facts);
     }
-    for procedure in evidence.procedures.iter().filter(|p| p.kind.is_some_and(ProcedureKind::removes_thrombus)) {
+    // Only a removal done or under way counts, not one planned, not done or entered in error (a status-less
+    // one, which FHIR does not allow, is taken as done, as the recent-procedure flag takes it).
+    let removals = evidence
+        .procedures
+        .iter()
+        .filter(|p| p.kind.is_some_and(ProcedureKind::removes_thrombus))
+        .filter(|p| matches!(p.status.as_deref(), Some("completed" | "in-progress") | None));
+    for procedure in removals {
         match procedure.date.as_ref().map(|dated| dated.date.latest()) {
             Some(date) if date >= start => {
                 facts.push(procedure_fact(procedure));
@@ -333,10 +362,10 @@ fn missing_for(
         },
         Need::AnticoagulationStart => Missing {
             id: "anticoagulation-start",
-            what: "When anticoagulation began, and whether the thrombus was removed since".to_owned(),
-            document: Some(
-                "MedicationRequest.authoredOn (or MedicationStatement.effective[x]) of the anticoagulant, and Procedure.performed[x] of any thrombus removal".to_owned(),
-            ),
+            what: "When anticoagulation for this DVT began (not before the DVT itself), and whether the thrombus was removed since".to_owned(),
+            document: Some(format!(
+                "Condition.onsetDateTime on {diagnosis}, MedicationRequest.authoredOn (or MedicationStatement.effective[x]) of the anticoagulant, and Procedure.performed[x] of any thrombus removal"
+            )),
             if_documented: vec![
                 with(
                     "anticoagulation alone for 3 months or more",
@@ -364,25 +393,25 @@ fn missing_for(
 }
 
 fn decide_6(evidence: &Evidence, reading: Option<&DvtReading<'_>>, safety_hits: &[SafetyHit], out: &mut Recorder) {
-    let pulmonary_embolism: Vec<Fact> = evidence
-        .conditions_of(Concept::PulmonaryEmbolism)
-        .filter(|c| c.is_active() && c.verification != Verification::Suspected)
-        .map(condition_fact)
-        .collect();
+    let pulmonary_embolism: Vec<Fact> =
+        evidence.conditions_of(Concept::PulmonaryEmbolism).filter(|c| c.is_asserted()).map(condition_fact).collect();
     let anticoagulation: Vec<&SafetyHit> = safety_hits
         .iter()
         .filter(|hit| hit.class == FlagClass::Anticoagulation && hit.certain && hit.flag != "heparin-with-hit")
         .collect();
+    // Variant 6 is "undergoing catheter-directed thrombolysis": CDT/PMT ordered or under way, not systemic
+    // thrombolysis or a thrombolytic drug order, which may be either.
+    let cdt = |procedures: &[String]| procedures.iter().any(|id| id == CDT_PMT);
     let lysis: Vec<Fact> = evidence
         .orders
         .iter()
-        .filter(|order| order.kind == Some(ProcedureKind::Lysis))
+        .filter(|order| cdt(&order.procedures))
         .map(order_fact)
         .chain(
             evidence
                 .procedures
                 .iter()
-                .filter(|p| p.kind == Some(ProcedureKind::Lysis))
+                .filter(|p| cdt(&p.procedures))
                 .filter(|p| matches!(p.status.as_deref(), Some("preparation" | "in-progress")))
                 .map(procedure_fact),
         )
@@ -414,7 +443,8 @@ fn decide_6(evidence: &Evidence, reading: Option<&DvtReading<'_>>, safety_hits: 
     }
 }
 
-/// Topic 75 (classifier step 9): imaging for suspected DVT with no confirmed DVT.
+/// Topic 75 (classifier step 9): an imaging order whose reason is suspected DVT or leg swelling, with no
+/// confirmed DVT. A suspected DVT on record without such an order (e.g. patient-view) is not enough.
 fn decide_75(evidence: &Evidence, suspected: &[&ConditionFact], out: &mut Recorder) {
     let reasons = [Concept::Dvt, Concept::LegEdema];
     let imaging_for_suspected: Vec<Fact> = evidence
@@ -424,7 +454,7 @@ fn decide_75(evidence: &Evidence, suspected: &[&ConditionFact], out: &mut Record
         .filter(|order| order.reasons.iter().any(|reason| reason.concept.is_some_and(|c| reasons.contains(&c))))
         .map(order_fact)
         .collect();
-    if imaging_for_suspected.is_empty() && suspected.is_empty() {
+    if imaging_for_suspected.is_empty() {
         return;
     }
     let facts = imaging_for_suspected.into_iter().chain(suspected.iter().map(|c| condition_fact(c))).collect();

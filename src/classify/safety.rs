@@ -20,7 +20,7 @@ pub(super) struct Pregnancy {
 pub(super) fn pregnancy(evidence: &Evidence, thresholds: &Thresholds, today: Date) -> Pregnancy {
     let conditions: Vec<Fact> = evidence
         .conditions_of(crate::evidence::Concept::Pregnancy)
-        .filter(|condition| condition.is_active() && condition.verification != Verification::Suspected)
+        .filter(|condition| condition.is_asserted())
         .map(condition_fact)
         .collect();
     if !conditions.is_empty() {
@@ -105,17 +105,10 @@ pub(super) fn evaluate(
     context: &SafetyContext<'_>,
     today: Date,
 ) -> Vec<SafetyHit> {
+    // `criteria.flags` puts the flags derived from others after them, so each sees the hits before it.
     let mut hits = Vec::new();
-    let derived = |rule: &FlagRule| rule.triggers.iter().any(|t| matches!(t, Trigger::AnticoagulationContraindicated));
-    for rule in criteria.flags.iter().filter(|rule| !derived(rule)) {
-        if let Some(hit) = evaluate_flag(rule, evidence, criteria, context, today, &[]) {
-            hits.push(hit);
-        }
-    }
-    // Flags derived from others run last, over the first pass's hits.
-    let first_pass = hits.clone();
-    for rule in criteria.flags.iter().filter(|rule| derived(rule)) {
-        if let Some(hit) = evaluate_flag(rule, evidence, criteria, context, today, &first_pass) {
+    for rule in &criteria.flags {
+        if let Some(hit) = evaluate_flag(rule, evidence, criteria, context, today, &hits) {
             hits.push(hit);
         }
     }

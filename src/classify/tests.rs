@@ -92,9 +92,24 @@ fn procedure(kind: Option<ProcedureKind>, days: i64) -> ProcedureFact {
     ProcedureFact {
         source: source("Procedure/p"),
         kind,
+        procedures: Vec::new(),
         status: Some("completed".to_owned()),
         date: Some(dated(&ago(days), "performedDateTime")),
     }
+}
+
+/// A CDT/PMT Procedure `days` ago with `status`.
+fn cdt_procedure(status: &str, days: i64) -> ProcedureFact {
+    ProcedureFact {
+        procedures: vec!["cdt-pmt".to_owned()],
+        status: Some(status.to_owned()),
+        ..procedure(Some(ProcedureKind::Lysis), days)
+    }
+}
+
+/// A draft order of the knowledge procedure `id`.
+fn order_of(id: &str, kind: ProcedureKind) -> OrderFact {
+    OrderFact { procedures: vec![id.to_owned()], ..order(kind, &[]) }
 }
 
 fn order(kind: ProcedureKind, reasons: &[Concept]) -> OrderFact {
@@ -182,7 +197,7 @@ fn acute_iliofemoral_dvt_by_severity() {
 fn missing_severity_says_what_to_document_and_what_each_answer_gives() {
     let assessment = classify_now(&with_conditions(vec![iliofemoral(5, None)]));
     assert_eq!(assessment.variants, [Variant::Acr6V1]);
-    assert!(assessment.fired(Rule::SeverityMissing));
+    assert!(assessment.rules.iter().any(|hit| hit.id == Rule::SeverityMissing));
     let missing = assessment.missing.iter().find(|m| m.id == "dvt-severity").unwrap();
     assert!(missing.document.as_deref().unwrap().contains("Condition.severity on Condition/dvt"));
     let answers: Vec<(&str, Option<&str>)> =
@@ -190,6 +205,24 @@ fn missing_severity_says_what_to_document_and_what_each_answer_gives() {
     assert_eq!(
         answers,
         [("mild", Some("acr-193-v1")), ("moderate", Some("acr-193-v2")), ("severe", Some("acr-193-v2"))]
+    );
+}
+
+#[test]
+fn severity_is_the_index_dvt_s_own() {
+    let calf = ConditionFact {
+        source: source("Condition/calf"),
+        ..dvt(Segment::Distal, Laterality::Right).onset_days(5).severity(Some(Severity::Severe))
+    };
+    check(
+        "index without severity, a severe calf DVT on the other leg",
+        with_conditions(vec![iliofemoral(5, None), calf]),
+        Expect {
+            variants: &["acr-6-v1"],
+            rules: &["severity-missing"],
+            missing: &["dvt-severity"],
+            ..Expect::default()
+        },
     );
 }
 
@@ -294,13 +327,33 @@ fn refuted_resolved_and_suspected_dvts_do_not_count() {
     );
     let provisional = ConditionFact { verification: Verification::Suspected, ..iliofemoral(2, None) };
     check(
-        "provisional",
-        with_conditions(vec![provisional]),
+        "provisional, no imaging order (patient-view)",
+        with_conditions(vec![provisional.clone()]),
+        Expect {
+            variants: &[],
+            rules: &["dvt-suspected-only"],
+            not_rules: &["suspected-dvt-imaging-v1"],
+            ..Expect::default()
+        },
+    );
+    let imaging = |reasons: &[Concept]| Evidence {
+        conditions: vec![provisional.clone()],
+        orders: vec![order(ProcedureKind::Imaging, reasons)],
+        ..Evidence::default()
+    };
+    check(
+        "provisional, imaging for suspected DVT",
+        imaging(&[Concept::Dvt]),
         Expect {
             variants: &["acr-75-v1"],
             rules: &["dvt-suspected-only", "suspected-dvt-imaging-v1"],
             ..Expect::default()
         },
+    );
+    check(
+        "provisional, imaging with no reason",
+        imaging(&[]),
+        Expect { variants: &[], not_rules: &["suspected-dvt-imaging-v1"], ..Expect::default() },
     );
 }
 
@@ -382,10 +435,38 @@ fn a_positive_duplex_naming_the_common_femoral_vein_decides_the_segment() {
         positive: Some(true),
         date: None,
     };
-    let evidence = Evidence { conditions: vec![femoral], imaging: vec![duplex], ..Evidence::default() };
+    let with_duplex = |site: &str| Evidence {
+        conditions: vec![femoral.clone()],
+        imaging: vec![crate::evidence::ImagingFact { body_sites: vec![site.to_owned()], ..duplex.clone() }],
+        ..Evidence::default()
+    };
+    let iliofemoral_segment = Expect {
+        variants: &["acr-193-v2", "acr-6-v1"],
+        rules: &["segment-iliofemoral-body-site"],
+        ..Expect::default()
+    };
+    check("duplex on the same leg", with_duplex("left common femoral vein"), iliofemoral_segment);
     check(
-        "duplex",
-        evidence,
+        "duplex naming no side",
+        with_duplex("common femoral vein"),
+        Expect { variants: &["acr-193-v2", "acr-6-v1"], ..Expect::default() },
+    );
+    check(
+        "duplex on the other leg",
+        with_duplex("Right common femoral vein"),
+        Expect {
+            variants: &["acr-6-v1"],
+            rules: &["segment-femoral-ambiguous"],
+            missing: &["dvt-segment"],
+            not_rules: &["segment-iliofemoral-body-site"],
+            ..Expect::default()
+        },
+    );
+    let unsided = dvt(Segment::Femoral, Laterality::Unspecified).onset_days(4).severity(Some(Severity::Severe));
+    let unsided_dvt = Evidence { conditions: vec![unsided], ..with_duplex("right common femoral vein") };
+    check(
+        "a DVT of unstated side",
+        unsided_dvt,
         Expect {
             variants: &["acr-193-v2", "acr-6-v1"],
             rules: &["segment-iliofemoral-body-site"],
@@ -399,7 +480,7 @@ fn phlegmasia_is_variant_5_whatever_the_timing() {
     let pcd = ConditionFact { matched_by: Match::Text, ..condition("Condition/pcd", Concept::PhlegmasiaCeruleaDolens) };
     check(
         "phlegmasia with a 20-day thrombus",
-        with_conditions(vec![iliofemoral(20, Some(Severity::Mild)), pcd]),
+        with_conditions(vec![iliofemoral(20, Some(Severity::Mild)), pcd.clone()]),
         Expect {
             variants: &["acr-193-v5", "acr-6-v1"],
             rules: &["phlegmasia-v5"],
@@ -407,6 +488,12 @@ fn phlegmasia_is_variant_5_whatever_the_timing() {
             not_rules: &["age-subacute-outside-acr"],
             ..Expect::default()
         },
+    );
+    let suspected = ConditionFact { verification: Verification::Suspected, ..pcd };
+    check(
+        "phlegmasia only suspected",
+        with_conditions(vec![iliofemoral(5, Some(Severity::Severe)), suspected]),
+        Expect { variants: &["acr-193-v2", "acr-6-v1"], not_rules: &["phlegmasia-v5"], ..Expect::default() },
     );
 }
 
@@ -507,9 +594,68 @@ fn persistent_symptoms_after_three_months_of_anticoagulation() {
         dvt: Some(DvtCode { segment: Segment::Iliofemoral, laterality: Laterality::Left, acuity: Acuity::Chronic }),
         ..old()
     };
-    let chronic =
-        Evidence { conditions: vec![coded_chronic], medications: vec![anticoagulant(118)], ..Evidence::default() };
+    let chronic = Evidence {
+        conditions: vec![coded_chronic.clone()],
+        medications: vec![anticoagulant(118)],
+        ..Evidence::default()
+    };
     check("coded chronic", chronic, Expect { variants: &["acr-193-v6"], rules: &["age-chronic"], ..Expect::default() });
+}
+
+#[test]
+fn only_a_removal_done_or_under_way_counts_against_variant_6() {
+    let old = dvt(Segment::Iliofemoral, Laterality::Left).onset_days(120).severity(Some(Severity::Moderate));
+    let with = |procedure: ProcedureFact| Evidence {
+        conditions: vec![old.clone()],
+        medications: vec![anticoagulant(118)],
+        procedures: vec![procedure],
+        ..Evidence::default()
+    };
+    for status in ["not-done", "entered-in-error", "preparation"] {
+        check(status, with(cdt_procedure(status, 100)), Expect { variants: &["acr-193-v6"], ..Expect::default() });
+    }
+    for status in ["completed", "in-progress"] {
+        check(
+            status,
+            with(cdt_procedure(status, 100)),
+            Expect { variants: &[], rules: &["chronic-thrombus-removed"], ..Expect::default() },
+        );
+    }
+}
+
+#[test]
+fn three_months_of_anticoagulation_count_from_the_dvt_not_from_an_older_prescription() {
+    let chronic_code = |onset: Option<i64>| {
+        let condition = ConditionFact {
+            dvt: Some(DvtCode { segment: Segment::Iliofemoral, laterality: Laterality::Left, acuity: Acuity::Chronic }),
+            ..dvt(Segment::Iliofemoral, Laterality::Left).severity(Some(Severity::Moderate))
+        };
+        match onset {
+            Some(days) => condition.onset_days(days),
+            None => condition,
+        }
+    };
+    let on_warfarin_for_years = |conditions, procedures| Evidence {
+        conditions,
+        medications: vec![anticoagulant(1500)],
+        procedures,
+        ..Evidence::default()
+    };
+    check(
+        "coded chronic, onset 40 days ago",
+        on_warfarin_for_years(vec![chronic_code(Some(40))], vec![]),
+        Expect { variants: &[], rules: &["chronic-anticoagulation-under-3-months"], ..Expect::default() },
+    );
+    check(
+        "coded chronic, no onset: when this DVT's treatment began is not known",
+        on_warfarin_for_years(vec![chronic_code(None)], vec![]),
+        Expect { variants: &[], missing: &["anticoagulation-start"], ..Expect::default() },
+    );
+    check(
+        "a removal before this DVT does not count",
+        on_warfarin_for_years(vec![chronic_code(Some(120))], vec![cdt_procedure("completed", 600)]),
+        Expect { variants: &["acr-193-v6"], rules: &["persistent-v6"], ..Expect::default() },
+    );
 }
 
 #[test]
@@ -625,21 +771,46 @@ fn contraindications_to_anticoagulation_bring_in_filter_variant_2() {
 }
 
 #[test]
-fn planned_lysis_is_filter_variant_6() {
-    let evidence = Evidence {
+fn planned_catheter_directed_lysis_is_filter_variant_6() {
+    let with = |orders, procedures| Evidence {
         conditions: vec![iliofemoral(5, Some(Severity::Severe))],
-        orders: vec![order(ProcedureKind::Lysis, &[])],
+        orders,
+        procedures,
         ..Evidence::default()
     };
     check(
         "CDT ordered",
-        evidence,
+        with(vec![order_of("cdt-pmt", ProcedureKind::Lysis)], vec![]),
         Expect {
             variants: &["acr-193-v2", "acr-6-v6"],
             rules: &["ivc-v6"],
             missing: &["recent-platelets", "recent-egfr"],
             ..Expect::default()
         },
+    );
+    check(
+        "CDT under way",
+        with(vec![], vec![cdt_procedure("in-progress", 0)]),
+        Expect { variants: &["acr-193-v2", "acr-6-v6"], rules: &["ivc-v6"], ..Expect::default() },
+    );
+    check(
+        "CDT done",
+        with(vec![], vec![cdt_procedure("completed", 1)]),
+        Expect { variants: &["acr-193-v2", "acr-6-v1"], not_rules: &["ivc-v6"], ..Expect::default() },
+    );
+    for id in ["systemic-thrombolysis", "thrombolytic-drug"] {
+        check(
+            id,
+            with(vec![order_of(id, ProcedureKind::Lysis)], vec![]),
+            Expect { variants: &["acr-193-v2", "acr-6-v1"], not_rules: &["ivc-v6"], ..Expect::default() },
+        );
+    }
+    let systemic =
+        ProcedureFact { procedures: vec!["systemic-thrombolysis".to_owned()], ..cdt_procedure("in-progress", 0) };
+    check(
+        "systemic thrombolysis under way",
+        with(vec![], vec![systemic]),
+        Expect { variants: &["acr-193-v2", "acr-6-v1"], not_rules: &["ivc-v6"], ..Expect::default() },
     );
 }
 
@@ -726,7 +897,6 @@ fn unavailable_and_unreadable_data_are_listed_as_missing() {
 fn every_rule_and_fact_is_explained() {
     let assessment = classify_now(&with_conditions(vec![iliofemoral(5, Some(Severity::Severe))]));
     for hit in &assessment.rules {
-        assert_eq!(hit.description, hit.id.description());
         assert!(!hit.facts.is_empty(), "{} has no facts", hit.id.id());
     }
     let fact = &assessment.evidence[0];

@@ -423,6 +423,9 @@ pub struct ProcedureFact {
     /// The knowledge procedure it is, when its code is one we know.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<ProcedureKind>,
+    /// The ACR procedure rows its code means (knowledge/procedures.toml); empty when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub procedures: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -513,6 +516,15 @@ impl ConditionFact {
     /// Active now: clinical status active (or not recorded) and no abatement.
     pub fn is_active(&self) -> bool {
         self.clinical_status != ClinicalStatus::Inactive && !self.abated
+    }
+
+    /// Asserted: active, and neither refuted, entered in error nor merely suspected.
+    pub fn is_asserted(&self) -> bool {
+        self.is_active()
+            && !matches!(
+                self.verification,
+                Verification::Suspected | Verification::Refuted | Verification::EnteredInError
+            )
     }
 
     /// The date the condition started, falling back to when it was recorded.

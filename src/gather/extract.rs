@@ -419,11 +419,17 @@ fn medication(resource: &Resource, concept: &CodeableConcept, knowledge: &Knowle
 }
 
 fn procedure(resource: &Resource, knowledge: &KnowledgeBase) -> ProcedureFact {
-    let kind = resource.code.as_ref().and_then(|code| {
-        code.codes().find_map(|(system, value, _)| {
-            knowledge.procedures_for_code(system, value).first().and_then(|id| knowledge.procedure(id)).map(|p| p.kind)
+    let procedures: Vec<String> = resource
+        .code
+        .as_ref()
+        .and_then(|code| {
+            code.codes()
+                .map(|(system, value, _)| knowledge.procedures_for_code(system, value))
+                .find(|ids| !ids.is_empty())
         })
-    });
+        .map(<[String]>::to_vec)
+        .unwrap_or_default();
+    let kind = procedures.first().and_then(|id| knowledge.procedure(id)).map(|p| p.kind);
     let date = resource
         .performed_date_time
         .as_deref()
@@ -440,6 +446,7 @@ fn procedure(resource: &Resource, knowledge: &KnowledgeBase) -> ProcedureFact {
     ProcedureFact {
         source: Source { resource: resource.reference(), code: first_code(knowledge, resource.code.as_ref()) },
         kind,
+        procedures,
         status: resource.status.clone(),
         date,
     }

@@ -1,5 +1,6 @@
 //! Loading and validating the knowledge files.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::de::DeserializeOwned;
@@ -7,7 +8,7 @@ use serde::de::DeserializeOwned;
 use super::files::{self, CodeRow, Files, TriggerRow};
 use super::{
     Category, ConceptMatch, Interpretation, KnowledgeBase, KnowledgeError, OrderCode, PlanApplies, PlanItem, Procedure,
-    Rating, SYSTEMS, Source, Threshold, Unchecked, VariantRows, normalize,
+    Rating, SYSTEMS, Source, Unchecked, VariantRows, normalize,
 };
 use crate::classify::{Criteria, FlagClass, FlagRule, Thresholds, Trigger, Variant, Window};
 use crate::evidence::{
@@ -229,18 +230,12 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
 
     // Thresholds, with configured values for the ones no source fixes.
     let thresholds_file: files::ThresholdsFile = parse("thresholds.toml", &files.thresholds)?;
-    let mut thresholds = BTreeMap::new();
+    let mut thresholds: BTreeMap<String, files::ThresholdRow> = BTreeMap::new();
     for row in thresholds_file.threshold {
         cite("thresholds.toml", &format!("threshold `{}`", row.id), &row.source)?;
-        let threshold = Threshold {
-            id: row.id.clone(),
-            value: row.value,
-            unit: row.unit,
-            meaning: row.meaning,
-            source: row.source,
-        };
-        if thresholds.insert(row.id.clone(), threshold).is_some() {
-            return invalid("thresholds.toml", format!("threshold `{}` is defined twice", row.id));
+        let id = row.id.clone();
+        if thresholds.insert(id.clone(), row).is_some() {
+            return invalid("thresholds.toml", format!("threshold `{id}` is defined twice"));
         }
     }
     for (id, value) in overrides {
@@ -258,23 +253,28 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         }
         threshold.value = *value;
     }
+    // Every threshold read is noted: a row nothing reads is refused (it would claim a rule that is not there).
+    let read = RefCell::new(BTreeSet::new());
     let value = |id: &str| -> Result<f64, KnowledgeError> {
+        read.borrow_mut().insert(id.to_owned());
         thresholds
             .get(id)
             .map(|t| t.value)
             .ok_or_else(|| error("thresholds.toml", format!("threshold `{id}` is missing")))
     };
     let whole = |id: &str| -> Result<i64, KnowledgeError> { Ok(value(id)?.round() as i64) };
+    let persistent_months = u32::try_from(whole("persistent-months")?).map_err(|_| {
+        error("thresholds.toml", "threshold `persistent-months` must be a number of months >= 0".to_owned())
+    })?;
     let criteria_thresholds = Thresholds {
         acute_days: whole("acute-days")?,
-        persistent_months: u32::try_from(whole("persistent-months")?).unwrap_or(3),
+        persistent_months,
         pregnancy_test_days: whole("pregnancy-test-days")?,
         lab_current_days: whole("lab-current-days")?,
         vital_current_days: whole("vital-current-days")?,
         systolic_above: value("systolic-above")?,
         diastolic_above: value("diastolic-above")?,
     };
-    whole("lysis-efficacy-loss-days")?;
 
     // Safety flags.
     let safety: files::SafetyFile = parse("safety.toml", &files.safety)?;
@@ -298,6 +298,12 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         }
         flags.push(FlagRule { id: row.id, class, label: row.label, source: row.source, triggers });
     }
+    if let Some(unread) = thresholds.keys().find(|id| !read.borrow().contains(id.as_str())) {
+        return invalid("thresholds.toml", format!("threshold `{unread}` is read by no rule or flag"));
+    }
+    // The classifier evaluates flags in order; one derived from others must come after them (a stable sort
+    // keeps the file's order otherwise).
+    flags.sort_by_key(|flag| flag.triggers.iter().any(|t| matches!(t, Trigger::AnticoagulationContraindicated)));
     let mut unchecked = Vec::new();
     for row in safety.unchecked {
         cite("safety.toml", "unchecked contraindication", &row.source)?;
@@ -351,7 +357,6 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         displays,
         blood_pressure_panel: labs_file.panel.blood_pressure.code,
         interpretation,
-        thresholds,
         unchecked,
         plan,
         criteria: Criteria { thresholds: criteria_thresholds, flags },

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::classify::{Criteria, Variant};
 use crate::evidence::{Concept, DvtCode, Lab, Match, MedicationClass, ProcedureKind};
 
-pub use files::Files;
+use files::Files;
 
 /// The loaded, validated knowledge.
 #[derive(Debug, Clone)]
@@ -40,7 +40,6 @@ pub struct KnowledgeBase {
     displays: HashMap<(String, String), String>,
     blood_pressure_panel: String,
     interpretation: Interpretation,
-    thresholds: BTreeMap<String, Threshold>,
     unchecked: Vec<Unchecked>,
     plan: Vec<PlanItem>,
     criteria: Criteria,
@@ -178,15 +177,6 @@ pub struct Interpretation {
     pub negative_texts: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Threshold {
-    pub id: String,
-    pub value: f64,
-    pub unit: String,
-    pub meaning: String,
-    pub source: String,
-}
-
 /// One step of the plan after thrombus removal or stenting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlanItem {
@@ -283,10 +273,6 @@ impl KnowledgeBase {
         load::load(&Files::embedded(), overrides)
     }
 
-    pub fn from_files(files: &Files) -> Result<KnowledgeBase, KnowledgeError> {
-        load::load(files, &[])
-    }
-
     pub fn criteria(&self) -> &Criteria {
         &self.criteria
     }
@@ -374,10 +360,6 @@ impl KnowledgeBase {
 
     pub fn interpretation(&self) -> &Interpretation {
         &self.interpretation
-    }
-
-    pub fn thresholds(&self) -> impl Iterator<Item = &Threshold> {
-        self.thresholds.values()
     }
 
     pub fn unchecked(&self) -> &[Unchecked] {

@@ -128,7 +128,7 @@ type Edit = Box<dyn FnOnce(&mut Files)>;
 fn edited(edit: impl FnOnce(&mut Files)) -> Result<KnowledgeBase, KnowledgeError> {
     let mut files = Files::embedded();
     edit(&mut files);
-    KnowledgeBase::from_files(&files)
+    load::load(&files, &[])
 }
 
 #[test]
@@ -160,12 +160,25 @@ fn broken_knowledge_is_refused_with_the_file_and_the_row() {
             "LOINC `777-3` is listed twice",
         ),
         (
-            Box::new(|f| f.thresholds = f.thresholds.replace("source = \"S13\"", "source = \"S99\"")),
+            Box::new(|f| f.thresholds = f.thresholds.replace("source = \"S18\"", "source = \"S99\"")),
             "unknown source `S99`",
         ),
         (
             Box::new(|f| f.safety = f.safety.replace("\"active-bleeding\"", "\"bleeding\"")),
             "unknown concept `bleeding`",
+        ),
+        (Box::new(|f| f.value_sets.retain(|(file, _)| !file.ends_with("dvt.toml"))), "concept `dvt` has no value set"),
+        (
+            Box::new(|f| {
+                f.thresholds.push_str(
+                    "\n[[threshold]]\nid = \"unused\"\nvalue = 1\nunit = \"days\"\nmeaning = \"x\"\nsource = \"LOCAL\"\n",
+                )
+            }),
+            "threshold `unused` is read by no rule or flag",
+        ),
+        (
+            Box::new(|f| f.thresholds = f.thresholds.replace("value = 3\n", "value = -3\n")),
+            "threshold `persistent-months` must be a number of months",
         ),
         (Box::new(|f| f.procedures.push_str("\nbogus = 1\n")), "procedures.toml"),
         (Box::new(|f| f.plan = f.plan.replace("at least 3 months", "<b>3</b> months")), "card text must not contain"),
@@ -177,17 +190,13 @@ fn broken_knowledge_is_refused_with_the_file_and_the_row() {
 }
 
 #[test]
-fn every_row_cites_a_known_source_and_every_concept_has_a_value_set() {
-    // Loading checks both; this pins that the embedded files pass and list what the rules need.
+fn derived_flags_come_after_the_flags_they_read() {
     let knowledge = knowledge();
-    for concept in Concept::ALL {
-        let has_codes = knowledge.condition_codes.values().flatten().any(|m| m.concept == concept)
-            || knowledge.condition_prefixes.iter().any(|(_, _, m)| m.concept == concept)
-            || knowledge.condition_texts.iter().any(|(_, c)| *c == concept);
-        assert!(has_codes, "{concept:?}");
-    }
-    for threshold in knowledge.thresholds() {
-        assert!(knowledge.source(&threshold.source).is_some(), "{}", threshold.id);
-    }
-    assert!(!knowledge.unchecked().is_empty());
+    let flags = &knowledge.criteria().flags;
+    let derived = |flag: &crate::classify::FlagRule| {
+        flag.triggers.iter().any(|t| matches!(t, crate::classify::Trigger::AnticoagulationContraindicated))
+    };
+    let first_derived = flags.iter().position(derived).unwrap();
+    assert!(flags[..first_derived].iter().any(|f| f.class == crate::classify::FlagClass::Anticoagulation));
+    assert!(flags[first_derived..].iter().all(derived), "{:?}", flags.iter().map(|f| &f.id).collect::<Vec<_>>());
 }
