@@ -5,114 +5,26 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
-use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dvt_cds::auth::{AuthError, Trust, TrustSettings};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use crate::signer::{Signer, b64, b64_json, jwks, now};
 use crate::support::{
-    ServiceProcess, TestService, client, diagnostics, expect_outcome, order_select, overridden, root, run_cli,
-    serve_router,
+    ServiceProcess, TestService, client, closed_port, connection_counter, development_trust, diagnostics,
+    expect_outcome, order_select, overridden, root, run_cli, serve_router,
 };
 
 const EHR: &str = "https://ehr.example.org";
 const SELECT: &str = "/cds-services/dvt-order-select";
 
 // ---------------------------------------------------------------------------------------------
-// Keys and tokens made at test time, with aws-lc-rs (not the verifier's code path).
-
-enum PrivateKey {
-    Ec(EcdsaKeyPair),
-    Rsa(RsaKeyPair),
-}
-
-struct Signer {
-    kid: String,
-    key: PrivateKey,
-}
-
-impl Signer {
-    fn es384(kid: &str) -> Signer {
-        let key = EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING).unwrap();
-        Signer { kid: kid.to_owned(), key: PrivateKey::Ec(key) }
-    }
-
-    fn rs384(kid: &str) -> Signer {
-        let key = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
-        Signer { kid: kid.to_owned(), key: PrivateKey::Rsa(key) }
-    }
-
-    fn alg(&self) -> &'static str {
-        match self.key {
-            PrivateKey::Ec(_) => "ES384",
-            PrivateKey::Rsa(_) => "RS384",
-        }
-    }
-
-    /// The public JWK, as a client publishes it.
-    fn jwk(&self) -> Value {
-        match &self.key {
-            PrivateKey::Ec(key) => {
-                // Uncompressed point: 0x04 || x || y.
-                let point = key.public_key().as_ref();
-                json!({"kty": "EC", "crv": "P-384", "use": "sig", "alg": "ES384", "kid": self.kid,
-                       "x": b64(&point[1..49]), "y": b64(&point[49..97])})
-            }
-            PrivateKey::Rsa(key) => {
-                let components = PublicKeyComponents::<Vec<u8>>::from(key.public_key());
-                json!({"kty": "RSA", "use": "sig", "alg": "RS384", "kid": self.kid,
-                       "n": b64(&components.n), "e": b64(&components.e)})
-            }
-        }
-    }
-
-    fn header(&self) -> Value {
-        json!({"alg": self.alg(), "typ": "JWT", "kid": self.kid})
-    }
-
-    fn token(&self, claims: &Value) -> String {
-        self.sign(&self.header(), claims)
-    }
-
-    fn sign(&self, header: &Value, claims: &Value) -> String {
-        let message = format!("{}.{}", b64_json(header), b64_json(claims));
-        let signature = match &self.key {
-            PrivateKey::Ec(key) => key.sign(&SystemRandom::new(), message.as_bytes()).unwrap().as_ref().to_vec(),
-            PrivateKey::Rsa(key) => {
-                let mut signature = vec![0; key.public_modulus_len()];
-                key.sign(&signature::RSA_PKCS1_SHA384, &SystemRandom::new(), message.as_bytes(), &mut signature)
-                    .unwrap();
-                signature
-            }
-        };
-        format!("{message}.{}", b64(&signature))
-    }
-}
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn b64_json(value: &Value) -> String {
-    b64(&serde_json::to_vec(value).unwrap())
-}
-
-fn jwks(signers: &[&Signer]) -> Value {
-    json!({"keys": signers.iter().map(|signer| signer.jwk()).collect::<Vec<_>>()})
-}
-
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
-}
+// Tokens made at test time (keys and signing: `signer.rs`).
 
 fn fresh_jti() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -537,12 +449,7 @@ async fn an_oversized_or_redirected_jwks_is_not_used() {
 #[tokio::test]
 async fn an_unreachable_jwks_endpoint_without_cached_keys_refuses_the_token() {
     let signer = Signer::es384("k1");
-    // A port nobody listens on: bound, then closed.
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/jwks", listener.local_addr().unwrap())
-    };
-    let trusted = start_fetching(&closed, "").await;
+    let trusted = start_fetching(&format!("{}/jwks", closed_port()), "").await;
     let service = &trusted.service;
     expect_bare_401(select(service, &token_for(&signer, service)).await).await;
     // The service itself is fine.
@@ -590,20 +497,19 @@ async fn a_401_still_carries_cors_headers() {
 
 #[tokio::test]
 async fn a_fhir_server_outside_the_allow_list_is_refused_before_any_connection() {
-    // The "FHIR server" the request names counts connections: there must be none.
-    let connections = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&connections);
-    let router = axum::Router::new().fallback(move || {
-        counted.fetch_add(1, Ordering::SeqCst);
-        async { StatusCode::OK }
-    });
-    let fhir = serve_router(router).await;
+    // The "FHIR server" the refused request names counts connections: there must be none.
+    let (refused, connections) = connection_counter().await;
+    // The allowed FHIR servers are loopback ports of this test too, so nothing here reaches a host
+    // the test does not control. `order_select()` answers every prefetch key, so an allowed request
+    // makes no data query; its server's release check connects and gets no answer, which is fine.
+    let (global, _) = connection_counter().await;
+    let (issuer_own, _) = connection_counter().await;
 
     let signer = Signer::es384("k1");
     let config = format!(
-        "profile = \"sandbox\"\nrequire_tokens = true\nfhir_servers = [\"https://fhir.example.org/r4\"]\n\
+        "profile = \"sandbox\"\nrequire_tokens = true\nfhir_servers = [\"https://{global}/r4\"]\n\
          [[issuers]]\niss = \"{EHR}\"\njwks_file = \"keys/ehr.json\"\n\
-         [[issuers]]\niss = \"https://ehr-b.example.org\"\njwks_file = \"keys/ehr.json\"\nfhir_servers = [\"https://b.example.org/fhir\"]\n"
+         [[issuers]]\niss = \"https://ehr-b.example.org\"\njwks_file = \"keys/ehr.json\"\nfhir_servers = [\"https://{issuer_own}/fhir\"]\n"
     );
     let trusted = start(&config, &[("keys/ehr.json", jwks(&[&signer]).to_string())]).await;
     let service = &trusted.service;
@@ -611,10 +517,11 @@ async fn a_fhir_server_outside_the_allow_list_is_refused_before_any_connection()
     let request = |fhir_server: &str| with(order_select(), json!({ "fhirServer": fhir_server }));
 
     // Loopback over http is for the development profile only.
-    let response = post(service, SELECT, Some(&signer.token(&claims(&aud))), &request(&format!("{fhir}/fhir"))).await;
+    let response =
+        post(service, SELECT, Some(&signer.token(&claims(&aud))), &request(&format!("http://{refused}/fhir"))).await;
     let outcome = expect_outcome(response, 403).await;
     assert_eq!(outcome["issue"][0]["code"], "forbidden");
-    assert!(diagnostics(&outcome)[0].contains(&format!("{fhir}/fhir")), "{outcome}");
+    assert!(diagnostics(&outcome)[0].contains(&format!("http://{refused}/fhir")), "{outcome}");
 
     let response =
         post(service, SELECT, Some(&signer.token(&claims(&aud))), &request("https://elsewhere.example.org/r4")).await;
@@ -622,16 +529,17 @@ async fn a_fhir_server_outside_the_allow_list_is_refused_before_any_connection()
     let message = &diagnostics(&outcome)[0];
     assert!(message.contains("https://elsewhere.example.org/r4") && message.contains("`fhir_servers`"), "{message}");
 
-    let ok = post(service, SELECT, Some(&signer.token(&claims(&aud))), &request("https://fhir.example.org/r4/")).await;
+    let ok =
+        post(service, SELECT, Some(&signer.token(&claims(&aud))), &request(&format!("https://{global}/r4/"))).await;
     assert_eq!(ok.status(), 200);
 
     // An issuer with its own list is held to it, and told which setting would allow the server.
     let issuer_b = signer.token(&with(claims(&aud), json!({"iss": "https://ehr-b.example.org"})));
-    let response = post(service, SELECT, Some(&issuer_b), &request("https://fhir.example.org/r4")).await;
+    let response = post(service, SELECT, Some(&issuer_b), &request(&format!("https://{global}/r4"))).await;
     let outcome = expect_outcome(response, 403).await;
     assert!(diagnostics(&outcome)[0].contains("of the issuer `https://ehr-b.example.org`"), "{outcome}");
     let issuer_b = signer.token(&with(claims(&aud), json!({"iss": "https://ehr-b.example.org"})));
-    let response = post(service, SELECT, Some(&issuer_b), &request("https://b.example.org/fhir/r4")).await;
+    let response = post(service, SELECT, Some(&issuer_b), &request(&format!("https://{issuer_own}/fhir/r4"))).await;
     assert_eq!(response.status(), 200);
 
     assert_eq!(connections.load(Ordering::SeqCst), 0);
@@ -639,16 +547,26 @@ async fn a_fhir_server_outside_the_allow_list_is_refused_before_any_connection()
 
 #[tokio::test]
 async fn the_development_profile_allows_loopback_fhir_servers_and_the_sandbox_r4_server() {
+    // Loopback servers of this test, by address and by name; the prefetch answers every key, so
+    // only their release check connects (and gets no answer).
+    let (loopback, _) = connection_counter().await;
+    let port = loopback.rsplit_once(':').unwrap().1;
     let service = TestService::start().await;
-    for fhir_server in
-        ["http://127.0.0.1:9/fhir", "http://localhost:8080/r4", "https://launch.smarthealthit.org/v/r4/fhir"]
-    {
+    for fhir_server in [format!("http://{loopback}/fhir"), format!("http://localhost:{port}/r4")] {
         let request = with(order_select(), json!({ "fhirServer": fhir_server }));
         assert_eq!(service.post_json(SELECT, &request).await.status(), 200, "{fhir_server}");
     }
     let request = with(order_select(), json!({"fhirServer": "https://ehr.example.org/fhir"}));
     expect_outcome(service.post_json(SELECT, &request).await, 403).await;
     service.stop().await;
+
+    // The sandbox's R4 server is allowed by the shipped profile. A request naming it would make the
+    // service connect to it (the release check), so the policy the service runs is asked directly.
+    let policy = development_trust();
+    let sandbox_r4 = url::Url::parse("https://launch.smarthealthit.org/v/r4/fhir").unwrap();
+    assert_eq!(policy.fhir_servers().check(None, &sandbox_r4), Ok(()));
+    let sandbox_dstu2 = url::Url::parse("https://launch.smarthealthit.org/v/r2/fhir").unwrap();
+    assert!(policy.fhir_servers().check(None, &sandbox_dstu2).is_err());
 }
 
 #[tokio::test]
