@@ -19,7 +19,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use criterion::Criterion;
 use dvt_cds::cds_hooks::HookRequest;
@@ -27,8 +27,6 @@ use dvt_cds::classify::classify;
 use dvt_cds::gather::{self, Gatherer};
 use dvt_cds::knowledge::KnowledgeBase;
 use serde_json::Value;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 const FLOOR: &str = "floor";
 const PURE: &str = "extract_classify";
@@ -41,17 +39,24 @@ fn main() {
         .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"), PathBuf::from)
         .join("criterion");
     let mut criterion = Criterion::default().output_directory(&output).configure_from_args();
+    let started = SystemTime::now();
     let names = cases(&mut criterion);
     criterion.final_summary();
 
     println!("\n{:<36} {:>10} {:>18} {:>7}", "case", "floor", "extract+classify", "ratio");
     for name in names {
-        let median = |function: &str| -> f64 {
+        // A case a name filter left out has no estimates from this run (none, or an earlier run's):
+        // it is not reported.
+        let median = |function: &str| -> Option<f64> {
             let path = output.join(format!("classify-{name}")).join(function).join("new/estimates.json");
-            let estimates: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-            estimates["median"]["point_estimate"].as_f64().unwrap()
+            let written = std::fs::metadata(&path).and_then(|metadata| metadata.modified()).ok()?;
+            if written < started {
+                return None;
+            }
+            let estimates: Value = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
+            estimates["median"]["point_estimate"].as_f64()
         };
-        let (floor, pure) = (median(FLOOR), median(PURE));
+        let (Some(floor), Some(pure)) = (median(FLOOR), median(PURE)) else { continue };
         println!("{name:<36} {:>7.1} us {:>15.1} us {:>6.2}x", floor / 1e3, pure / 1e3, pure / floor);
     }
 }
@@ -62,17 +67,10 @@ fn cases(c: &mut Criterion) -> Vec<String> {
     let discovery = dvt_cds::app::discovery().unwrap();
     let gatherer = Gatherer::default();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cases");
-    let mut dirs: Vec<_> = std::fs::read_dir(&root).unwrap().map(|entry| entry.unwrap().path()).collect();
-    dirs.sort();
 
     let mut names = Vec::new();
-    for dir in dirs {
-        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let expect: toml::Table = toml::from_str(&std::fs::read_to_string(dir.join("expect.toml")).unwrap()).unwrap();
-        let now = OffsetDateTime::parse(expect["now"].as_str().unwrap(), &Rfc3339).unwrap();
-        let service = discovery.find(expect["service"].as_str().unwrap()).unwrap();
-        let body = std::fs::read(dir.join("request.json")).unwrap();
+    for common::Case { name, body, service, now } in common::cases() {
+        let service = discovery.find(&service).unwrap();
         let request = HookRequest::from_json(&body, service.hook()).unwrap();
         let (orders, _) = gather::draft_orders(service.hook(), request.context());
         // Full prefetch: gathering parses it and makes no request.

@@ -1,4 +1,5 @@
-//! Shared by the benchmarks: a plain timing loop, and the order-select request with a full prefetch.
+//! Shared by the benchmarks: a plain timing loop, the order-select request with a full prefetch, the
+//! fixture cases, and an EHR that signs client tokens.
 
 #![allow(
     dead_code,
@@ -7,16 +8,18 @@
     reason = "benchmark support: each benchmark uses part of it, and a failure should stop it loudly"
 )]
 
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+#[path = "../tests/it/signer.rs"]
+mod signer;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
-use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+pub use signer::{Signer, jwks, now};
 
 /// True when run by `cargo bench`; under `cargo test` or nextest a benchmark does nothing.
 pub fn benchmarking() -> bool {
@@ -90,56 +93,36 @@ pub fn full_prefetch_request() -> String {
     body
 }
 
-/// The client an EHR would be: signs CDS Hooks JWTs with ES384 (as the public sandbox does) or RS384
-/// (as Epic does), each with a fresh `jti`.
-pub struct Signer {
-    ec: EcdsaKeyPair,
-    rsa: RsaKeyPair,
-    rng: SystemRandom,
+/// The client an EHR would be: signs CDS Hooks JWTs with ES384 (as the public sandbox does, kid "es")
+/// or RS384 (as Epic does, kid "rs"), each with a fresh `jti`. The keys and signing are the tests'
+/// (`tests/it/signer.rs`).
+pub struct EhrClient {
+    es384: Signer,
+    rs384: Signer,
     pub issuer: String,
 }
 
-impl Signer {
-    pub fn new(issuer: &str) -> Signer {
-        Signer {
-            ec: EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING).unwrap(),
-            rsa: RsaKeyPair::generate(KeySize::Rsa2048).unwrap(),
-            rng: SystemRandom::new(),
-            issuer: issuer.to_owned(),
-        }
+impl EhrClient {
+    pub fn new(issuer: &str) -> EhrClient {
+        EhrClient { es384: Signer::es384("es"), rs384: Signer::rs384("rs"), issuer: issuer.to_owned() }
     }
 
-    /// The public keys as a JWK Set: `kid` "es" and "rs".
+    /// The public keys as a JWK Set.
     pub fn jwks(&self) -> Value {
-        let point = self.ec.public_key().as_ref();
-        let parts = PublicKeyComponents::<Vec<u8>>::from(self.rsa.public_key());
-        json!({"keys": [
-            {"kty": "EC", "crv": "P-384", "kid": "es", "x": b64(&point[1..49]), "y": b64(&point[49..97])},
-            {"kty": "RSA", "kid": "rs", "n": b64(&parts.n), "e": b64(&parts.e)},
-        ]})
+        jwks(&[&self.es384, &self.rs384])
     }
 
     /// A token for `audience`, signed with `alg` ("ES384" or "RS384").
     pub fn token(&self, alg: &str, audience: &str) -> String {
         static JTI: AtomicU64 = AtomicU64::new(0);
-        let kid = if alg == "ES384" { "es" } else { "rs" };
-        let header = json!({"alg": alg, "typ": "JWT", "kid": kid});
+        let signer = if alg == "ES384" { &self.es384 } else { &self.rs384 };
         let claims = json!({"iss": self.issuer, "aud": audience, "exp": now() + 600, "iat": now(),
                             "jti": JTI.fetch_add(1, Ordering::Relaxed).to_string()});
-        let message =
-            format!("{}.{}", b64(&serde_json::to_vec(&header).unwrap()), b64(&serde_json::to_vec(&claims).unwrap()));
-        let signature = if alg == "ES384" {
-            self.ec.sign(&self.rng, message.as_bytes()).unwrap().as_ref().to_vec()
-        } else {
-            let mut signature = vec![0; self.rsa.public_modulus_len()];
-            self.rsa.sign(&signature::RSA_PKCS1_SHA384, &self.rng, message.as_bytes(), &mut signature).unwrap();
-            signature
-        };
-        format!("{message}.{}", b64(&signature))
+        signer.token(&claims)
     }
 
-    /// A trust configuration (production profile) that trusts this signer, written into `dir`.
-    pub fn trust_config(&self, dir: &Path, public_base_url: &str) -> std::path::PathBuf {
+    /// A trust configuration (production profile) that trusts this client, written into `dir`.
+    pub fn trust_config(&self, dir: &Path, public_base_url: &str) -> PathBuf {
         std::fs::write(dir.join("jwks.json"), self.jwks().to_string()).unwrap();
         let config = format!(
             "profile = \"production\"\npublic_base_url = \"{public_base_url}\"\nreplay_cache_capacity = 100000000\n\
@@ -152,10 +135,31 @@ impl Signer {
     }
 }
 
-pub fn now() -> i64 {
-    i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()).unwrap()
+/// A fixture case (`fixtures/cases/NAME/`): its request body, the service it calls, its instant.
+pub struct Case {
+    pub name: String,
+    pub body: Vec<u8>,
+    pub service: String,
+    pub now: OffsetDateTime,
 }
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+/// Every fixture case, by name.
+pub fn cases() -> Vec<Case> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cases");
+    let mut cases: Vec<Case> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|entry| {
+            let dir = entry.unwrap().path();
+            let expect: toml::Table =
+                toml::from_str(&std::fs::read_to_string(dir.join("expect.toml")).unwrap()).unwrap();
+            Case {
+                name: dir.file_name().unwrap().to_string_lossy().into_owned(),
+                body: std::fs::read(dir.join("request.json")).unwrap(),
+                service: expect["service"].as_str().unwrap().to_owned(),
+                now: OffsetDateTime::parse(expect["now"].as_str().unwrap(), &Rfc3339).unwrap(),
+            }
+        })
+        .collect();
+    cases.sort_by(|a, b| a.name.cmp(&b.name));
+    cases
 }

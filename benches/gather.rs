@@ -16,6 +16,7 @@
     reason = "a benchmark driver: a failure should stop it loudly, and it shares the test harness"
 )]
 
+mod common;
 #[path = "../tests/it/fhir_server.rs"]
 mod fhir_server;
 #[path = "../tests/it/support.rs"]
@@ -23,14 +24,14 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const CASE: &str = "iliofemoral-dvt-apixaban";
 const WARM_UP: usize = 20;
 const SAMPLES: usize = 200;
 
 fn main() {
-    if !std::env::args().any(|arg| arg == "--bench") {
+    if !common::benchmarking() {
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -38,15 +39,10 @@ fn main() {
 }
 
 async fn measure() {
-    let server = fhir_server::FhirServer::start();
-    for (_, bundle) in support::patient_bundles() {
-        server.load(&bundle).await;
-    }
+    let server = fhir_server::FhirServer::with_demo_patients().await;
     let service = support::TestService::start_with(&["--now", "2026-11-24T12:00:00Z"]).await;
     let prefetched = support::demo_case(CASE);
-    let mut queried = prefetched.clone();
-    queried.as_object_mut().unwrap().remove("prefetch");
-    queried["fhirServer"] = json!(server.base);
+    let queried = support::by_query(&prefetched, &server.base);
     let client = support::client();
     let url = service.url("/cds-services/dvt-order-select");
 

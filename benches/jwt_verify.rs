@@ -26,11 +26,9 @@ fn main() {
         return;
     }
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let signer = common::Signer::new("https://ehr.example.org");
+    let signer = common::EhrClient::new("https://ehr.example.org");
     let dir = tempfile::tempdir().unwrap();
-    let config_path = signer.trust_config(dir.path(), "https://cds.example.org");
-    let config = std::fs::read_to_string(&config_path).unwrap();
-    let settings = TrustSettings::parse(&config, "trust.toml", Some(dir.path())).unwrap();
+    let settings = TrustSettings::load(&signer.trust_config(dir.path(), "https://cds.example.org")).unwrap();
     let trust = Trust::new(settings, "127.0.0.1:8080".parse().unwrap()).unwrap();
 
     // Every call needs a token with a fresh `jti` (the replay cache refuses a second use), so they are

@@ -18,14 +18,10 @@
 
 mod common;
 
-use std::path::Path;
-
 use dvt_cds::cds_hooks::HookRequest;
 use dvt_cds::gather::Gatherer;
 use dvt_cds::knowledge::KnowledgeBase;
 use dvt_cds::pipeline::{self, Deps};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 const SAMPLES: usize = 15;
 const BATCH: usize = 200;
@@ -38,27 +34,19 @@ fn main() {
     let discovery = dvt_cds::app::discovery().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cases");
-    let mut cases: Vec<(String, Vec<u8>, String, OffsetDateTime)> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|entry| {
-            let dir = entry.unwrap().path();
-            let expect: toml::Table =
-                toml::from_str(&std::fs::read_to_string(dir.join("expect.toml")).unwrap()).unwrap();
-            let now = OffsetDateTime::parse(expect["now"].as_str().unwrap(), &Rfc3339).unwrap();
-            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-            let service = expect["service"].as_str().unwrap().to_owned();
-            (name, std::fs::read(dir.join("request.json")).unwrap(), service, now)
-        })
-        .collect();
-    let full = common::full_prefetch_request().into_bytes();
-    let seed_now = cases.iter().find(|case| case.0 == "iliofemoral-dvt-apixaban").unwrap().3;
-    cases.push(("full-prefetch (service bench body)".to_owned(), full, "dvt-order-select".to_owned(), seed_now));
-    cases.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut cases = common::cases();
+    let seed_now = cases.iter().find(|case| case.name == "iliofemoral-dvt-apixaban").unwrap().now;
+    cases.push(common::Case {
+        name: "full-prefetch (service bench body)".to_owned(),
+        body: common::full_prefetch_request().into_bytes(),
+        service: "dvt-order-select".to_owned(),
+        now: seed_now,
+    });
+    cases.sort_by(|a, b| a.name.cmp(&b.name));
 
     println!("{:<38} {:>7} {:>10} {:>10} {:>7}", "case", "bytes", "floor", "pipeline", "ratio");
     let (mut floor_total, mut pipeline_total) = (0.0, 0.0);
-    for (name, body, service_id, now) in &cases {
+    for common::Case { name, body, service: service_id, now } in &cases {
         let service = discovery.find(service_id).unwrap();
         let evaluate = || {
             let request = HookRequest::from_json(body, service.hook()).unwrap();

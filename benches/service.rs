@@ -20,14 +20,16 @@
     clippy::indexing_slicing,
     clippy::print_stdout,
     clippy::print_stderr,
-    reason = "a benchmark driver: a failure should stop it loudly, and it prints its report"
+    dead_code,
+    reason = "a benchmark driver: a failure should stop it loudly, it prints its report, and it shares the test harness"
 )]
 
 mod common;
+#[path = "../tests/it/support.rs"]
+mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -65,7 +67,7 @@ fn main() {
     let service = Server::spawn(&mut serve(&data_dir.path().join("open")), PATH);
     // The same service as an EHR would run it: the production profile, every call carrying a fresh ES384
     // token (the public sandbox's algorithm, and the slower of the two defaults) that is verified in full.
-    let signer = common::Signer::new("https://ehr.example.org");
+    let signer = common::EhrClient::new("https://ehr.example.org");
     let config = signer.trust_config(data_dir.path(), "https://cds.example.org");
     let verifying = Server::spawn(serve(&data_dir.path().join("verifying")).arg("--config").arg(&config), PATH);
     let audience = format!("https://cds.example.org{PATH}");
@@ -133,33 +135,22 @@ impl Tokens {
     }
 }
 
+/// A server process (killed when dropped); its log is drained so it never blocks on a full pipe.
 struct Server {
-    child: Child,
+    process: support::LoggedChild,
     url: String,
 }
 
 impl Server {
     fn spawn(command: &mut Command, path: &str) -> Server {
-        let mut child =
-            command.env("DVT_CDS_LOG", "info").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            // Keep draining the log so the server never blocks on a full pipe.
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(start) = line.find("listening on http://") {
-                    let base = line[start + "listening on ".len()..].split_whitespace().next().unwrap().to_owned();
-                    let _ = sender.send(base);
-                }
-            }
-        });
-        let base = receiver.recv_timeout(Duration::from_secs(30)).expect("the server did not start");
-        Server { child, url: format!("{base}{path}") }
+        let process = support::LoggedChild::spawn(command.env("DVT_CDS_LOG", "info"));
+        let url = format!("{}{path}", process.base);
+        Server { process, url }
     }
 
     /// Nanoseconds on CPU so far, over every thread of the process.
     fn cpu_ns(&self) -> u64 {
-        let tasks = format!("/proc/{}/task", self.child.id());
+        let tasks = format!("/proc/{}/task", self.process.child.id());
         std::fs::read_dir(tasks)
             .unwrap()
             .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("schedstat")).ok())
@@ -168,7 +159,7 @@ impl Server {
     }
 
     fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.child.id())).unwrap();
         let kib: f64 = status
             .lines()
             .find(|line| line.starts_with("VmHWM:"))
@@ -176,13 +167,6 @@ impl Server {
             .and_then(|kib| kib.parse().ok())
             .unwrap();
         kib / 1024.0
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -18,7 +18,7 @@ mod support;
 use fhirbolt::model::r4::Resource;
 use fhirbolt::serde::{DeserializationConfig, DeserializationMode};
 use serde_json::{Value, json};
-use support::{TestService, client, order_select, read_json, root};
+use support::{TestService, client, order_select, read_json, root, service_for};
 
 fn strict(resource: &Value) -> Result<Resource, String> {
     let config = DeserializationConfig { mode: DeserializationMode::Strict };
@@ -58,14 +58,6 @@ fn requests() -> Vec<(String, Value)> {
     requests
 }
 
-fn service_for(hook: &str) -> &'static str {
-    match hook {
-        "order-select" => "dvt-order-select",
-        "order-sign" => "dvt-order-sign",
-        _ => "dvt-patient-view",
-    }
-}
-
 #[tokio::test]
 async fn every_resource_in_an_action_is_valid_r4() {
     let service = TestService::start_with(&["--now", "2026-11-24T12:00:00Z"]).await;
@@ -73,7 +65,9 @@ async fn every_resource_in_an_action_is_valid_r4() {
     let mut invalid = Vec::new();
     for (name, request) in requests() {
         let path = format!("/cds-services/{}", service_for(request["hook"].as_str().unwrap()));
-        let response: Value = service.post_json(&path, &request).await.json().await.unwrap();
+        let response = service.post_json(&path, &request).await;
+        assert_eq!(response.status(), 200, "{name}");
+        let response: Value = response.json().await.unwrap();
         for resource in emitted(&response) {
             checked += 1;
             if let Err(error) = strict(&resource) {

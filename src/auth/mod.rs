@@ -2,8 +2,9 @@
 //!
 //! `Trust` verifies a client's JWT (`Authorization: Bearer`) against the configured issuers: the
 //! algorithm allow-list (never `none` or HMAC), `iss`, `aud` (computed from the configured public
-//! base URL, never from the Host header), `exp`/`iat`/`nbf` with leeway, `tenant`, the signature with
-//! a pinned key or one from an allow-listed JWKS URL (cached), and a bounded `jti` replay cache.
+//! base URL, never from the Host header), `exp`/`iat`/`nbf` with leeway and a maximum lifetime,
+//! `tenant`, the signature with a pinned key or one from an allow-listed JWKS URL (cached), and a
+//! bounded `jti` replay cache.
 //! `FhirServerPolicy` decides which `fhirServer` URLs a request may name. The trust configuration
 //! file is read here (`TrustSettings`).
 //! This layer knows neither axum (the `http` layer calls it) nor anything clinical, and it fetches
@@ -38,9 +39,6 @@ pub enum Endpoint {
 pub struct VerifiedClient {
     pub issuer: String,
     pub tenant: Option<String>,
-    /// Not defined by CDS Hooks; Epic sends its client id here.
-    pub subject: Option<String>,
-    pub jti: String,
 }
 
 /// Why a token was refused. The client only ever sees a bare 401; this goes to the log.
@@ -73,6 +71,8 @@ pub enum AuthError {
     NotYetValid,
     #[error("issued in the future (iat)")]
     IssuedInFuture,
+    #[error("lives longer than max_token_lifetime")]
+    LifetimeTooLong,
     #[error("tenant is not allowed")]
     TenantNotAllowed,
     #[error("jku is not on the issuer's allow-list")]
@@ -85,6 +85,8 @@ pub enum AuthError {
     KeysUnavailable,
     #[error("signature does not verify")]
     BadSignature,
+    #[error("jti is longer than 256 bytes")]
+    JtiTooLong,
     #[error("jti was seen before (replay)")]
     Replayed,
     #[error("the replay cache is full")]

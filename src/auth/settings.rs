@@ -14,6 +14,14 @@ use url::Url;
 use super::fhir_server::{AllowedFhirBase, FhirServerPolicy, is_loopback};
 use super::keys::{JwksSettings, KeySet};
 
+/// The largest `leeway` accepted: it is for clock skew, and every second of it lengthens the time an
+/// expired token still passes.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
+/// The default `max_token_lifetime`. The public sandbox mints tokens for 5 minutes (exp = iat + 300)
+/// and Epic's documented example for 15 (exp - iat = 900); an hour leaves room without letting a
+/// leaked token live for days.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
+
 /// The development profile's file, also the configuration when none is given.
 const DEVELOPMENT_TOML: &str = include_str!("../../config/development.toml");
 
@@ -51,8 +59,11 @@ pub struct TrustSettings {
     pub require_tokens: bool,
     /// Tokens on discovery (verified when present either way).
     pub discovery_requires_token: bool,
-    /// Clock skew allowed on `exp`, `iat` and `nbf`.
+    /// Clock skew allowed on `exp`, `iat` and `nbf`; at most [`MAX_LEEWAY`].
     pub leeway: Duration,
+    /// Longest a token may live: `exp - iat`, and `exp` ahead of the clock (beyond the leeway).
+    /// It also bounds how long a `jti` is remembered.
+    pub max_token_lifetime: Duration,
     pub algorithms: Vec<Algorithm>,
     /// Most `jti`s remembered at once (see the replay cache).
     pub replay_cache_capacity: usize,
@@ -104,6 +115,7 @@ struct TrustFile {
     require_tokens: Option<bool>,
     discovery_requires_token: Option<bool>,
     leeway: Option<String>,
+    max_token_lifetime: Option<String>,
     algorithms: Option<Vec<String>>,
     replay_cache_capacity: Option<usize>,
     #[serde(default)]
@@ -260,14 +272,32 @@ impl TrustFile {
             issuers.push(issuer.check(dir, development, &field, invalid)?);
         }
 
+        let leeway =
+            duration(self.leeway.as_deref(), Duration::from_secs(60)).map_err(|message| invalid("leeway", message))?;
+        if leeway > MAX_LEEWAY {
+            return Err(invalid(
+                "leeway",
+                format!(
+                    "{} is more than the {} allowed: the leeway is for clock skew; fix the client's clock instead",
+                    humantime::format_duration(leeway),
+                    humantime::format_duration(MAX_LEEWAY)
+                ),
+            ));
+        }
+        let max_token_lifetime = duration(self.max_token_lifetime.as_deref(), DEFAULT_MAX_TOKEN_LIFETIME)
+            .map_err(|message| invalid("max_token_lifetime", message))?;
+        if max_token_lifetime.is_zero() {
+            return Err(invalid("max_token_lifetime", "must be more than zero".to_owned()));
+        }
+
         Ok(TrustSettings {
             profile,
             public_base_url,
             audience_aliases,
             require_tokens,
             discovery_requires_token: self.discovery_requires_token.unwrap_or(false),
-            leeway: duration(self.leeway.as_deref(), Duration::from_secs(60))
-                .map_err(|message| invalid("leeway", message))?,
+            leeway,
+            max_token_lifetime,
             algorithms,
             replay_cache_capacity,
             jwks,
@@ -437,6 +467,21 @@ mod tests {
         assert!(error.contains("always requires tokens"), "{error}");
         let error = parse("profile = \"production\"\n[[issuers]]\niss = \"https://ehr\"").unwrap_err().to_string();
         assert!(error.contains("issuers[0].iss") && error.contains("needs keys"), "{error}");
+    }
+
+    #[test]
+    fn the_leeway_is_capped_and_the_token_lifetime_bounded() {
+        let settings = parse("profile = \"production\"").unwrap();
+        assert_eq!(settings.max_token_lifetime, DEFAULT_MAX_TOKEN_LIFETIME);
+        assert!(parse("profile = \"production\"\nleeway = \"5m\"").is_ok());
+        let error = parse("profile = \"production\"\nleeway = \"301s\"").unwrap_err().to_string();
+        assert!(error.contains("`leeway`") && error.contains("more than the 5m allowed"), "{error}");
+        let settings = parse("profile = \"production\"\nmax_token_lifetime = \"15m\"").unwrap();
+        assert_eq!(settings.max_token_lifetime, Duration::from_secs(900));
+        let error = parse("profile = \"production\"\nmax_token_lifetime = \"0s\"").unwrap_err().to_string();
+        assert!(error.contains("`max_token_lifetime`"), "{error}");
+        let error = parse("profile = \"production\"\nmax_token_lifetime = \"long\"").unwrap_err().to_string();
+        assert!(error.contains("`max_token_lifetime`"), "{error}");
     }
 
     #[test]

@@ -18,10 +18,13 @@ use super::{AuthError, Refusal, VerifiedClient};
 
 /// Longer `Authorization` values are refused before any decoding.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// Longer `jti`s are refused: each one is kept in the replay cache for the token's lifetime.
+const MAX_JTI_BYTES: usize = 256;
 
 pub(super) struct Verifier {
     algorithms: Vec<Algorithm>,
     leeway: i64,
+    max_lifetime: i64,
     issuers: HashMap<String, IssuerSettings>,
     audience: Audience,
     jwks: JwksCache,
@@ -47,7 +50,6 @@ struct Claims {
     nbf: Option<f64>,
     jti: Option<String>,
     tenant: Option<String>,
-    sub: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +65,7 @@ impl Verifier {
         Ok(Verifier {
             algorithms: settings.algorithms,
             leeway: i64::try_from(settings.leeway.as_secs()).unwrap_or(i64::MAX),
+            max_lifetime: i64::try_from(settings.max_token_lifetime.as_secs()).unwrap_or(i64::MAX),
             issuers: settings.issuers.into_iter().map(|issuer| (issuer.iss.clone(), issuer)).collect(),
             audience,
             jwks: JwksCache::new(settings.jwks)?,
@@ -134,12 +137,23 @@ impl Verifier {
         if seconds(claims.nbf).is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
             return Err(AuthError::NotYetValid);
         }
+        // A long-lived token is a leaked token's long life, and its jti must be remembered as long.
+        // `exp - iat` is what the client asked for; `exp - now` catches an `iat` set late, with the
+        // leeway a client whose clock runs ahead needs.
+        if exp.saturating_sub(iat) > self.max_lifetime
+            || exp.saturating_sub(now) > self.max_lifetime.saturating_add(self.leeway)
+        {
+            return Err(AuthError::LifetimeTooLong);
+        }
         if let Some(tenants) = &issuer.tenants
             && !claims.tenant.as_ref().is_some_and(|tenant| tenants.contains(tenant))
         {
             return Err(AuthError::TenantNotAllowed);
         }
         let jti = claims.jti.as_deref().filter(|jti| !jti.is_empty()).ok_or(AuthError::MissingClaim("jti"))?;
+        if jti.len() > MAX_JTI_BYTES {
+            return Err(AuthError::JtiTooLong);
+        }
 
         let key = self.key(issuer, header.jku.as_deref(), kid).await?;
         if !key.fits(algorithm) {
@@ -154,7 +168,7 @@ impl Verifier {
         }
 
         self.replay.remember(iss, jti, exp.saturating_add(self.leeway), now)?;
-        Ok(VerifiedClient { issuer: iss.to_owned(), tenant: claims.tenant, subject: claims.sub, jti: jti.to_owned() })
+        Ok(VerifiedClient { issuer: iss.to_owned(), tenant: claims.tenant })
     }
 
     /// The key for `kid`: pinned keys first, then the JWKS at the token's `jku` (only when it is on

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use dvt_cds::feedback_store::{FeedbackStore, SqliteFeedbackStore, StoredFeedback};
 use serde_json::{Value, json};
@@ -154,8 +155,17 @@ fn a_kill_during_a_feedback_burst_loses_no_acknowledged_item() {
         })
         .collect();
 
-    while acknowledged.lock().unwrap().len() < 60 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
+    // Until 60 items are acknowledged, or every worker has stopped (a failure, surfaced below). The
+    // deadline only keeps a broken run from hanging: it is not a speed requirement.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.lock().unwrap().len() < 60 && !workers.iter().all(tokio::task::JoinHandle::is_finished) {
+        assert!(
+            Instant::now() < deadline,
+            "only {} items acknowledged after 60 s: {}",
+            acknowledged.lock().unwrap().len(),
+            service.log()
+        );
+        std::thread::sleep(Duration::from_millis(5));
     }
     service.kill();
     for worker in workers {

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{
-    TestService, diagnostics, expect_outcome, gather_json, gatherer, order_select, serve_router, states,
+    TestService, by_query, closed_port, diagnostics, expect_outcome, gather_json, gatherer, order_select, serve_router,
+    states,
 };
 
 const DEADLINE: &str = "500ms";
@@ -68,12 +69,9 @@ where
         .layer(axum::middleware::from_fn(record))
 }
 
-/// The smallest order-select, sent without prefetch to `base`.
+/// The smallest order-select, sent without prefetch to the FHIR server under `base`.
 fn request_to(base: &str) -> Value {
-    let mut request = order_select();
-    request.as_object_mut().unwrap().remove("prefetch");
-    request["fhirServer"] = json!(format!("{base}/fhir"));
-    request
+    by_query(&order_select(), &format!("{base}/fhir"))
 }
 
 /// Posts `request` to a service with a 500 ms FHIR deadline (and a 5 s request limit) and expects a
@@ -226,11 +224,7 @@ async fn no_fhir_server_and_a_server_that_is_down_are_412s() {
     )
     .await;
 
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = closed.local_addr().unwrap();
-    drop(closed);
-    expect_conditions_unavailable(&request_to(&format!("http://{address}")), "the FHIR server could not be reached")
-        .await;
+    expect_conditions_unavailable(&request_to(&closed_port()), "the FHIR server could not be reached").await;
 }
 
 /// A raw HTTP server for bodies axum would not send: each connection gets `respond`.

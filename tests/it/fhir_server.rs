@@ -1,6 +1,7 @@
 //! The real FHIR R4 server of the tests: Medplum's FHIR router with its in-memory repository
 //! behind the small Node front in `tests/fhir-server/` (installed by `.ci/test`), one process per
-//! test on a loopback port. Self-contained so `benches/gather.rs` can include it too.
+//! test on a loopback port. Needs only `support.rs` beside it, so `benches/gather.rs` can include
+//! both.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -63,6 +64,20 @@ impl FhirServer {
         });
         let base = base.recv_timeout(Duration::from_secs(60)).expect("the FHIR server did not start");
         FhirServer { child, _stdin: stdin, base }
+    }
+
+    /// A server holding the demo patients (`fixtures/patients/`).
+    pub async fn with_demo_patients() -> FhirServer {
+        let server = FhirServer::start();
+        server.load_demo_patients().await;
+        server
+    }
+
+    /// Loads every demo patient (`fixtures/patients/`, transaction Bundles).
+    pub async fn load_demo_patients(&self) {
+        for (_, bundle) in crate::support::patient_bundles() {
+            self.load(&bundle).await;
+        }
     }
 
     /// `http://127.0.0.1:port`, where the request log lives.

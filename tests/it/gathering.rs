@@ -7,28 +7,12 @@ use serde_json::{Value, json};
 
 use crate::fhir_server::FhirServer;
 use crate::support::{
-    ServiceProcess, TestService, client, demo_case, demo_cases, diagnostics, expect_outcome, gather_json, gatherer,
-    patient_bundles, run_cli, service_for, states,
+    ServiceProcess, TestService, by_query, client, demo_case, demo_cases, diagnostics, expect_outcome, gather_json,
+    gatherer, patient_bundles, run_cli, service_for, states,
 };
 
 const CASE: &str = "iliofemoral-dvt-apixaban";
 const NOW: &str = "2026-11-24T12:00:00Z";
-
-async fn server_with_demo_patients() -> FhirServer {
-    let server = FhirServer::start();
-    for (_, bundle) in patient_bundles() {
-        server.load(&bundle).await;
-    }
-    server
-}
-
-/// The request with its prefetch removed and `fhirServer` pointing at `server`.
-fn by_query(request: &Value, server: &FhirServer) -> Value {
-    let mut request = request.clone();
-    request.as_object_mut().unwrap().remove("prefetch");
-    request["fhirServer"] = json!(server.base);
-    request
-}
 
 /// The record's resources without `meta` (which the server adds), in a stable order.
 fn resources_of(record: &PatientRecord) -> Vec<String> {
@@ -58,7 +42,7 @@ async fn queries(server: &FhirServer) -> Vec<String> {
 
 #[tokio::test]
 async fn each_prefetch_state_is_honoured_key_by_key_in_one_request() {
-    let server = server_with_demo_patients().await;
+    let server = FhirServer::with_demo_patients().await;
     let mut request = demo_case(CASE);
     request["fhirServer"] = json!(server.base);
     let prefetch = request["prefetch"].as_object_mut().unwrap();
@@ -102,10 +86,10 @@ async fn each_prefetch_state_is_honoured_key_by_key_in_one_request() {
 
 #[tokio::test]
 async fn with_no_prefetch_at_all_every_key_is_queried_and_gives_the_same_record() {
-    let server = server_with_demo_patients().await;
+    let server = FhirServer::with_demo_patients().await;
     let request = demo_case(CASE);
     let prefetched = gather_json(&gatherer(|_| {}), &request).await.unwrap();
-    let queried = gather_json(&gatherer(|_| {}), &by_query(&request, &server)).await.unwrap();
+    let queried = gather_json(&gatherer(|_| {}), &by_query(&request, &server.base)).await.unwrap();
     assert!(states(&queried).iter().all(|(_, state)| *state == KeyState::Fetched { reused: false }));
     assert_eq!(states(&queried).len(), 7);
     assert_eq!(resources_of(&queried), resources_of(&prefetched));
@@ -120,20 +104,20 @@ async fn with_no_prefetch_at_all_every_key_is_queried_and_gives_the_same_record(
 
 #[tokio::test]
 async fn the_fallback_gives_the_same_answer_as_prefetch_for_every_demo_patient() {
-    let server = server_with_demo_patients().await;
+    let server = FhirServer::with_demo_patients().await;
     let service = TestService::start_with(&["--now", NOW]).await;
     for (name, request) in demo_cases() {
         let path = format!("/cds-services/{}", service_for(request["hook"].as_str().unwrap()));
         let prefetched = service.post_json(&path, &request).await;
         assert_eq!(prefetched.status(), 200, "{name}");
         let prefetched: Value = prefetched.json().await.unwrap();
-        let queried = service.post_json(&path, &by_query(&request, &server)).await;
+        let queried = service.post_json(&path, &by_query(&request, &server.base)).await;
         assert_eq!(queried.status(), 200, "{name}");
         let queried: Value = queried.json().await.unwrap();
         assert_eq!(queried, prefetched, "{name}: the response differs when the data comes by query");
 
         let prefetched = gather_json(&gatherer(|_| {}), &request).await.unwrap();
-        let queried = gather_json(&gatherer(|_| {}), &by_query(&request, &server)).await.unwrap();
+        let queried = gather_json(&gatherer(|_| {}), &by_query(&request, &server.base)).await.unwrap();
         assert!(!prefetched.resources.is_empty(), "{name}");
         assert_eq!(resources_of(&queried), resources_of(&prefetched), "{name}: the records differ");
         assert_eq!(queried.unreadable, prefetched.unreadable, "{name}");
@@ -143,7 +127,7 @@ async fn the_fallback_gives_the_same_answer_as_prefetch_for_every_demo_patient()
 
 #[tokio::test]
 async fn prefetch_for_another_patient_is_a_400_and_nothing_is_queried() {
-    let server = server_with_demo_patients().await;
+    let server = FhirServer::with_demo_patients().await;
     let service = TestService::start().await;
     let mut request = demo_case(CASE);
     request["fhirServer"] = json!(server.base);
@@ -159,10 +143,8 @@ async fn prefetch_for_another_patient_is_a_400_and_nothing_is_queried() {
 #[tokio::test]
 async fn search_pages_are_followed_up_to_the_page_cap() {
     let server = FhirServer::start_paged(2);
-    for (_, bundle) in patient_bundles() {
-        server.load(&bundle).await;
-    }
-    let request = by_query(&demo_case(CASE), &server);
+    server.load_demo_patients().await;
+    let request = by_query(&demo_case(CASE), &server.base);
 
     let record = gather_json(&gatherer(|_| {}), &request).await.unwrap();
     let observations = record.resources.iter().filter(|resource| resource.resource_type == "Observation").count();
@@ -182,10 +164,10 @@ async fn search_pages_are_followed_up_to_the_page_cap() {
 #[tokio::test]
 async fn a_bearer_token_reaches_the_fhir_server_and_never_the_log() {
     const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.dvt-cds-test-token.c2lnbmF0dXJl";
-    let server = server_with_demo_patients().await;
+    let server = FhirServer::with_demo_patients().await;
     let data_dir = tempfile::tempdir().unwrap();
-    let service = ServiceProcess::spawn(data_dir.path(), &["--log", "dvt_cds=debug,info"]);
-    let mut request = by_query(&demo_case(CASE), &server);
+    let mut service = ServiceProcess::spawn(data_dir.path(), &["--log", "dvt_cds=debug,info"]);
+    let mut request = by_query(&demo_case(CASE), &server.base);
     request["fhirAuthorization"] = json!({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 300,
         "scope": "user/*.read", "subject": "dvt-cds"});
     let response = client().post(service.url("/cds-services/dvt-order-select")).json(&request).send().await.unwrap();
@@ -197,8 +179,8 @@ async fn a_bearer_token_reaches_the_fhir_server_and_never_the_log() {
     for query in data_queries {
         assert_eq!(query.authorization.as_deref(), Some(format!("Bearer {TOKEN}").as_str()), "{}", query.url);
     }
-    // Let the request's log lines arrive.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The whole log: the process has stopped and its last line has been read.
+    assert!(service.terminate().success(), "{}", service.log());
     let log = service.log();
     assert!(log.contains("request finished") && log.contains("fetched"), "debug lines are logged: {log}");
     assert!(!log.contains("dvt-cds-test-token"), "the token was logged: {log}");
@@ -207,7 +189,7 @@ async fn a_bearer_token_reaches_the_fhir_server_and_never_the_log() {
 
 /// The case as `order-sign` would send it next, without prefetch, for `patient_id`.
 fn order_sign(server: &FhirServer, patient_id: &str, token: Option<&str>) -> Value {
-    let mut request = by_query(&demo_case(CASE), server);
+    let mut request = by_query(&demo_case(CASE), &server.base);
     request["hook"] = json!("order-sign");
     request["hookInstance"] = json!("0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e");
     request["context"]["patientId"] = json!(patient_id);
@@ -228,7 +210,7 @@ fn order_select(server: &FhirServer, token: Option<&str>) -> Value {
 
 #[tokio::test]
 async fn order_sign_reuses_what_order_select_gathered_without_a_round_trip() {
-    let server = server_with_demo_patients().await;
+    let server = FhirServer::with_demo_patients().await;
     let gatherer = gatherer(|_| {});
     let selected = gather_json(&gatherer, &order_select(&server, Some("token-a"))).await.unwrap();
     let asked = queries(&server).await.len();
@@ -250,8 +232,8 @@ async fn order_sign_reuses_what_order_select_gathered_without_a_round_trip() {
 
 #[tokio::test]
 async fn run_ahead_data_is_never_reused_across_patients_tokens_or_servers() {
-    let server = server_with_demo_patients().await;
-    let other_server = server_with_demo_patients().await;
+    let server = FhirServer::with_demo_patients().await;
+    let other_server = FhirServer::with_demo_patients().await;
     let gatherer = gatherer(|_| {});
     gather_json(&gatherer, &order_select(&server, Some("token-a"))).await.unwrap();
     let asked = queries(&server).await.len();
@@ -309,7 +291,7 @@ async fn demo_load_uploads_every_patient_and_prints_their_ids() {
     let service = TestService::start().await;
     for (name, request) in demo_cases() {
         let path = format!("/cds-services/{}", service_for(request["hook"].as_str().unwrap()));
-        let response = service.post_json(&path, &by_query(&request, &server)).await;
+        let response = service.post_json(&path, &by_query(&request, &server.base)).await;
         assert_eq!(response.status(), 200, "{name}");
     }
     service.stop().await;

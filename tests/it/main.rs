@@ -22,5 +22,6 @@ mod fhir_server;
 mod gathering;
 mod pama;
 mod requests;
+mod signer;
 mod support;
 mod trust;

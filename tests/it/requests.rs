@@ -29,15 +29,27 @@ async fn every_request_shape_is_accepted_over_http() {
     service.stop().await;
 }
 
-#[test]
-fn evaluate_gives_the_same_answer_as_the_route() {
-    for (name, _) in request_fixtures() {
-        let path = root().join("fixtures/requests").join(&name);
-        let (status, stdout, stderr) = run_cli(&["evaluate", path.to_str().unwrap(), "--now", "2026-11-24T12:00:00Z"]);
+#[tokio::test]
+async fn evaluate_gives_the_same_answer_as_the_route() {
+    const NOW: &str = "2026-11-24T12:00:00Z";
+    let service = TestService::start_with(&["--now", NOW]).await;
+    for (name, request) in request_fixtures() {
+        let file = root().join("fixtures/requests").join(&name);
+        let (status, stdout, stderr) =
+            tokio::task::spawn_blocking(move || run_cli(&["evaluate", file.to_str().unwrap(), "--now", NOW]))
+                .await
+                .unwrap();
         assert!(status.success(), "{name}: {stderr}");
-        let response: Value = serde_json::from_str(&stdout).unwrap();
-        assert!(response["cards"].is_array(), "{name}: {stdout}");
+        let evaluated: Value = serde_json::from_str(&stdout).unwrap();
+        assert!(evaluated["cards"].is_array(), "{name}: {stdout}");
+
+        let path = format!("/cds-services/{}", service_for(request["hook"].as_str().unwrap()));
+        let response = service.post_json(&path, &request).await;
+        assert_eq!(response.status(), 200, "{name}");
+        let routed: Value = response.json().await.unwrap();
+        assert_eq!(evaluated, routed, "{name}: `dvt-cds evaluate` and the route differ");
     }
+    service.stop().await;
 }
 
 #[test]

@@ -5,9 +5,10 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use dvt_cds::app::{self, Running};
 use dvt_cds::auth::{Trust, TrustSettings};
 use dvt_cds::config::{Cli, Command as CliCommand, ServeArgs};
@@ -33,10 +34,39 @@ pub fn client() -> reqwest::Client {
 pub fn serve_args(data_dir: &Path, extra: &[&str]) -> ServeArgs {
     let mut argv = vec!["dvt-cds", "serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap()];
     argv.extend_from_slice(extra);
-    match Cli::try_parse_from(argv).unwrap().command {
+    match parse_without_env(&argv).command {
         CliCommand::Serve(args) => args,
         other => panic!("not serve: {other:?}"),
     }
+}
+
+/// The command line as the binary reads it, except that no option falls back to its `DVT_CDS_*`
+/// variable: `Cli::try_parse_from` reads them at parse time, so a developer's environment would
+/// change what an in-process test runs. The variables cannot be removed from this process
+/// instead: under `cargo test` the tests are threads of one process (`set_var` is `unsafe` for
+/// that reason). Passing every flag explicitly would leak each option added later.
+pub fn parse_without_env(argv: &[&str]) -> Cli {
+    let matches = without_env(Cli::command()).try_get_matches_from(argv).unwrap();
+    Cli::from_arg_matches(&matches).unwrap()
+}
+
+/// `command` and its subcommands with the `env` of every argument removed.
+fn without_env(command: clap::Command) -> clap::Command {
+    command.mut_args(|arg| arg.env(None::<&'static str>)).mut_subcommands(without_env)
+}
+
+/// `command` without the `DVT_CDS_*` variables of this process's environment (every option of the
+/// binary reads one), so a developer's shell cannot change what a child process runs. Variables
+/// the command sets itself, and the rest of the environment (`PATH`, `HOME`, ...), are kept.
+pub fn without_dvt_cds_env(command: &mut Command) -> &mut Command {
+    let set: Vec<std::ffi::OsString> =
+        command.get_envs().filter(|(_, value)| value.is_some()).map(|(name, _)| name.to_owned()).collect();
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("DVT_CDS_") && !set.contains(&name) {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 /// The service in this process, on its own data directory.
@@ -89,31 +119,28 @@ pub async fn serve_router(router: axum::Router) -> String {
     format!("http://{address}")
 }
 
-/// The `dvt-cds` binary running as a child process; its stderr (the log) is collected.
-pub struct ServiceProcess {
-    child: Child,
+/// A child process that logs `listening on http://ADDRESS` on stderr once it serves; its stderr
+/// (the log) is collected line by line until it closes.
+pub struct LoggedChild {
+    pub child: Child,
+    /// `http://ADDRESS`, from the `listening on` line.
     pub base: String,
     log: Arc<Mutex<Vec<String>>>,
+    /// Ends when the child's stderr closes, that is when the child has exited.
+    reader: Option<JoinHandle<()>>,
 }
 
-impl ServiceProcess {
-    pub fn spawn(data_dir: &Path, extra: &[&str]) -> ServiceProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dvt-cds"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap()])
-            .args(extra)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+impl LoggedChild {
+    /// Starts `command` without the `DVT_CDS_*` environment and waits until it listens.
+    pub fn spawn(command: &mut Command) -> LoggedChild {
+        let mut child = without_dvt_cds_env(command).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (address_found, address) = std::sync::mpsc::channel();
         let lines = Arc::clone(&log);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(start) = line.find("listening on http://") {
-                    let base = line[start + "listening on ".len()..].split_whitespace().next().unwrap_or("").to_owned();
+                if let Some(base) = listening_base(&line) {
                     let _ = address_found.send(base);
                 }
                 lines.lock().unwrap().push(line);
@@ -121,56 +148,109 @@ impl ServiceProcess {
         });
         let base = address
             .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("the service did not start: {}", log.lock().unwrap().join("\n")));
-        ServiceProcess { child, base, log }
+            .unwrap_or_else(|_| panic!("the process did not start: {}", log.lock().unwrap().join("\n")));
+        LoggedChild { child, base, log, reader: Some(reader) }
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Everything the process logged so far.
+    /// Everything logged so far; all of it once [`LoggedChild::wait`] has returned.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
 
-    /// SIGTERM, then wait for a clean exit.
-    pub fn terminate(&mut self) -> ExitStatus {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-        self.wait()
+    /// Waits (at most 30 s) for the child to exit, then for its last log lines.
+    pub fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "the process did not stop: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        status
     }
 
     /// SIGKILL: no chance to clean up.
-    pub fn kill(&mut self) {
+    pub fn kill(&mut self) -> ExitStatus {
         self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader thread drain the last lines.
-                std::thread::sleep(Duration::from_millis(50));
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the service did not stop: {}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.wait()
     }
 }
 
-impl Drop for ServiceProcess {
+impl Drop for LoggedChild {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
+/// The base URL in a `listening on http://ADDRESS` log line.
+pub fn listening_base(line: &str) -> Option<String> {
+    let start = line.find("listening on http://")?;
+    line.get(start + "listening on ".len()..)?.split_whitespace().next().map(str::to_owned)
+}
+
+/// A loopback port of this test that counts the TCP connections made to it and closes each at
+/// once: a server nothing may reach, or one that need not answer. Returns `127.0.0.1:PORT`.
+pub async fn connection_counter() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    (address.to_string(), connections)
+}
+
+/// The `dvt-cds` binary serving as a child process; its stderr (the log) is collected.
+pub struct ServiceProcess {
+    process: LoggedChild,
+    pub base: String,
+}
+
+impl ServiceProcess {
+    pub fn spawn(data_dir: &Path, extra: &[&str]) -> ServiceProcess {
+        let process = LoggedChild::spawn(
+            Command::new(env!("CARGO_BIN_EXE_dvt-cds"))
+                .args(["serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap()])
+                .args(extra),
+        );
+        let base = process.base.clone();
+        ServiceProcess { process, base }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Everything the process logged so far; all of it once it has been stopped.
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
+    /// SIGTERM, then wait for the exit and the last log line.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill").args(["-TERM", &self.process.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        self.process.wait()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+}
+
 /// Runs `dvt-cds ARGS` to completion: (exit status, stdout, stderr).
 pub fn run_cli(args: &[&str]) -> (ExitStatus, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_dvt-cds")).args(args).env_remove("RUST_LOG").output().unwrap();
+    let output = without_dvt_cds_env(Command::new(env!("CARGO_BIN_EXE_dvt-cds")).args(args)).output().unwrap();
     (output.status, String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
 }
 
@@ -184,9 +264,11 @@ pub fn overridden(card: Uuid) -> Value {
     })
 }
 
-/// The smallest valid order-select request.
+/// The smallest valid order-select request. Its prefetch answers every key the service declares
+/// (the patient, `null` for the rest), so it makes no FHIR query even when a test adds a
+/// `fhirServer`.
 pub fn order_select() -> Value {
-    json!({
+    let mut request = json!({
         "hook": "order-select",
         "hookInstance": "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d",
         "context": {
@@ -198,8 +280,28 @@ pub fn order_select() -> Value {
                 "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "37212"}]},
                 "subject": {"reference": "Patient/pat-1"}}}]}
         },
-        "prefetch": {"patient": {"resourceType": "Patient", "id": "pat-1"}, "conditions": null}
-    })
+        "prefetch": {"patient": {"resourceType": "Patient", "id": "pat-1"}}
+    });
+    let discovery = app::discovery().unwrap();
+    for (key, _) in discovery.find(service_for("order-select")).unwrap().prefetch() {
+        request["prefetch"].as_object_mut().unwrap().entry(key.as_str()).or_insert(Value::Null);
+    }
+    assert!(request["prefetch"].as_object().unwrap().contains_key("conditions"));
+    request
+}
+
+/// `request` without its prefetch, naming `fhir_server`: every key must be queried.
+pub fn by_query(request: &Value, fhir_server: &str) -> Value {
+    let mut request = request.clone();
+    request.as_object_mut().unwrap().remove("prefetch");
+    request["fhirServer"] = json!(fhir_server);
+    request
+}
+
+/// `http://127.0.0.1:PORT` where nothing listens: bound, then closed.
+pub fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
 }
 
 /// Asserts `response` has `status` and a FHIR OperationOutcome body; returns the body.
@@ -315,4 +417,20 @@ pub fn deps() -> dvt_cds::pipeline::Deps {
         dvt_cds::knowledge::KnowledgeBase::embedded().unwrap(),
         dvt_cds::gather::Gatherer::default(),
     )
+}
+
+#[test]
+fn in_process_parsing_reads_no_environment_variable() {
+    fn envs(command: &clap::Command) -> Vec<String> {
+        let mut names: Vec<String> = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .map(|env| env.to_string_lossy().into_owned())
+            .collect();
+        names.extend(command.get_subcommands().flat_map(envs));
+        names
+    }
+    let real = envs(&Cli::command());
+    assert!(real.contains(&"DVT_CDS_CONFIG".to_owned()) && real.contains(&"DVT_CDS_LOG".to_owned()), "{real:?}");
+    assert_eq!(envs(&without_env(Cli::command())), Vec::<String>::new());
 }
