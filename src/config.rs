@@ -24,6 +24,26 @@ pub struct Cli {
     pub log: String,
 }
 
+impl Cli {
+    /// The command line from `argv` alone: no option falls back to its `DVT_CDS_*` variable. For
+    /// running the service inside another program (and tests): clap reads the variables at parse time,
+    /// and a process's environment cannot safely be changed while other threads run.
+    pub fn parse_args_only<I, T>(argv: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = without_env(Cli::command()).try_get_matches_from(argv)?;
+        Cli::from_arg_matches(&matches)
+    }
+}
+
+/// `command` and its subcommands with the `env` of every argument removed.
+fn without_env(command: clap::Command) -> clap::Command {
+    command.mut_args(|arg| arg.env(None::<&'static str>)).mut_subcommands(without_env)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -217,8 +237,24 @@ mod tests {
     }
 
     #[test]
+    fn parsing_the_arguments_alone_reads_no_environment_variable() {
+        fn envs(command: &clap::Command) -> Vec<String> {
+            let mut names: Vec<String> = command
+                .get_arguments()
+                .filter_map(|arg| arg.get_env())
+                .map(|env| env.to_string_lossy().into_owned())
+                .collect();
+            names.extend(command.get_subcommands().flat_map(envs));
+            names
+        }
+        let real = envs(&Cli::command());
+        assert!(real.contains(&"DVT_CDS_CONFIG".to_owned()) && real.contains(&"DVT_CDS_LOG".to_owned()), "{real:?}");
+        assert_eq!(envs(&without_env(Cli::command())), Vec::<String>::new());
+    }
+
+    #[test]
     fn serve_defaults_to_loopback_and_the_data_directory() {
-        let cli = Cli::try_parse_from(["dvt-cds", "serve"]).unwrap();
+        let cli = Cli::parse_args_only(["dvt-cds", "serve"]).unwrap();
         let Command::Serve(args) = cli.command else { panic!("not serve") };
         assert_eq!(args.bind, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(args.storage.feedback_db(), PathBuf::from("./data/feedback.sqlite3"));
@@ -231,7 +267,7 @@ mod tests {
 
     #[test]
     fn gathering_limits_are_checked() {
-        let parse = |extra: &[&str]| Cli::try_parse_from([&["dvt-cds", "serve"], extra].concat());
+        let parse = |extra: &[&str]| Cli::parse_args_only([&["dvt-cds", "serve"], extra].concat());
         assert!(parse(&["--fhir-deadline", "800ms", "--run-ahead-ttl", "0s"]).is_ok());
         assert!(parse(&["--fhir-max-pages", "0"]).is_err());
         assert!(parse(&["--fhir-deadline", "soon"]).is_err());
@@ -239,7 +275,7 @@ mod tests {
 
     #[test]
     fn now_must_be_an_rfc_3339_instant() {
-        assert!(Cli::try_parse_from(["dvt-cds", "evaluate", "r.json", "--now", "2026-11-24T12:00:00Z"]).is_ok());
-        assert!(Cli::try_parse_from(["dvt-cds", "evaluate", "r.json", "--now", "2026-11-24"]).is_err());
+        assert!(Cli::parse_args_only(["dvt-cds", "evaluate", "r.json", "--now", "2026-11-24T12:00:00Z"]).is_ok());
+        assert!(Cli::parse_args_only(["dvt-cds", "evaluate", "r.json", "--now", "2026-11-24"]).is_err());
     }
 }

@@ -50,7 +50,7 @@ fn requests() -> Vec<(String, Value)> {
             let path = entry.unwrap().path();
             let file = if path.is_dir() { path.join("request.json") } else { path.clone() };
             if file.extension().is_some_and(|ext| ext == "json") {
-                requests.push((file.display().to_string(), read_json(&file)));
+                requests.push((file.display().to_string(), support::offline(read_json(&file))));
             }
         }
     }

@@ -525,17 +525,33 @@ fn phlegmasia_card(
     knowledge: &KnowledgeBase,
 ) -> Result<Option<Card>, CardError> {
     let Some(hit) = assessment.flags_of(FlagClass::LimbThreat).next() else { return Ok(None) };
-    let summary =
-        "Phlegmasia cerulea dolens: emergent CDT/PMT or surgical thrombectomy is usually appropriate".to_owned();
-    let mut detail = String::from(
-        "Limb-threatening venous ischaemia. Escalate now to interventional radiology or vascular surgery for emergent thrombus removal; anticoagulation alone is usually not appropriate.\n\n",
-    );
+    // Suspected (or undated) phlegmasia stays critical, since the limb is at stake, but says so: the
+    // patient is not in variant 5 until it is confirmed.
+    let (summary, mut detail) = if hit.certain {
+        (
+            "Phlegmasia cerulea dolens: emergent CDT/PMT or surgical thrombectomy is usually appropriate",
+            String::from(
+                "Limb-threatening venous ischaemia. Escalate now to interventional radiology or vascular surgery for emergent thrombus removal; anticoagulation alone is usually not appropriate.\n\n",
+            ),
+        )
+    } else {
+        (
+            "Possible phlegmasia cerulea dolens (unconfirmed): examine the limb now; if confirmed, emergent thrombus removal",
+            String::from(
+                "Phlegmasia cerulea dolens is recorded but not confirmed. Examine the limb now; if it is confirmed, escalate to interventional radiology or vascular surgery for emergent thrombus removal. Until then the ACR rating of the order follows the confirmed findings.\n\n**If confirmed:** ",
+            ),
+        )
+    };
     detail.push_str(&wording::variant_heading(knowledge, Variant::Acr193V5));
     detail.push_str(&wording::rating_table(knowledge, Variant::Acr193V5, &[]));
     detail.push_str(&wording::safety_section(knowledge, &[hit]));
-    let builder =
-        Card::builder(ids.uuid("phlegmasia"), summary, Indicator::Critical, acr_source(knowledge, Variant::Acr193V5))
-            .detail(detail);
+    // Only a confirmed phlegmasia places the patient in variant 5, so only then does the source name it.
+    let source = if hit.certain {
+        acr_source(knowledge, Variant::Acr193V5)
+    } else {
+        topic_source(knowledge, Variant::Acr193V5.topic())
+    };
+    let builder = Card::builder(ids.uuid("phlegmasia"), summary.to_owned(), Indicator::Critical, source).detail(detail);
     let builder = match acr_link(knowledge, Variant::Acr193V5.topic()) {
         Some(link) => builder.link(link),
         None => builder,

@@ -237,7 +237,11 @@ pub(super) fn safety_section(knowledge: &KnowledgeBase, flags: &[&SafetyHit]) ->
     let mut text = String::from("**Safety** (not part of the ACR rating)\n\n");
     for hit in flags {
         let source = knowledge.source(&hit.source).map_or(hit.source.as_str(), |s| s.short.as_str());
-        let unsure = if hit.certain { "" } else { " Possibly: a date is missing or imprecise; confirm it." };
+        let unsure = if hit.certain {
+            ""
+        } else {
+            " Possibly: a finding is unconfirmed or its date is missing or imprecise; confirm it."
+        };
         let _ = writeln!(text, "- {}: {} ({source}).{unsure}", class_words(hit.class), hit.label);
         for fact in &hit.facts {
             let _ = writeln!(text, "  - {}", fact_line(fact));

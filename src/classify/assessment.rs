@@ -71,7 +71,8 @@ pub struct SafetyHit {
     pub class: FlagClass,
     pub label: String,
     pub source: String,
-    /// False when a date the window needs is missing or imprecise: the finding may not apply.
+    /// False when the finding is only suspected, or a date the window needs is missing or imprecise: the
+    /// flag may not apply.
     pub certain: bool,
     pub facts: Vec<Fact>,
 }
@@ -79,10 +80,6 @@ pub struct SafetyHit {
 impl Assessment {
     pub fn variant_of_topic(&self, topic: u32) -> Option<Variant> {
         self.variants.iter().copied().find(|variant| variant.topic() == topic)
-    }
-
-    pub fn fired(&self, rule: Rule) -> bool {
-        self.rules.iter().any(|hit| hit.id == rule)
     }
 
     pub fn flags_of(&self, class: FlagClass) -> impl Iterator<Item = &SafetyHit> {

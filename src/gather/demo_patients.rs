@@ -35,6 +35,7 @@ pub const DEMO_PATIENTS: &[(&str, &str)] = &[
     ("patient-view-iliofemoral", include_str!("../../fixtures/patients/patient-view-iliofemoral.json")),
     ("patient-view-phlegmasia", include_str!("../../fixtures/patients/patient-view-phlegmasia.json")),
     ("patient-view-suspected-dvt", include_str!("../../fixtures/patients/patient-view-suspected-dvt.json")),
+    ("phlegmasia-suspected-apixaban", include_str!("../../fixtures/patients/phlegmasia-suspected-apixaban.json")),
     ("phlegmasia-suspected-cdt", include_str!("../../fixtures/patients/phlegmasia-suspected-cdt.json")),
     ("recent-surgery-review-cdt", include_str!("../../fixtures/patients/recent-surgery-review-cdt.json")),
     ("refuted-dvt-cdt", include_str!("../../fixtures/patients/refuted-dvt-cdt.json")),

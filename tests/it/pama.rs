@@ -33,7 +33,7 @@ fn sandbox_rating_box(response: &Value) -> Option<(String, String)> {
 }
 
 fn request(name: &str) -> Value {
-    read_json(&root().join("fixtures/requests").join(name))
+    crate::support::offline(read_json(&root().join("fixtures/requests").join(name)))
 }
 
 #[tokio::test]

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use clap::{CommandFactory, FromArgMatches};
 use dvt_cds::app::{self, Running};
 use dvt_cds::auth::{Trust, TrustSettings};
 use dvt_cds::config::{Cli, Command as CliCommand, ServeArgs};
@@ -41,18 +40,9 @@ pub fn serve_args(data_dir: &Path, extra: &[&str]) -> ServeArgs {
 }
 
 /// The command line as the binary reads it, except that no option falls back to its `DVT_CDS_*`
-/// variable: `Cli::try_parse_from` reads them at parse time, so a developer's environment would
-/// change what an in-process test runs. The variables cannot be removed from this process
-/// instead: under `cargo test` the tests are threads of one process (`set_var` is `unsafe` for
-/// that reason). Passing every flag explicitly would leak each option added later.
+/// variable, so a developer's environment cannot change what an in-process test runs.
 pub fn parse_without_env(argv: &[&str]) -> Cli {
-    let matches = without_env(Cli::command()).try_get_matches_from(argv).unwrap();
-    Cli::from_arg_matches(&matches).unwrap()
-}
-
-/// `command` and its subcommands with the `env` of every argument removed.
-fn without_env(command: clap::Command) -> clap::Command {
-    command.mut_args(|arg| arg.env(None::<&'static str>)).mut_subcommands(without_env)
+    Cli::parse_args_only(argv).unwrap()
 }
 
 /// `command` without the `DVT_CDS_*` variables of this process's environment (every option of the
@@ -333,6 +323,19 @@ pub fn service_for(hook: &str) -> &'static str {
     }
 }
 
+/// `request` with its `fhirServer`, when it names a host beyond loopback (the request-shape fixtures name
+/// the sandbox's server), moved to a loopback port where nothing listens: tests never leave the machine,
+/// and gathering meets the same unreachable server it would meet offline.
+pub fn offline(mut request: Value) -> Value {
+    let remote = request["fhirServer"]
+        .as_str()
+        .is_some_and(|server| !server.starts_with("http://127.0.0.1") && !server.starts_with("http://localhost"));
+    if remote {
+        request["fhirServer"] = Value::String(format!("{}/fhir", closed_port()));
+    }
+    request
+}
+
 /// Every `*.json` file of `fixtures/FOLDER`, by path, parsed.
 pub fn json_fixtures(folder: &str) -> Vec<(PathBuf, Value)> {
     let mut files: Vec<(PathBuf, Value)> = std::fs::read_dir(root().join("fixtures").join(folder))
@@ -417,20 +420,4 @@ pub fn deps() -> dvt_cds::pipeline::Deps {
         dvt_cds::knowledge::KnowledgeBase::embedded().unwrap(),
         dvt_cds::gather::Gatherer::default(),
     )
-}
-
-#[test]
-fn in_process_parsing_reads_no_environment_variable() {
-    fn envs(command: &clap::Command) -> Vec<String> {
-        let mut names: Vec<String> = command
-            .get_arguments()
-            .filter_map(|arg| arg.get_env())
-            .map(|env| env.to_string_lossy().into_owned())
-            .collect();
-        names.extend(command.get_subcommands().flat_map(envs));
-        names
-    }
-    let real = envs(&Cli::command());
-    assert!(real.contains(&"DVT_CDS_CONFIG".to_owned()) && real.contains(&"DVT_CDS_LOG".to_owned()), "{real:?}");
-    assert_eq!(envs(&without_env(Cli::command())), Vec::<String>::new());
 }

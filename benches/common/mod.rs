@@ -8,7 +8,7 @@
     reason = "benchmark support: each benchmark uses part of it, and a failure should stop it loudly"
 )]
 
-#[path = "../tests/it/signer.rs"]
+#[path = "../../tests/it/signer.rs"]
 mod signer;
 
 use std::path::{Path, PathBuf};
