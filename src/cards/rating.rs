@@ -100,7 +100,7 @@ pub(super) fn flags_for<'a>(
                 kind == Some(ProcedureKind::Lysis)
             }
             FlagClass::Review => kind.is_some_and(ProcedureKind::removes_thrombus),
-            FlagClass::Anticoagulation if hit.flag == "heparin-with-hit" => order.heparin,
+            FlagClass::Heparin => order.heparin,
             FlagClass::Anticoagulation => matches!(
                 kind,
                 Some(

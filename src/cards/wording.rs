@@ -222,6 +222,7 @@ pub(super) fn class_words(class: FlagClass) -> &'static str {
         FlagClass::LysisAbsolute => "Absolute contraindication to thrombolysis",
         FlagClass::LysisRelative => "Relative contraindication to thrombolysis",
         FlagClass::Anticoagulation => "Contraindication to anticoagulation",
+        FlagClass::Heparin => "Contraindication to heparins",
         FlagClass::Contrast => "Contrast caution",
         FlagClass::Review => "To check",
         FlagClass::Timing => "Timing",

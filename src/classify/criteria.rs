@@ -40,6 +40,9 @@ pub enum FlagClass {
     LysisAbsolute,
     LysisRelative,
     Anticoagulation,
+    /// A contraindication to heparins only (heparin-induced thrombocytopenia): shown on heparin orders,
+    /// and not a contraindication to anticoagulation as such.
+    Heparin,
     Contrast,
     Review,
     Timing,
@@ -52,6 +55,7 @@ impl FlagClass {
             "lysis-absolute" => Some(FlagClass::LysisAbsolute),
             "lysis-relative" => Some(FlagClass::LysisRelative),
             "anticoagulation" => Some(FlagClass::Anticoagulation),
+            "heparin" => Some(FlagClass::Heparin),
             "contrast" => Some(FlagClass::Contrast),
             "review" => Some(FlagClass::Review),
             "timing" => Some(FlagClass::Timing),

@@ -395,10 +395,8 @@ fn missing_for(
 fn decide_6(evidence: &Evidence, reading: Option<&DvtReading<'_>>, safety_hits: &[SafetyHit], out: &mut Recorder) {
     let pulmonary_embolism: Vec<Fact> =
         evidence.conditions_of(Concept::PulmonaryEmbolism).filter(|c| c.is_asserted()).map(condition_fact).collect();
-    let anticoagulation: Vec<&SafetyHit> = safety_hits
-        .iter()
-        .filter(|hit| hit.class == FlagClass::Anticoagulation && hit.certain && hit.flag != "heparin-with-hit")
-        .collect();
+    let anticoagulation: Vec<&SafetyHit> =
+        safety_hits.iter().filter(|hit| hit.class == FlagClass::Anticoagulation && hit.certain).collect();
     // Variant 6 is "undergoing catheter-directed thrombolysis": CDT/PMT ordered or under way, not systemic
     // thrombolysis or a thrombolytic drug order, which may be either.
     let cdt = |procedures: &[String]| procedures.iter().any(|id| id == CDT_PMT);

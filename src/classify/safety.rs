@@ -190,10 +190,7 @@ fn evaluate_flag(
                 }
             }
             Trigger::AnticoagulationContraindicated => {
-                for hit in earlier
-                    .iter()
-                    .filter(|hit| hit.class == FlagClass::Anticoagulation && hit.flag != "heparin-with-hit")
-                {
+                for hit in earlier.iter().filter(|hit| hit.class == FlagClass::Anticoagulation) {
                     for fact in &hit.facts {
                         found.add(fact.clone(), hit.certain);
                     }
