@@ -4,8 +4,7 @@
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::rating::{OrderRating, rated_pama_code};
-use crate::classify::Variant;
+use crate::classify::{OrderRating, OrderVerdict, Pama, Variant};
 use crate::knowledge::{Category, KnowledgeBase, OrderCode, Procedure};
 
 /// The Argonaut PAMA extensions (the public sandbox's PAMA tab reads `pama-rating` at exactly this URL).
@@ -22,15 +21,11 @@ pub const OVERRIDE_SYSTEM: &str = "urn:dvt-cds:override-reason";
 const OURS: [&str; 4] = [PAMA_RATING, PAMA_CONSULT_ID, PAMA_AUC_APPLIED, VARIANT_EXTENSION];
 
 /// The draft as the client sent it, with our rating extensions in place of any earlier ones.
-pub(super) fn rated(
-    draft: &Value,
-    rating: &OrderRating<'_>,
-    consult: Uuid,
-    knowledge: &KnowledgeBase,
-) -> Option<Value> {
-    let code = rating.pama_code()?;
-    let rated = match rating {
-        OrderRating::Rated { variant, category, .. } => Some((*variant, *category)),
+pub(super) fn rated(draft: &Value, verdict: &OrderVerdict, consult: Uuid, knowledge: &KnowledgeBase) -> Option<Value> {
+    let code = verdict.pama?.code();
+    // Only a rating that stands carries ACR's category and variant; one the record voids carries neither.
+    let rated = match &verdict.rating {
+        OrderRating::Rated { variant, .. } => Some((*variant, verdict.rating.category())),
         _ => None,
     };
     let mut resource = draft.as_object()?.clone();
@@ -51,17 +46,20 @@ pub(super) fn rated(
     Some(Value::Object(resource))
 }
 
-/// The PAMA rating `code`, and for an order `rated` in a variant its category, topic and variant.
+/// The PAMA rating `code`, and for an order `rated` in a variant its category (when the order means one
+/// row, or rows of one category), topic and variant.
 fn rating_extensions(
     code: &str,
-    rated: Option<(Variant, Category)>,
+    rated: Option<(Variant, Option<Category>)>,
     consult: Uuid,
     knowledge: &KnowledgeBase,
 ) -> Vec<Value> {
     let mut coding = vec![json!({"system": PAMA_RATING_SYSTEM, "code": code})];
     let mut extensions = vec![json!({"url": PAMA_CONSULT_ID, "valueUri": format!("urn:uuid:{consult}")})];
     if let Some((variant, category)) = rated {
-        coding.push(category_coding(category));
+        if let Some(category) = category {
+            coding.push(category_coding(category));
+        }
         if let Some(topic) = knowledge.topic(variant.topic()) {
             extensions.push(json!({"url": PAMA_AUC_APPLIED, "valueUri": topic.url}));
         }
@@ -90,7 +88,7 @@ pub(super) fn better_order(
 ) -> Value {
     let mut resource = Map::new();
     resource.insert("resourceType".to_owned(), json!("ServiceRequest"));
-    let pama = rating_extensions(rated_pama_code(category), Some((variant, category)), consult, knowledge);
+    let pama = rating_extensions(Pama::of(category).code(), Some((variant, Some(category))), consult, knowledge);
     resource.insert("extension".to_owned(), Value::Array(pama));
     resource.insert("status".to_owned(), json!("draft"));
     let intent = replaced.get("intent").filter(|intent| intent.is_string()).cloned().unwrap_or(json!("order"));

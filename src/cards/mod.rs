@@ -12,10 +12,7 @@
 //! critical card. Signing thrombus removal or a stent adds the plan for after the procedure.
 
 mod actions;
-mod rating;
 mod wording;
-
-use std::collections::BTreeMap;
 
 use serde_json::Value;
 use uuid::Uuid;
@@ -23,15 +20,16 @@ use uuid::Uuid;
 use crate::cds_hooks::{
     Action, Card, CardError, CdsResponse, Coding, Hook, Indicator, Link, SelectionBehavior, Source, Suggestion,
 };
-use crate::classify::{Assessment, FlagClass, Missing, Rule, SafetyHit, Variant};
-use crate::evidence::{Evidence, OrderFact, ProcedureKind};
-use crate::knowledge::{Category, KnowledgeBase, OrderCode, Procedure, Rating};
+use crate::classify::{
+    Assessment, Effect, FlagClass, Missing, OrderRating, OrderVerdict, Rule, SafetyHit, Urgency, Variant, needs_of,
+};
+use crate::evidence::{Evidence, ProcedureKind};
+use crate::knowledge::{Category, KnowledgeBase, Procedure};
 
 pub use actions::{
     CATEGORY_SYSTEM, OVERRIDE_SYSTEM, PAMA_AUC_APPLIED, PAMA_CONSULT_ID, PAMA_RATING, PAMA_RATING_SYSTEM,
     VARIANT_EXTENSION, VARIANT_SYSTEM,
 };
-use rating::OrderRating;
 
 /// The call being answered.
 #[derive(Debug, Clone, Copy)]
@@ -69,114 +67,163 @@ pub fn render(
         cards.extend(summary_card(&ids, assessment, knowledge)?);
         return CdsResponse::new(cards, Vec::new());
     }
-
-    let acted: Vec<&OrderFact> =
-        evidence.orders.iter().filter(|order| order.selected && !order.procedures.is_empty()).collect();
-    if acted.is_empty() {
+    let verdicts = &assessment.orders;
+    if verdicts.is_empty() {
         return CdsResponse::new(Vec::new(), Vec::new());
     }
-    if acted.iter().any(|order| !rating::removes_thrombus_emergently(order)) {
+    if verdicts.iter().any(|verdict| !verdict.emergent_removal) {
         cards.extend(phlegmasia_card(&ids, assessment, knowledge)?);
     }
-
-    let mut rated: BTreeMap<(Variant, Category), Vec<Acted<'_>>> = BTreeMap::new();
-    // Keyed by what is missing, then the topic: orders of two topics missing the same facts get a card each.
-    let mut undecided: BTreeMap<(Vec<&str>, u32), Undecided<'_>> = BTreeMap::new();
-    let mut ambiguous = Vec::new();
-    let mut unrated = Vec::new();
-    for order in &acted {
-        let order_rating = rating::rate(order, assessment, knowledge);
-        let consult = ids.uuid(&format!("consult|{}", order.source.resource));
-        if let Some(resource) = draft(context, &order.source.resource)
-            .and_then(|draft| actions::rated(draft, &order_rating, consult, knowledge))
+    for verdict in verdicts {
+        let consult = ids.uuid(&format!("consult|{}", verdict.order));
+        if let Some(resource) =
+            draft(context, &verdict.order).and_then(|draft| actions::rated(draft, verdict, consult, knowledge))
         {
             system_actions.push(Action::update(
-                format!("Record the ACR appropriateness rating on {}", order.source.resource),
+                format!("Record the ACR appropriateness rating on {}", verdict.order),
                 resource,
             ));
         }
-        let acted = Acted { order, flags: rating::flags_for(order, assessment, knowledge) };
-        let critical: Vec<&SafetyHit> =
-            acted.flags.iter().copied().filter(|hit| hit.class == FlagClass::LysisAbsolute).collect();
-        let other: Vec<&SafetyHit> =
-            acted.flags.iter().copied().filter(|hit| hit.class != FlagClass::LysisAbsolute).collect();
-        let has_own_card = matches!(
-            order_rating,
-            OrderRating::Rated { .. } | OrderRating::Undecided { .. } | OrderRating::Ambiguous { .. }
-        );
-        if !critical.is_empty() {
-            let folded: &[&SafetyHit] = if has_own_card { &[] } else { &other };
-            cards.push(contraindication_card(&ids, order, &critical, folded, knowledge)?);
-        }
-        match order_rating {
-            OrderRating::Rated { variant, category, .. } => rated.entry((variant, category)).or_default().push(acted),
-            OrderRating::Undecided { topic, missing } => {
-                let key: Vec<&str> = missing.iter().map(|m| m.id).collect();
-                undecided
-                    .entry((key, topic))
-                    .or_insert_with(|| Undecided { missing, orders: Vec::new() })
-                    .orders
-                    .push(acted);
-            }
-            OrderRating::Ambiguous { variant, rows } => ambiguous.push((acted, variant, rows)),
-            OrderRating::NoCriteriaApply | OrderRating::NotRated => {
-                if critical.is_empty() && !other.is_empty() {
-                    unrated.push((*order, other));
-                }
-            }
-        }
     }
 
-    for ((variant, category), orders) in &rated {
-        cards.push(rating_card(context, &ids, *variant, *category, orders, assessment, knowledge)?);
-    }
-    for ((_, topic), Undecided { missing, orders }) in &undecided {
-        cards.push(missing_card(&ids, *topic, missing, orders, assessment, knowledge)?);
-    }
-    for (acted, variant, rows) in &ambiguous {
-        cards.push(ambiguous_card(&ids, acted, *variant, rows, assessment, knowledge)?);
-    }
-    for (order, flags) in &unrated {
-        cards.push(safety_card(&ids, order, flags, assessment, knowledge)?);
+    let mut tables = Tables::default();
+    for group in groups(verdicts) {
+        let card = match group.kind {
+            GroupKind::Rated => Some(rating_card(context, &ids, &group.members, assessment, knowledge, &mut tables)?),
+            GroupKind::Withheld => Some(contraindication_card(&ids, &group.members, assessment, knowledge, &mut tables)?),
+            GroupKind::Undecided => Some(missing_card(&ids, &group.members, assessment, knowledge)?),
+            GroupKind::Ambiguous => Some(ambiguous_card(&ids, &group.members, assessment, knowledge, &mut tables)?),
+            GroupKind::Outside => Some(outside_card(&ids, &group.members, assessment, knowledge)?),
+            GroupKind::Silent => None,
+        };
+        cards.extend(card);
     }
     if context.hook == Hook::OrderSign {
-        cards.extend(plan_card(&ids, &acted, assessment, knowledge)?);
+        cards.extend(plan_card(&ids, verdicts, evidence, assessment, knowledge)?);
     }
     CdsResponse::new(cards, system_actions)
 }
 
-/// An order acted on, with the safety flags that concern it (found once per order).
-struct Acted<'a> {
-    order: &'a OrderFact,
-    flags: Vec<&'a SafetyHit>,
+/// What kind of card a verdict gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GroupKind {
+    Rated,
+    Withheld,
+    Undecided,
+    Ambiguous,
+    /// No ACR variant applies (or no table rates it) for a DVT patient, or a safety finding concerns it.
+    Outside,
+    /// Orders outside our topics, for a patient with no DVT on record: silence beats noise.
+    Silent,
 }
 
-/// Orders of one topic the data cannot rate for the same missing facts.
-struct Undecided<'a> {
-    missing: Vec<&'a Missing>,
-    orders: Vec<Acted<'a>>,
+/// Orders that share a verdict share a card.
+struct Group<'a> {
+    kind: GroupKind,
+    members: Vec<&'a OrderVerdict>,
 }
 
-/// The orders' facts.
-fn facts<'a>(orders: &[Acted<'a>]) -> Vec<&'a OrderFact> {
-    orders.iter().map(|acted| acted.order).collect()
-}
-
-/// The procedures the orders ask for.
-fn ordered<'a>(orders: &[&'a OrderFact]) -> Vec<&'a str> {
-    orders.iter().flat_map(|order| order.procedures.iter().map(String::as_str)).collect()
-}
-
-/// The flags of all the orders, each once, without the absolute contraindications to lysis (which
-/// have a critical card of their own).
-fn shared_flags<'a>(orders: &[Acted<'a>]) -> Vec<&'a SafetyHit> {
-    let mut flags: Vec<&SafetyHit> = Vec::new();
-    for hit in orders.iter().flat_map(|acted| acted.flags.iter().copied()) {
-        if hit.class != FlagClass::LysisAbsolute && !flags.contains(&hit) {
-            flags.push(hit);
+fn kind_of(verdict: &OrderVerdict) -> GroupKind {
+    match verdict.rating {
+        OrderRating::Rated { .. } => GroupKind::Rated,
+        OrderRating::Withheld { .. } => GroupKind::Withheld,
+        OrderRating::Undecided { .. } => GroupKind::Undecided,
+        OrderRating::Ambiguous { .. } => GroupKind::Ambiguous,
+        OrderRating::NoVariant { .. } | OrderRating::NotRated | OrderRating::WithRemoval => {
+            if verdict.notes.is_empty() && verdict.findings.is_empty() { GroupKind::Silent } else { GroupKind::Outside }
         }
     }
-    flags
+}
+
+/// What makes two verdicts one card: the same kind and rating (a stent rated with its CDT/PMT, an
+/// anticoagulant drafted with removal join the removal's card).
+fn groups(verdicts: &[OrderVerdict]) -> Vec<Group<'_>> {
+    let mut groups: Vec<(String, Group<'_>)> = Vec::new();
+    let key_of = |verdict: &OrderVerdict| -> String {
+        let rating = serde_json::to_string(&verdict.rating).unwrap_or_default();
+        match kind_of(verdict) {
+            GroupKind::Withheld => {
+                let flags: Vec<&str> = verdict.findings.iter().map(|f| f.flag.as_str()).collect();
+                format!("withheld|{rating}|{}", flags.join(","))
+            }
+            GroupKind::Outside => format!("outside|{}", verdict.order),
+            GroupKind::Ambiguous => format!("ambiguous|{}", verdict.order),
+            GroupKind::Silent => format!("silent|{}", verdict.order),
+            GroupKind::Rated | GroupKind::Undecided => rating,
+        }
+    };
+    for verdict in verdicts {
+        // A stent rated with its removal, or an anticoagulant drafted with one, goes on the removal's card.
+        let host = verdict.rated_with.iter().chain(verdict.with_removal.iter()).find_map(|host| {
+            verdicts.iter().find(|other| other.order == *host && kind_of(other) != GroupKind::Silent)
+        });
+        let joins = host.is_some_and(|_| {
+            !verdict.findings.iter().any(|f| f.effect == Effect::Contraindicates)
+                && matches!(verdict.rating, OrderRating::Rated { .. } | OrderRating::WithRemoval)
+        });
+        let key = match host {
+            Some(host) if joins => key_of(host),
+            _ => key_of(verdict),
+        };
+        let kind = match host {
+            Some(host) if joins => kind_of(host),
+            _ => kind_of(verdict),
+        };
+        match groups.iter_mut().find(|(existing, _)| *existing == key) {
+            Some((_, group)) => group.members.push(verdict),
+            None => groups.push((key, Group { kind, members: vec![verdict] })),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
+}
+
+/// The variants whose table a card of this response already shows: each table appears once.
+#[derive(Default)]
+struct Tables {
+    shown: Vec<(Variant, String)>,
+}
+
+impl Tables {
+    /// The variant's heading and table, or a line pointing to the card that has them.
+    fn show(&mut self, knowledge: &KnowledgeBase, variant: Variant, ordered: &[&str], card: &str) -> String {
+        if let Some((_, first)) = self.shown.iter().find(|(shown, _)| *shown == variant) {
+            return wording::table_elsewhere(knowledge, variant, first);
+        }
+        self.shown.push((variant, card.to_owned()));
+        let mut text = wording::variant_heading(knowledge, variant);
+        text.push_str(&wording::rating_table(knowledge, variant, ordered));
+        text
+    }
+}
+
+/// The procedures the verdicts' orders ask for.
+fn ordered<'a>(members: &[&'a OrderVerdict]) -> Vec<&'a str> {
+    members.iter().flat_map(|verdict| verdict.procedures.iter().map(String::as_str)).collect()
+}
+
+/// The safety flags of the members' findings, each once, in the assessment's order.
+fn flags_of<'a>(members: &[&OrderVerdict], assessment: &'a Assessment, effect: Option<Effect>) -> Vec<&'a SafetyHit> {
+    assessment
+        .safety
+        .iter()
+        .filter(|hit| {
+            members.iter().any(|verdict| {
+                verdict.findings.iter().any(|f| f.flag == hit.flag && effect.is_none_or(|effect| f.effect == effect))
+            })
+        })
+        .collect()
+}
+
+fn indicator_of(members: &[&OrderVerdict]) -> Indicator {
+    match members.iter().map(|verdict| verdict.indicator).max() {
+        Some(Urgency::Critical) => Indicator::Critical,
+        Some(Urgency::Warning) => Indicator::Warning,
+        Some(Urgency::Info) | None => Indicator::Info,
+    }
+}
+
+fn references(members: &[&OrderVerdict]) -> String {
+    members.iter().map(|verdict| verdict.order.as_str()).collect::<Vec<_>>().join(",")
 }
 
 /// The short names of the flags' sources, each once, in the flags' order.
@@ -235,19 +282,19 @@ fn with_override_reasons(mut builder: crate::cds_hooks::CardBuilder) -> crate::c
     builder
 }
 
-/// The orders' short names; after the first, as they read inside a sentence.
-fn short_names(orders: &[&OrderFact], knowledge: &KnowledgeBase) -> Vec<String> {
+/// The orders' short names; after the first, as they read inside a sentence. An order whose code means
+/// several procedures (a filter of unstated type) is named by its first one's kind.
+fn short_names(members: &[&OrderVerdict], knowledge: &KnowledgeBase) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for order in orders {
-        // An order whose code means several procedures (a filter of unstated type) is named by all of them.
-        let procedures: Vec<String> = order
-            .procedures
-            .iter()
-            .filter_map(|id| knowledge.procedure(id))
-            .enumerate()
-            .map(|(index, p)| if index == 0 { p.short.clone() } else { wording::in_sentence(&p.short) })
-            .collect();
-        let name = if procedures.is_empty() { order.source.resource.clone() } else { procedures.join(" or ") };
+    for verdict in members {
+        let procedures: Vec<&Procedure> = verdict.procedures.iter().filter_map(|id| knowledge.procedure(id)).collect();
+        let name = match procedures.as_slice() {
+            [] => verdict.order.clone(),
+            [one] => one.short.clone(),
+            [first, ..] if first.kind == ProcedureKind::IvcFilter => "IVC filter".to_owned(),
+            many => many.iter().map(|p| p.short.clone()).collect::<Vec<_>>().join(" or "),
+        };
+        let name = if verdict.with_removal.is_empty() || names.is_empty() { name } else { format!("{name} with it") };
         let name = if names.is_empty() { name } else { wording::in_sentence(&name) };
         if !names.contains(&name) {
             names.push(name);
@@ -256,133 +303,89 @@ fn short_names(orders: &[&OrderFact], knowledge: &KnowledgeBase) -> Vec<String> 
     names
 }
 
-fn indicator_for(category: Category, flags: &[&SafetyHit]) -> Indicator {
-    if category == Category::UsuallyNotAppropriate || !flags.is_empty() { Indicator::Warning } else { Indicator::Info }
-}
-
 fn rating_card(
     context: Context<'_>,
     ids: &Ids<'_>,
-    variant: Variant,
-    category: Category,
-    orders: &[Acted<'_>],
+    members: &[&OrderVerdict],
     assessment: &Assessment,
     knowledge: &KnowledgeBase,
+    tables: &mut Tables,
 ) -> Result<Card, CardError> {
-    let facts = facts(orders);
-    let references: Vec<&str> = facts.iter().map(|order| order.source.resource.as_str()).collect();
-    let key = format!("rating|{}|{}|{}", variant.id(), category.id(), references.join(","));
-    let ordered = ordered(&facts);
-    let flags = shared_flags(orders);
+    let Some(lead) = members.first() else { return Err(CardError::Inconsistent("a rating card with no order")) };
+    let (OrderRating::Rated { variant, rows } | OrderRating::Withheld { variant: Some(variant), rows, .. }) =
+        &lead.rating
+    else {
+        return Err(CardError::Inconsistent("a rating card for an order that is not rated"));
+    };
+    let variant = *variant;
+    let key = format!("rating|{}|{}", variant.id(), references(members));
+    let ordered = ordered(members);
+    let cautions = flags_of(members, assessment, None);
     let short = knowledge.variant(variant).map_or("", |rows| rows.short.as_str());
     let year = knowledge.topic(variant.topic()).map_or(0, |topic| topic.year);
-    let summary = wording::rating_summary(&wording::list(&short_names(&facts, knowledge)), category, short, year);
+    let alone = lead.kind == Some(ProcedureKind::Anticoagulation) && lead.with_removal.is_empty();
+    let names = wording::list(&short_names(members, knowledge));
+    let verdict_words = wording::rows_verdict(knowledge, rows);
+    let summary = wording::rating_summary(&names, alone, &verdict_words, lead.rating.category(), short, year, &cautions);
 
-    let mut detail = wording::variant_heading(knowledge, variant);
-    detail.push_str(&wording::rating_table(knowledge, variant, &ordered));
-    let better = better_rows(knowledge, variant, category, &ordered);
-    detail.push_str(&better_rated_line(&better));
-    detail.push_str(&wording::why(assessment, variant.topic()));
-    detail.push_str(&wording::not_seen(assessment));
-    detail.push_str(&wording::safety_section(knowledge, &flags));
-    if facts.iter().any(|order| order.kind == Some(ProcedureKind::Lysis)) {
-        detail.push_str(&wording::unchecked_section(knowledge));
+    let mut detail = String::new();
+    if alone && lead.rating.category() == Some(Category::UsuallyNotAppropriate) {
+        detail.push_str(wording::ANTICOAGULATION_ALONE);
     }
+    detail.push_str(&wording::members_line(members, knowledge));
+    detail.push_str(&wording::notes(&lead.notes));
+    detail.push_str(&wording::safety_section(knowledge, &cautions));
+    detail.push_str(&tables.show(knowledge, variant, &ordered, &summary));
+    detail.push_str(&wording::better_line(knowledge, &lead.alternatives));
+    detail.push_str(&wording::why(assessment, variant.topic()));
+    if members.iter().any(|verdict| verdict.kind == Some(ProcedureKind::Lysis)) {
+        detail.push_str(&wording::prelysis_section(&assessment.prelysis));
+        detail.push_str(&wording::unchecked_line(knowledge));
+    }
+    detail.push_str(&wording::not_seen(assessment));
 
-    let suggestions = better_alternatives(context, ids, &key, variant, &facts, &better, knowledge);
-    let mut builder =
-        Card::builder(ids.uuid(&key), summary, indicator_for(category, &flags), acr_source(knowledge, variant))
-            .detail(detail)
-            .suggestions(SelectionBehavior::AtMostOne, suggestions);
+    let suggestions = suggestions(context, ids, &key, lead, knowledge);
+    let mut builder = Card::builder(ids.uuid(&key), summary, indicator_of(members), acr_source(knowledge, variant))
+        .detail(detail)
+        .suggestions(SelectionBehavior::AtMostOne, suggestions);
     if let Some(link) = acr_link(knowledge, variant.topic()) {
         builder = builder.link(link);
     }
     with_override_reasons(builder).build()
 }
 
-/// The rows of `variant` rated better than `category` for a procedure not already ordered, in ACR's order.
-fn better_rows<'a>(
-    knowledge: &'a KnowledgeBase,
-    variant: Variant,
-    category: Category,
-    ordered: &[&str],
-) -> Vec<&'a Rating> {
-    let Some(rows) = knowledge.variant(variant) else { return Vec::new() };
-    rows.rows
-        .iter()
-        .filter(|row| row.category.rank() < category.rank() && !ordered.contains(&row.procedure.as_str()))
-        .collect()
-}
-
-/// "Rated higher for this variant: ...", when the ordered procedure is not the best rated.
-fn better_rated_line(better: &[&Rating]) -> String {
-    let better: Vec<String> =
-        better.iter().map(|row| format!("{} ({})", row.wording, wording::category_words(row.category))).collect();
-    if better.is_empty() {
-        return String::new();
-    }
-    format!("Rated higher for this variant: {}.\n\n", better.join("; "))
-}
-
-/// Of the `better` rows, those whose procedure can be ordered, as suggestions: the best is recommended.
-fn better_alternatives(
+/// The verdict's alternatives as suggestions: create the better-rated order (with its rating) and, unless
+/// the order is an anticoagulant that keeps going under thrombus removal, delete the current one.
+fn suggestions(
     context: Context<'_>,
     ids: &Ids<'_>,
     card_key: &str,
-    variant: Variant,
-    orders: &[&OrderFact],
-    better: &[&Rating],
+    lead: &OrderVerdict,
     knowledge: &KnowledgeBase,
 ) -> Vec<Suggestion> {
-    let Some(replaced) = orders.first().and_then(|first| draft(context, &first.source.resource)) else {
-        return Vec::new();
-    };
-    let mut better: Vec<(&Rating, &Procedure, &OrderCode)> = better
-        .iter()
-        .copied()
-        .filter_map(|row| {
-            let procedure = knowledge.procedure(&row.procedure)?;
-            Some((row, procedure, procedure.order_code.as_ref()?))
-        })
-        .collect();
-    better.sort_by_key(|(row, _, _)| row.category.rank());
-    let Some(best_rank) = better.first().map(|(row, _, _)| row.category.rank()) else { return Vec::new() };
-    // Anticoagulation is kept under thrombus removal: ACR rates "anticoagulation alone".
-    let keeps_orders = orders.iter().all(|order| order.kind == Some(ProcedureKind::Anticoagulation));
-    let removals: Vec<Action> = if keeps_orders {
-        Vec::new()
-    } else {
-        orders
-            .iter()
-            .map(|order| {
-                Action::delete(
-                    format!("Remove the draft order {}", order.source.resource),
-                    order.source.resource.clone(),
-                )
-            })
-            .collect()
-    };
+    let Some(replaced) = draft(context, &lead.order) else { return Vec::new() };
     let mut suggestions = Vec::new();
-    let mut recommended = false;
-    for (row, procedure, code) in better {
+    for alternative in &lead.alternatives {
+        let Some(procedure) = knowledge.procedure(&alternative.procedure) else { continue };
+        let Some(code) = procedure.order_code.as_ref() else { continue };
         let key = format!("{card_key}|suggest|{}", procedure.id);
-        let resource =
-            actions::better_order(replaced, procedure, code, variant, row.category, ids.uuid(&key), knowledge);
+        let resource = actions::better_order(
+            replaced,
+            procedure,
+            code,
+            alternative.variant,
+            alternative.category,
+            ids.uuid(&key),
+            knowledge,
+        );
         let mut actions = vec![Action::create(format!("Order {}", procedure.display), resource)];
-        actions.extend(removals.iter().cloned());
-        let label = if keeps_orders {
-            format!("Add {} ({})", wording::in_sentence(&procedure.short), wording::category_words(row.category))
-        } else {
-            format!(
-                "Order {} instead ({})",
-                wording::in_sentence(&procedure.short),
-                wording::category_words(row.category)
-            )
-        };
+        if !alternative.adds {
+            actions.push(Action::delete(format!("Remove the draft order {}", lead.order), lead.order.clone()));
+        }
+        let label = wording::suggestion_label(procedure, alternative);
         let mut suggestion = Suggestion::new(ids.uuid(&key), label, actions);
-        if !recommended && row.category.rank() == best_rank {
+        if alternative.recommended {
             suggestion = suggestion.recommended();
-            recommended = true;
         }
         suggestions.push(suggestion);
     }
@@ -391,131 +394,141 @@ fn better_alternatives(
 
 fn missing_card(
     ids: &Ids<'_>,
-    topic: u32,
-    missing: &[&Missing],
-    acted: &[Acted<'_>],
+    members: &[&OrderVerdict],
     assessment: &Assessment,
     knowledge: &KnowledgeBase,
 ) -> Result<Card, CardError> {
-    let orders = facts(acted);
-    let references: Vec<&str> = orders.iter().map(|order| order.source.resource.as_str()).collect();
-    let key =
-        format!("missing|{}|{}", missing.iter().map(|m| m.id).collect::<Vec<_>>().join(","), references.join(","));
-    let what: Vec<String> = missing.iter().map(|m| missing_words(m.id).to_owned()).collect();
-    let names = wording::list(&short_names(&orders, knowledge));
-    let summary = wording::fit(format!("Document {} to rate {names} by the ACR criteria", wording::list(&what)));
-    let ordered = ordered(&orders);
-
-    let mut detail = format!(
-        "The record cannot place the patient in an ACR variant, so {names} is not rated. Document what is missing below; the table gives the rating each answer would bring.\n\n"
-    );
-    detail.push_str(&wording::missing_section(knowledge, missing, &ordered));
-    detail.push_str(&wording::why(assessment, topic));
+    let Some(OrderRating::Undecided { topic, missing }) = members.first().map(|lead| &lead.rating) else {
+        return Err(CardError::Inconsistent("a missing-data card for an order that is not undecided"));
+    };
+    let key = format!("missing|{}|{}", missing.join(","), references(members));
+    let items: Vec<&Missing> = assessment.missing.iter().filter(|m| missing.contains(&m.id)).collect();
+    let names = wording::list(&short_names(members, knowledge));
+    let summary = wording::missing_summary(missing, &names);
+    let ordered = ordered(members);
+    let cautions = flags_of(members, assessment, None);
+    let mut detail = wording::not_rated_until(&names);
+    detail.push_str(&wording::missing_section(knowledge, &items, &ordered));
+    detail.push_str(&wording::safety_section(knowledge, &cautions));
+    detail.push_str(&wording::why(assessment, *topic));
+    if members.iter().any(|verdict| verdict.kind == Some(ProcedureKind::Lysis)) {
+        detail.push_str(&wording::prelysis_section(&assessment.prelysis));
+    }
     detail.push_str(&wording::not_seen(assessment));
-    let flags = shared_flags(acted);
-    detail.push_str(&wording::safety_section(knowledge, &flags));
-
-    let indicator = if flags.is_empty() { Indicator::Info } else { Indicator::Warning };
-    let mut builder = Card::builder(ids.uuid(&key), summary, indicator, topic_source(knowledge, topic)).detail(detail);
-    if let Some(link) = acr_link(knowledge, topic) {
+    let mut builder =
+        Card::builder(ids.uuid(&key), summary, indicator_of(members), topic_source(knowledge, *topic)).detail(detail);
+    if let Some(link) = acr_link(knowledge, *topic) {
         builder = builder.link(link);
     }
     with_override_reasons(builder).build()
 }
 
-fn missing_words(id: &str) -> &'static str {
-    match id {
-        "dvt-segment" => "which veins the DVT involves",
-        "dvt-onset" => "when the symptoms began",
-        "dvt-severity" => "symptom severity",
-        "anticoagulation-start" => "when anticoagulation began",
-        "contraindication-date" => "the date of a possible contraindication",
-        _ => "the missing facts",
-    }
-}
-
+/// An IVC filter code that means either device, which ACR rates with different PAMA codes here.
 fn ambiguous_card(
     ids: &Ids<'_>,
-    acted: &Acted<'_>,
-    variant: Variant,
-    rows: &[&Rating],
+    members: &[&OrderVerdict],
     assessment: &Assessment,
     knowledge: &KnowledgeBase,
+    tables: &mut Tables,
 ) -> Result<Card, CardError> {
-    let order = acted.order;
-    let key = format!("ambiguous|{}|{}", variant.id(), order.source.resource);
-    let options: Vec<String> =
-        rows.iter().map(|row| format!("{}: {}", row.wording, wording::category_words(row.category))).collect();
-    let summary = wording::fit(format!("Not rated until the order says which: {}", options.join("; ")));
-    let ordered: Vec<&str> = order.procedures.iter().map(String::as_str).collect();
-    let mut detail = format!(
-        "The order's code ({}) does not say which of these is meant, and ACR rates them differently, so it is not rated. Order the device type explicitly.\n\n",
-        order.source.code.as_ref().map_or_else(|| "none".to_owned(), |code| wording::escape(&code.code))
-    );
-    detail.push_str(&wording::variant_heading(knowledge, variant));
-    detail.push_str(&wording::rating_table(knowledge, variant, &ordered));
+    let Some(lead) = members.first() else { return Err(CardError::Inconsistent("an ambiguous card with no order")) };
+    let OrderRating::Ambiguous { variant, rows } = &lead.rating else {
+        return Err(CardError::Inconsistent("an ambiguous card for an order that is not ambiguous"));
+    };
+    let key = format!("ambiguous|{}|{}", variant.id(), lead.order);
+    let summary = wording::ambiguous_summary(knowledge, rows);
+    let mut detail = wording::ambiguous_detail(knowledge, rows);
+    detail.push_str(&wording::notes(&lead.notes));
+    detail.push_str(&wording::safety_section(knowledge, &flags_of(members, assessment, None)));
+    detail.push_str(&tables.show(knowledge, *variant, &ordered(members), &summary));
     detail.push_str(&wording::why(assessment, variant.topic()));
-    detail.push_str(&wording::safety_section(knowledge, &acted.flags));
-    let mut builder =
-        Card::builder(ids.uuid(&key), summary, Indicator::Info, acr_source(knowledge, variant)).detail(detail);
+    let mut builder = Card::builder(ids.uuid(&key), summary, indicator_of(members), acr_source(knowledge, *variant))
+        .detail(detail);
     if let Some(link) = acr_link(knowledge, variant.topic()) {
         builder = builder.link(link);
     }
     with_override_reasons(builder).build()
 }
 
-/// Critical: an absolute contraindication to thrombolysis, with a lysis order.
+/// Critical: a finding on record contraindicates the order. It leads with the finding, says the rating
+/// does not stand, and names what ACR rates for this patient instead.
 fn contraindication_card(
     ids: &Ids<'_>,
-    order: &OrderFact,
-    absolute: &[&SafetyHit],
-    other: &[&SafetyHit],
+    members: &[&OrderVerdict],
+    assessment: &Assessment,
     knowledge: &KnowledgeBase,
+    tables: &mut Tables,
 ) -> Result<Card, CardError> {
-    let key = format!("contraindication|{}", order.source.resource);
-    let certain = absolute.iter().any(|hit| hit.certain);
-    let first = wording::in_sentence(absolute.first().map_or("", |hit| hit.label.as_str()));
-    let summary = if certain {
-        wording::fit(format!("Thrombolysis contraindicated: {first}"))
-    } else {
-        wording::fit(format!("Possible contraindication to thrombolysis: {first}; confirm the date"))
+    let Some(lead) = members.first() else { return Err(CardError::Inconsistent("a contraindication card with no order")) };
+    let key = format!("contraindication|{}", references(members));
+    let contraindications = flags_of(members, assessment, Some(Effect::Contraindicates));
+    let cautions = flags_of(members, assessment, Some(Effect::Cautions));
+    let names = wording::list(&short_names(members, knowledge));
+    let certain = members
+        .iter()
+        .flat_map(|verdict| verdict.findings.iter())
+        .any(|finding| finding.effect == Effect::Contraindicates && finding.certain);
+    let summary = wording::contraindication_summary(&names, contraindications.first().copied(), certain);
+    let mut detail = wording::safety_section(knowledge, &contraindications);
+    detail.push_str(&wording::withheld_line(knowledge, &lead.rating));
+    detail.push_str(&wording::instead_line(knowledge, &lead.instead));
+    if let OrderRating::Withheld { missing, .. } = &lead.rating
+        && !missing.is_empty()
+    {
+        let items: Vec<&Missing> = assessment.missing.iter().filter(|m| missing.contains(&m.id)).collect();
+        detail.push_str(&wording::missing_section(knowledge, &items, &ordered(members)));
+    }
+    detail.push_str(&wording::safety_section(knowledge, &cautions));
+    let source = match lead.rating.variant() {
+        Some(variant) => {
+            detail.push_str(&tables.show(knowledge, variant, &ordered(members), &summary));
+            detail.push_str(&wording::why(assessment, variant.topic()));
+            acr_source(knowledge, variant)
+        }
+        None => {
+            detail.push_str(&wording::why(assessment, 193));
+            Source::new(wording::safety_source(&source_names(knowledge, &contraindications)))
+        }
     };
-    let mut flags: Vec<&SafetyHit> = absolute.to_vec();
-    flags.extend(other.iter().copied());
-    let mut detail = wording::safety_section(knowledge, &flags);
-    detail.push_str(
-        "For patients who cannot receive thrombolysis, ACR rates surgical thrombectomy (variant 2: may be appropriate; variant 5: usually appropriate), and a retrievable IVC filter when anticoagulation is also contraindicated (IVC filter variant 2: usually appropriate).\n\n",
-    );
-    detail.push_str(&wording::unchecked_section(knowledge));
-    let source =
-        Source::new(format!("{}: contraindications to thrombolysis", source_names(knowledge, absolute).join("; ")));
+    if members.iter().any(|verdict| verdict.kind == Some(ProcedureKind::Lysis)) {
+        detail.push_str(&wording::prelysis_section(&assessment.prelysis));
+        detail.push_str(&wording::unchecked_line(knowledge));
+    }
+    detail.push_str(&wording::not_seen(assessment));
     with_override_reasons(Card::builder(ids.uuid(&key), summary, Indicator::Critical, source).detail(detail)).build()
 }
 
-/// Warning: safety flags on an order that has no rating card of its own.
-fn safety_card(
+/// No ACR variant applies (or no ACR table rates the order) for a patient with a DVT on record: why, and
+/// what to confirm; with the safety findings that concern the order.
+fn outside_card(
     ids: &Ids<'_>,
-    order: &OrderFact,
-    flags: &[&SafetyHit],
+    members: &[&OrderVerdict],
     assessment: &Assessment,
     knowledge: &KnowledgeBase,
 ) -> Result<Card, CardError> {
-    let key = format!("safety|{}", order.source.resource);
-    let name = short_names(&[order], knowledge).join("");
-    let first = flags.first().map_or("", |hit| hit.label.as_str());
-    let summary = wording::fit(format!("{name}: {}", wording::in_sentence(first)));
-    let mut detail = wording::safety_section(knowledge, flags);
+    let Some(lead) = members.first() else { return Err(CardError::Inconsistent("a card with no order")) };
+    let key = format!("outside|{}", references(members));
+    let names = wording::list(&short_names(members, knowledge));
+    let cautions = flags_of(members, assessment, None);
+    let summary = wording::outside_summary(&names, &lead.notes, cautions.first().copied());
+    let mut detail = wording::notes(&lead.notes);
+    detail.push_str(&wording::confirm_section(&lead.notes));
+    detail.push_str(&wording::safety_section(knowledge, &cautions));
     if assessment.variant_of_topic(6) == Some(Variant::Acr6V2) {
-        detail.push_str(
-            "Anticoagulation is contraindicated: the IVC filter topic's variant 2 applies (retrievable IVC filter usually appropriate, permanent filter may be appropriate).\n\n",
-        );
+        detail.push_str(wording::FILTER_VARIANT_2);
     }
-    detail.push_str("No ACR variant rates this order for this patient.\n\n");
     detail.push_str(&wording::why(assessment, 193));
+    if members.iter().any(|verdict| verdict.kind == Some(ProcedureKind::Lysis)) {
+        detail.push_str(&wording::prelysis_section(&assessment.prelysis));
+        detail.push_str(&wording::unchecked_line(knowledge));
+    }
     detail.push_str(&wording::not_seen(assessment));
-    let source =
-        Source::new(format!("{}: safety, not part of the ACR rating", source_names(knowledge, flags).join("; ")));
-    with_override_reasons(Card::builder(ids.uuid(&key), summary, Indicator::Warning, source).detail(detail)).build()
+    let source = if lead.notes.is_empty() {
+        Source::new(wording::safety_source(&source_names(knowledge, &cautions)))
+    } else {
+        topic_source(knowledge, 193)
+    };
+    with_override_reasons(Card::builder(ids.uuid(&key), summary, indicator_of(members), source).detail(detail)).build()
 }
 
 /// Critical: phlegmasia cerulea dolens is a vascular emergency.
@@ -561,36 +574,38 @@ fn phlegmasia_card(
 
 /// Info, at order-sign of thrombus removal or a stent for a DVT on record: what comes after the procedure.
 /// Without an active, confirmed DVT there is no plan: a stent for non-thrombotic iliac vein compression,
-/// for one, does not call for months of anticoagulation.
+/// for one, does not call for months of anticoagulation. A contraindicated procedure gets no plan.
 fn plan_card(
     ids: &Ids<'_>,
-    orders: &[&OrderFact],
+    verdicts: &[OrderVerdict],
+    evidence: &Evidence,
     assessment: &Assessment,
     knowledge: &KnowledgeBase,
 ) -> Result<Option<Card>, CardError> {
     let Some(dvt) = assessment.rules.iter().find(|hit| hit.id == Rule::DvtConfirmedActive) else {
         return Ok(None);
     };
-    let after: Vec<&OrderFact> = orders
+    let after: Vec<&OrderVerdict> = verdicts
         .iter()
-        .copied()
-        .filter(|order| {
-            order.procedures.iter().any(|p| matches!(p.as_str(), "cdt-pmt" | "surgical-thrombectomy" | "venous-stent"))
+        .filter(|verdict| !matches!(verdict.rating, OrderRating::Withheld { .. }))
+        .filter(|verdict| {
+            verdict.kind.is_some_and(|kind| kind.removes_thrombus() || kind == ProcedureKind::VenousStent)
+                && (verdict.emergent_removal || verdict.kind == Some(ProcedureKind::VenousStent))
         })
         .collect();
     if after.is_empty() {
         return Ok(None);
     }
-    let stent = after.iter().any(|order| order.procedures.iter().any(|p| p == "venous-stent"));
+    let _ = evidence;
+    let stent = after.iter().any(|verdict| verdict.kind == Some(ProcedureKind::VenousStent));
     let names = wording::list(&short_names(&after, knowledge));
-    let summary =
-        wording::fit(format!("After {names}: anticoagulation for at least 3 months and an early follow-up duplex"));
+    let summary = wording::plan_summary(&names);
     let mut detail = String::from("**Plan after the procedure** (practice, not part of the ACR rating)\n\n");
     detail.push_str(&wording::plan_items(knowledge, stent));
     detail.push('\n');
     detail.push_str(&wording::plan_for(&dvt.facts));
     let source_label = knowledge.source("SEED").map_or("Post-procedure practice", |source| source.short.as_str());
-    let key = format!("plan|{}", after.iter().map(|o| o.source.resource.as_str()).collect::<Vec<_>>().join(","));
+    let key = format!("plan|{}", references(&after));
     Card::builder(ids.uuid(&key), summary, Indicator::Info, Source::new(source_label)).detail(detail).build().map(Some)
 }
 
@@ -631,11 +646,11 @@ fn summary_card(ids: &Ids<'_>, assessment: &Assessment, knowledge: &KnowledgeBas
         };
         return builder.build().map(Some);
     }
-    let needs: Vec<&Missing> = assessment.missing.iter().filter(|m| rating::needs_of(193).contains(&m.id)).collect();
+    let needs: Vec<&Missing> = assessment.missing.iter().filter(|m| needs_of(193).contains(&m.id)).collect();
     if needs.is_empty() {
         return Ok(None);
     }
-    let what: Vec<String> = needs.iter().map(|m| missing_words(m.id).to_owned()).collect();
+    let what: Vec<String> = needs.iter().map(|m| wording::missing_words(m.id).to_owned()).collect();
     let summary =
         wording::fit(format!("DVT on record: document {} to place it in an ACR scenario", wording::list(&what)));
     let mut detail = wording::missing_section(knowledge, &needs, &[]);
@@ -649,30 +664,34 @@ fn summary_card(ids: &Ids<'_>, assessment: &Assessment, knowledge: &KnowledgeBas
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evidence::Source as FactSource;
 
-    fn order(id: &str, procedure: &str, kind: ProcedureKind) -> OrderFact {
-        OrderFact {
-            source: FactSource { resource: format!("ServiceRequest/{id}"), code: None },
-            selected: true,
+    fn undecided(id: &str, procedure: &str, kind: ProcedureKind, topic: u32) -> OrderVerdict {
+        OrderVerdict {
+            order: format!("ServiceRequest/{id}"),
             procedures: vec![procedure.to_owned()],
             kind: Some(kind),
-            heparin: false,
-            reasons: Vec::new(),
+            rating: OrderRating::Undecided { topic, missing: vec!["dvt-segment"] },
+            pama: None,
+            findings: Vec::new(),
+            rated_with: None,
+            with_removal: Vec::new(),
+            notes: Vec::new(),
+            alternatives: Vec::new(),
+            instead: Vec::new(),
+            emergent_removal: false,
+            indicator: Urgency::Info,
         }
     }
 
     #[test]
     fn orders_of_two_topics_missing_the_same_fact_get_a_card_each() {
         let knowledge = KnowledgeBase::embedded().unwrap();
-        let evidence = Evidence {
-            orders: vec![
-                order("cdt", "cdt-pmt", ProcedureKind::Lysis),
-                order("filter", "ivc-filter-retrievable", ProcedureKind::IvcFilter),
-            ],
-            ..Evidence::default()
-        };
+        let evidence = Evidence::default();
         let assessment = Assessment {
+            orders: vec![
+                undecided("cdt", "cdt-pmt", ProcedureKind::Lysis, 193),
+                undecided("filter", "ivc-filter-retrievable", ProcedureKind::IvcFilter, 6),
+            ],
             missing: vec![Missing {
                 id: "dvt-segment",
                 what: "which veins the DVT involves".to_owned(),

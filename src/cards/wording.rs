@@ -5,8 +5,11 @@
 
 use std::fmt::Write;
 
-use crate::classify::{Assessment, Fact, FlagClass, Missing, Rule, SafetyHit, Variant};
-use crate::knowledge::{Category, KnowledgeBase, PlanApplies, Rating, Topic};
+use crate::classify::{
+    Assessment, Category, Fact, FlagClass, Instead, LabStatus, Missing, OrderRating, OrderVerdict, Rule, SafetyHit,
+    Suggested, Variant,
+};
+use crate::knowledge::{KnowledgeBase, PlanApplies, Procedure, Rating, Topic};
 
 /// Escapes text from the record for markdown and HTML: no tags, no entities, no table or emphasis marks.
 pub(super) fn escape(text: &str) -> String {
@@ -31,7 +34,20 @@ pub(super) fn escape(text: &str) -> String {
 /// The longest summary we write; the spec allows 139 characters.
 const SUMMARY_LIMIT: usize = 139;
 
-/// Keeps a summary under the limit, cutting at a word boundary with an ellipsis.
+/// A summary from its parts: the first always, each further part only while the whole fits, so a summary
+/// never ends mid-sentence. Only a first part too long on its own (a long list of names) is cut.
+pub(super) fn compose(first: String, optional: &[String]) -> String {
+    let mut summary = first;
+    for part in optional {
+        if summary.chars().count() + part.chars().count() <= SUMMARY_LIMIT {
+            summary.push_str(part);
+        }
+    }
+    fit(summary)
+}
+
+/// Keeps a summary under the limit, cutting at a word boundary with an ellipsis (the last resort of
+/// `compose`).
 pub(super) fn fit(summary: String) -> String {
     if summary.chars().count() <= SUMMARY_LIMIT {
         return summary;
@@ -78,8 +94,379 @@ pub(super) fn source_label(topic: &Topic) -> String {
     format!("ACR Appropriateness Criteria: {} ({})", topic.title, topic.year)
 }
 
-pub(super) fn rating_summary(procedures: &str, category: Category, variant_short: &str, year: u32) -> String {
-    fit(format!("{procedures}: {} for {variant_short} (ACR {year})", category_words(category)))
+/// "CDT/PMT: usually appropriate for ... (ACR 2020); caution: pregnancy".
+pub(super) fn rating_summary(
+    names: &str,
+    alone: bool,
+    verdict: &str,
+    category: Option<Category>,
+    variant_short: &str,
+    year: u32,
+    cautions: &[&SafetyHit],
+) -> String {
+    let names = if alone { format!("{names} alone") } else { names.to_owned() };
+    let first = format!("{names}: {verdict}");
+    let mut optional = vec![format!(" for {variant_short}"), format!(" (ACR {year})")];
+    if let Some(hit) = cautions.first() {
+        optional.insert(0, format!("; caution: {}", in_sentence(short_label(&hit.label))));
+    } else if alone && category == Some(Category::UsuallyNotAppropriate) {
+        optional.insert(0, "; keep it and add thrombus removal".to_owned());
+    }
+    compose(first, &optional)
+}
+
+/// A flag's label up to its first colon or semicolon: "Pregnancy", "Thrombus 14 to 20 days old".
+fn short_label(label: &str) -> &str {
+    label.split([':', ';']).next().unwrap_or(label).trim()
+}
+
+/// The category words of the rows an order means: one category, or one per device.
+pub(super) fn rows_verdict(knowledge: &KnowledgeBase, rows: &[(String, Category)]) -> String {
+    match rows {
+        [(_, category)] => category_words(*category).to_owned(),
+        rows if rows.iter().all(|(_, category)| Some(category) == rows.first().map(|(_, c)| c)) => {
+            rows.first().map_or(String::new(), |(_, category)| category_words(*category).to_owned())
+        }
+        rows => {
+            let each: Vec<String> = rows
+                .iter()
+                .map(|(procedure, category)| {
+                    let name = knowledge.procedure(procedure).map_or(procedure.as_str(), |p| p.short.as_str());
+                    format!("{} {}", in_sentence(name), category_words(*category))
+                })
+                .collect();
+            format!("appropriate ({})", each.join(", "))
+        }
+    }
+}
+
+pub(super) const ANTICOAGULATION_ALONE: &str = "ACR rates anticoagulation **alone** usually not appropriate here. Anticoagulation is still required: keep it, and add thrombus removal (suggested below).\n\n";
+
+pub(super) const FILTER_VARIANT_2: &str = "Anticoagulation is contraindicated: the IVC filter topic's variant 2 applies (retrievable IVC filter usually appropriate, permanent filter may be appropriate).\n\n";
+
+/// The other orders of the card: a stent rated with its CDT/PMT, an anticoagulant drafted with removal.
+pub(super) fn members_line(members: &[&OrderVerdict], knowledge: &KnowledgeBase) -> String {
+    let name = |verdict: &OrderVerdict| {
+        verdict
+            .procedures
+            .first()
+            .and_then(|id| knowledge.procedure(id))
+            .map_or_else(|| verdict.order.clone(), |p| in_sentence(&p.short))
+    };
+    let mut text = String::new();
+    for verdict in members {
+        if verdict.rated_with.is_some() {
+            let _ = writeln!(
+                text,
+                "{} (`{}`) is rated with the thrombus removal it is drafted with: ACR rates \"with or without stent placement\".\n",
+                capitalised(&name(verdict)),
+                escape_code(&verdict.order)
+            );
+        }
+        if !verdict.with_removal.is_empty() {
+            let _ = writeln!(
+                text,
+                "{} (`{}`) is drafted with thrombus removal: it is not \"anticoagulation alone\" and is not rated as such; anticoagulation continues with and after removal.\n",
+                capitalised(&name(verdict)),
+                escape_code(&verdict.order)
+            );
+        }
+    }
+    text
+}
+
+fn capitalised(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// What qualifies the order, or why no variant applies: the rules, one a line.
+pub(super) fn notes(rules: &[Rule]) -> String {
+    if rules.is_empty() {
+        return String::new();
+    }
+    let mut text = String::new();
+    for rule in rules {
+        let _ = writeln!(text, "- {}.", rule.description());
+    }
+    text.push('\n');
+    text
+}
+
+/// What to confirm for each reason no variant applies.
+pub(super) fn confirm_section(rules: &[Rule]) -> String {
+    let items: Vec<&str> = rules.iter().filter_map(|rule| confirm(*rule)).collect();
+    if items.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from("**To confirm**\n\n");
+    for item in items {
+        let _ = writeln!(text, "- {item}");
+    }
+    text.push('\n');
+    text
+}
+
+fn confirm(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::DvtNotCountedRefuted => "Whether the DVT was ruled out: a refuted diagnosis is not treated.",
+        Rule::DvtNotCountedInactive => "Whether there is a new thrombus: the DVT on record is resolved; image the leg if symptoms recur.",
+        Rule::DvtSuspectedOnly => "The diagnosis: duplex ultrasound before any thrombus removal.",
+        Rule::SegmentDistalOnly | Rule::SegmentIvcOnly => "Which leg veins are involved (duplex or venography report).",
+        Rule::AgeSubacuteOutsideAcr => "When the symptoms began: no ACR variant rates removal of a thrombus 14 days to 3 months old.",
+        Rule::FemoropoplitealSevereOutside => "Whether the common femoral or iliac vein is involved, and the severity.",
+        Rule::FemoropoplitealNotAcute => "When the symptoms began.",
+        Rule::ChronicNoAnticoagulation | Rule::ChronicAnticoagulationUnder3Months => {
+            "When anticoagulation for this DVT began: variant 6 needs at least 3 months of anticoagulation alone."
+        }
+        Rule::ChronicThrombusRemoved => "What was done since: variant 6 is for anticoagulation alone.",
+        Rule::ChronicMild => "The severity of the persistent symptoms: variant 6 is for moderate symptoms.",
+        Rule::NotOtherwiseHealthyCancer => "The cancer's activity and the bleeding risk: variants 1-3 assume an otherwise healthy patient.",
+        Rule::NotOtherwiseHealthyLysisContraindication => "The contraindication on record, and its date.",
+        Rule::StentWithoutRemoval => "Whether thrombus removal is planned with the stent.",
+        Rule::ThrombolyticRouteUnknown => "Whether the thrombolytic is given systemically or through a catheter.",
+        _ => return None,
+    })
+}
+
+/// "Rated higher for this variant: ..." from the alternatives the classifier allows.
+pub(super) fn better_line(knowledge: &KnowledgeBase, alternatives: &[Suggested]) -> String {
+    if alternatives.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = alternatives
+        .iter()
+        .map(|alternative| {
+            let row = knowledge.rating(alternative.variant, &alternative.procedure);
+            let name = row.map_or(alternative.procedure.as_str(), |row| row.wording.as_str());
+            format!("{name} ({})", category_words(alternative.category))
+        })
+        .collect();
+    format!("Rated higher for this variant: {}.\n\n", names.join("; "))
+}
+
+pub(super) fn suggestion_label(procedure: &Procedure, alternative: &Suggested) -> String {
+    let name = in_sentence(&procedure.short);
+    let category = category_words(alternative.category);
+    if alternative.adds { format!("Add {name} ({category})") } else { format!("Order {name} instead ({category})") }
+}
+
+/// The results lysis needs: each with value, unit, date and resource, or what to order.
+pub(super) fn prelysis_section(labs: &[LabStatus]) -> String {
+    if labs.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from("**Before lysis**\n\n");
+    for status in labs {
+        match (&status.newest, status.current) {
+            (Some(fact), true) => {
+                let _ = writeln!(text, "- {}", fact_line(fact));
+            }
+            (Some(fact), false) => {
+                let _ = writeln!(
+                    text,
+                    "- {} (older than {} days: order a new one, LOINC {})",
+                    fact_line(fact),
+                    status.max_age_days,
+                    status.order
+                );
+            }
+            (None, _) => {
+                let _ = writeln!(
+                    text,
+                    "- {}: no result in the last {} days; order LOINC {}",
+                    lab_words(status.lab),
+                    status.max_age_days,
+                    status.order
+                );
+            }
+        }
+    }
+    text.push('\n');
+    text
+}
+
+fn lab_words(lab: &str) -> &str {
+    match lab {
+        "platelets" => "Platelets",
+        "inr" => "INR",
+        "egfr" => "eGFR or creatinine",
+        "hemoglobin" => "Haemoglobin",
+        other => other,
+    }
+}
+
+pub(super) fn missing_summary(missing: &[&str], names: &str) -> String {
+    let what: Vec<String> = missing.iter().map(|id| missing_words(id).to_owned()).collect();
+    compose(format!("Document {}", list(&what)), &[format!(" to rate {names} by the ACR criteria")])
+}
+
+pub(super) fn missing_words(id: &str) -> &'static str {
+    match id {
+        "dvt-segment" => "which veins the DVT involves",
+        "dvt-onset" => "when the symptoms began",
+        "dvt-severity" => "symptom severity",
+        "anticoagulation-start" => "when anticoagulation began",
+        "contraindication-date" => "the date of a possible contraindication",
+        _ => "the missing facts",
+    }
+}
+
+pub(super) fn not_rated_until(names: &str) -> String {
+    format!(
+        "The record cannot place the patient in an ACR variant, so {names} is not rated. Document what is missing below; the table gives the rating each answer would bring.\n\n"
+    )
+}
+
+pub(super) fn ambiguous_summary(knowledge: &KnowledgeBase, rows: &[(String, Category)]) -> String {
+    compose(format!("IVC filter not rated: {}", device_words(knowledge, rows)), &[" by device".to_owned()])
+}
+
+fn device_words(knowledge: &KnowledgeBase, rows: &[(String, Category)]) -> String {
+    rows.iter()
+        .map(|(procedure, category)| {
+            let name = knowledge.procedure(procedure).map_or(procedure.as_str(), |p| p.short.as_str());
+            format!("{} {}", in_sentence(name), category_words(*category))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(super) fn ambiguous_detail(knowledge: &KnowledgeBase, rows: &[(String, Category)]) -> String {
+    format!(
+        "The order's code (CPT 37191) covers both devices, and ACR rates them differently for this patient ({}), so the order gets no rating. This service knows no verified order code that names the device: an order coded by a procedure concept that names the retrievable or the permanent device would be rated. Until then, choose the device with the ratings below.\n\n",
+        device_words(knowledge, rows)
+    )
+}
+
+pub(super) fn contraindication_summary(names: &str, first: Option<&SafetyHit>, certain: bool) -> String {
+    let finding = first.map_or(String::new(), |hit| in_sentence(short_label(&hit.label)));
+    let what = first.map_or("the order", |hit| contraindicated_words(hit.class));
+    if certain {
+        compose(format!("{} contraindicated: {finding}", capitalised(what)), &[format!(" ({names} not rated)")])
+    } else {
+        compose(
+            format!("Possible contraindication to {what}: {finding}"),
+            &["; confirm before ordering".to_owned(), format!(" ({names} not rated)")],
+        )
+    }
+}
+
+fn contraindicated_words(class: FlagClass) -> &'static str {
+    match class {
+        FlagClass::LysisAbsolute | FlagClass::LysisRelative | FlagClass::Timing => "thrombolysis",
+        FlagClass::Anticoagulation => "anticoagulation",
+        FlagClass::Heparin => "heparins",
+        FlagClass::OralAnticoagulant => "oral anticoagulants",
+        FlagClass::Contrast => "contrast",
+        FlagClass::Review | FlagClass::LimbThreat => "the order",
+    }
+}
+
+/// Why the order gets no rating, and what ACR would have said.
+pub(super) fn withheld_line(knowledge: &KnowledgeBase, rating: &OrderRating) -> String {
+    let mut text = String::from(
+        "**Not rated**: ACR's variants assume a patient who can have this treatment, so the order gets no appropriateness rating (PAMA no-criteria-apply).",
+    );
+    if let OrderRating::Withheld { variant: Some(variant), rows, .. } = rating {
+        let rows: Vec<String> = rows
+            .iter()
+            .filter_map(|(procedure, category)| {
+                knowledge.rating(*variant, procedure).map(|row| format!("{} {}", row.wording, category_words(*category)))
+            })
+            .collect();
+        if !rows.is_empty() {
+            let _ = write!(text, " Without the contraindication, variant {} would rate {}.", variant.number(), rows.join("; "));
+        }
+    }
+    text.push_str("\n\n");
+    text
+}
+
+/// What ACR rates for this patient instead of the contraindicated order.
+pub(super) fn instead_line(knowledge: &KnowledgeBase, instead: &[Instead]) -> String {
+    if instead.is_empty() {
+        return String::new();
+    }
+    let items: Vec<String> = instead
+        .iter()
+        .map(|alternative| {
+            let name = knowledge.procedure(&alternative.procedure).map_or(alternative.procedure.as_str(), |p| p.short.as_str());
+            match alternative.rated {
+                Some((variant, category)) => {
+                    let row = knowledge.rating(variant, &alternative.procedure).map_or(name, |row| row.wording.as_str());
+                    format!("{row}: {} ({} variant {})", category_words(category), topic_words(variant), variant.number())
+                }
+                None => format!("{}: named by ACR's 2013 version when thrombolysis or anticoagulation is contraindicated; no 2020 variant rates it for this patient", in_sentence(name)),
+            }
+        })
+        .collect();
+    let mut text = String::from("**What ACR rates instead**\n\n");
+    for item in items {
+        let _ = writeln!(text, "- {item}");
+    }
+    text.push('\n');
+    text
+}
+
+fn topic_words(variant: Variant) -> &'static str {
+    match variant.topic() {
+        6 => "IVC filter",
+        75 => "DVT imaging",
+        _ => "iliofemoral DVT",
+    }
+}
+
+pub(super) fn safety_source(names: &[&str]) -> String {
+    if names.is_empty() {
+        "Safety, not part of the ACR rating".to_owned()
+    } else {
+        format!("{}: safety, not part of the ACR rating", names.join("; "))
+    }
+}
+
+pub(super) fn outside_summary(names: &str, notes: &[Rule], first_caution: Option<&SafetyHit>) -> String {
+    if notes.is_empty() {
+        let finding = first_caution.map_or(String::new(), |hit| in_sentence(short_label(&hit.label)));
+        return compose(format!("{names}: {finding}"), &["; no ACR variant rates it".to_owned()]);
+    }
+    let reason = notes.first().map_or("", |rule| outside_words(*rule));
+    compose(format!("{names}: no ACR variant applies"), &[format!(" ({reason})"), "; confirm below".to_owned()])
+}
+
+fn outside_words(rule: Rule) -> &'static str {
+    match rule {
+        Rule::DvtNotCountedRefuted => "DVT refuted",
+        Rule::DvtNotCountedInactive => "DVT resolved",
+        Rule::DvtSuspectedOnly => "DVT not confirmed",
+        Rule::SegmentDistalOnly => "calf veins only",
+        Rule::SegmentIvcOnly => "no leg segment recorded",
+        Rule::AgeSubacuteOutsideAcr => "thrombus 14 days to 3 months old",
+        Rule::FemoropoplitealSevereOutside => "severe femoropopliteal DVT",
+        Rule::FemoropoplitealNotAcute => "femoropopliteal DVT over 14 days old",
+        Rule::ChronicNoAnticoagulation | Rule::ChronicAnticoagulationUnder3Months | Rule::ChronicThrombusRemoved => {
+            "chronic DVT without 3 months of anticoagulation alone"
+        }
+        Rule::ChronicMild => "chronic DVT with mild symptoms",
+        Rule::NotOtherwiseHealthyCancer => "active cancer",
+        Rule::NotOtherwiseHealthyLysisContraindication => "contraindication to lysis",
+        Rule::StentWithoutRemoval => "stent without thrombus removal",
+        Rule::ThrombolyticRouteUnknown => "route not stated",
+        _ => "see below",
+    }
+}
+
+pub(super) fn plan_summary(names: &str) -> String {
+    compose(format!("After {names}: anticoagulation for at least 3 months"), &[" and an early follow-up duplex".to_owned()])
+}
+
+/// A pointer to the card of this response that shows the variant's table.
+pub(super) fn table_elsewhere(knowledge: &KnowledgeBase, variant: Variant, card: &str) -> String {
+    let topic = knowledge.topic(variant.topic()).map_or("", |topic| topic.title.as_str());
+    format!("{topic}, variant {} (`{}`): the full table is on the card \"{}\".\n\n", variant.number(), variant.id(), escape(card))
 }
 
 pub(super) fn variant_heading(knowledge: &KnowledgeBase, variant: Variant) -> String {
@@ -223,6 +610,7 @@ pub(super) fn class_words(class: FlagClass) -> &'static str {
         FlagClass::LysisRelative => "Relative contraindication to thrombolysis",
         FlagClass::Anticoagulation => "Contraindication to anticoagulation",
         FlagClass::Heparin => "Contraindication to heparins",
+        FlagClass::OralAnticoagulant => "Avoid oral anticoagulants",
         FlagClass::Contrast => "Contrast caution",
         FlagClass::Review => "To check",
         FlagClass::Timing => "Timing",
@@ -252,13 +640,13 @@ pub(super) fn safety_section(knowledge: &KnowledgeBase, flags: &[&SafetyHit]) ->
     text
 }
 
-/// Contraindications to lysis that the record cannot show.
-pub(super) fn unchecked_section(knowledge: &KnowledgeBase) -> String {
-    let labels: Vec<&str> = knowledge.unchecked().iter().map(|u| u.label.as_str()).collect();
+/// Contraindications to lysis that the record cannot show, as one line.
+pub(super) fn unchecked_line(knowledge: &KnowledgeBase) -> String {
+    let labels: Vec<&str> = knowledge.unchecked().iter().map(|u| u.short.as_str()).collect();
     if labels.is_empty() {
         return String::new();
     }
-    format!("**Not checked from the record** (confirm before lysis): {}.\n\n", labels.join("; "))
+    format!("**Also confirm** (no code shows them): {}.\n\n", labels.join("; "))
 }
 
 /// The facts a clinician should document, where, and what each answer would give.

@@ -177,6 +177,9 @@ pub enum CardError {
     Summary { chars: usize },
     #[error("`{0}` must not be empty")]
     Empty(&'static str),
+    /// A card was asked of a verdict it does not phrase: a defect in `cards`.
+    #[error("inconsistent card: {0}")]
+    Inconsistent(&'static str),
     #[error("`{0}` must be an absolute http(s) URL")]
     NotAbsoluteUrl(&'static str),
     #[error("override reason `{0}` needs a display")]

@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::criteria::FlagClass;
 use super::rules::Rule;
 use super::variant::Variant;
+use super::verdict::OrderVerdict;
 use crate::evidence::CodeRef;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -17,6 +18,26 @@ pub struct Assessment {
     pub evidence: Vec<Fact>,
     pub missing: Vec<Missing>,
     pub safety: Vec<SafetyHit>,
+    /// The verdict on each draft order acted on.
+    pub orders: Vec<OrderVerdict>,
+    /// The results lysis needs, as the record has them, when a lysis order is acted on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prelysis: Vec<LabStatus>,
+}
+
+/// A result lysis needs: the newest one, and whether it is current.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabStatus {
+    /// The lab's id (`platelets`), the first of those that would do.
+    pub lab: &'static str,
+    /// The LOINC code to order when none is current.
+    pub order: String,
+    /// The newest result of any of the labs that would do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newest: Option<Fact>,
+    /// The newest result is recent enough to count (threshold `lab-current-days`).
+    pub current: bool,
+    pub max_age_days: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

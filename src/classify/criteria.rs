@@ -3,13 +3,116 @@
 
 use serde::Serialize;
 
-use crate::evidence::{AllergyClass, Concept, Lab};
+use super::variant::Variant;
+use crate::evidence::{AllergyClass, Concept, Lab, ProcedureKind};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Criteria {
     pub thresholds: Thresholds,
     /// In evaluation order: a flag derived from others (`AnticoagulationContraindicated`) comes after them.
     pub flags: Vec<FlagRule>,
+    /// Which orders each class of flag concerns, and what it does to them.
+    pub applies: Vec<Applies>,
+    /// The results a lysis order needs on its card.
+    pub prelysis: Vec<PreLysisLab>,
+    /// The ACR tables, as the per-order verdicts read them.
+    pub acr: AcrTables,
+}
+
+/// The ACR ratings as plain data: each variant's rows, and what each procedure is.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AcrTables {
+    pub variants: Vec<VariantTable>,
+    pub procedures: Vec<ProcedureInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantTable {
+    pub variant: Variant,
+    /// In ACR's order.
+    pub rows: Vec<AcrRow>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcrRow {
+    pub procedure: String,
+    pub category: Category,
+    /// Procedures the row rates along with its own when drafted together ("with or without stent placement").
+    pub covers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcedureInfo {
+    pub id: String,
+    pub kind: ProcedureKind,
+    pub contrast: bool,
+    /// A suggestion can create an order for it (it has a verified order code).
+    pub orderable: bool,
+    /// The topics whose variants rate it, in topic order.
+    pub topics: Vec<u32>,
+}
+
+impl AcrTables {
+    pub fn rows(&self, variant: Variant) -> &[AcrRow] {
+        self.variants.iter().find(|table| table.variant == variant).map_or(&[], |table| table.rows.as_slice())
+    }
+
+    pub fn row(&self, variant: Variant, procedure: &str) -> Option<&AcrRow> {
+        self.rows(variant).iter().find(|row| row.procedure == procedure)
+    }
+
+    pub fn procedure(&self, id: &str) -> Option<&ProcedureInfo> {
+        self.procedures.iter().find(|procedure| procedure.id == id)
+    }
+}
+
+/// Orders a class of flag concerns, and its effect on them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applies {
+    pub class: FlagClass,
+    pub orders: Vec<OrderSelector>,
+    pub effect: Effect,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderSelector {
+    Kind(ProcedureKind),
+    /// A heparin order (medications.toml group `heparin`).
+    Heparin,
+    /// A warfarin or direct oral anticoagulant order.
+    OralAnticoagulant,
+    /// A procedure that uses iodinated contrast.
+    Contrast,
+}
+
+/// What a finding does to an order it concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Effect {
+    /// The ACR category stands, with a warning that names the finding.
+    Cautions,
+    /// The order is not endorsed: no "appropriate" stamp, a critical card, never suggested.
+    Contraindicates,
+}
+
+/// A result a lysis card shows or asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreLysisLab {
+    /// Any of these, in order of preference.
+    pub labs: Vec<Lab>,
+    /// The LOINC code to order when none is current.
+    pub order: String,
+    pub when: PreLysisWhen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreLysisWhen {
+    Always,
+    /// The patient takes warfarin.
+    Vka,
+    /// The procedure uses iodinated contrast.
+    Contrast,
 }
 
 /// The numbers of `knowledge/thresholds.toml` the rules themselves compare against.
@@ -43,6 +146,8 @@ pub enum FlagClass {
     /// A contraindication to heparins only (heparin-induced thrombocytopenia): shown on heparin orders,
     /// and not a contraindication to anticoagulation as such.
     Heparin,
+    /// A reason to avoid warfarin and direct oral anticoagulants (pregnancy).
+    OralAnticoagulant,
     Contrast,
     Review,
     Timing,
@@ -56,6 +161,7 @@ impl FlagClass {
             "lysis-relative" => Some(FlagClass::LysisRelative),
             "anticoagulation" => Some(FlagClass::Anticoagulation),
             "heparin" => Some(FlagClass::Heparin),
+            "oral-anticoagulant" => Some(FlagClass::OralAnticoagulant),
             "contrast" => Some(FlagClass::Contrast),
             "review" => Some(FlagClass::Review),
             "timing" => Some(FlagClass::Timing),
@@ -91,8 +197,12 @@ pub enum Trigger {
     AnticoagulationContraindicated,
     /// A heparin is ordered while one of `concepts` is active.
     HeparinOrderedWith(Vec<Concept>),
-    /// The DVT is 14 days to 3 months old (subacute).
-    ThrombusNotAcute,
+    /// The DVT is 14 days to 3 months old (subacute) and, when given, at least `from_days` and under
+    /// `before_days` old.
+    ThrombusNotAcute {
+        from_days: Option<i64>,
+        before_days: Option<i64>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,3 +232,56 @@ impl Window {
         }
     }
 }
+
+/// An ACR appropriateness category. No numeric rating is known for these revisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    UsuallyAppropriate,
+    MayBeAppropriate,
+    MayBeAppropriateDisagreement,
+    UsuallyNotAppropriate,
+}
+
+impl Category {
+    pub const ALL: [Category; 4] = [
+        Category::UsuallyAppropriate,
+        Category::MayBeAppropriate,
+        Category::MayBeAppropriateDisagreement,
+        Category::UsuallyNotAppropriate,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Category::UsuallyAppropriate => "usually-appropriate",
+            Category::MayBeAppropriate => "may-be-appropriate",
+            Category::MayBeAppropriateDisagreement => "may-be-appropriate-disagreement",
+            Category::UsuallyNotAppropriate => "usually-not-appropriate",
+        }
+    }
+
+    /// As ACR prints it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::UsuallyAppropriate => "Usually appropriate",
+            Category::MayBeAppropriate => "May be appropriate",
+            Category::MayBeAppropriateDisagreement => "May be appropriate (disagreement)",
+            Category::UsuallyNotAppropriate => "Usually not appropriate",
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|category| category.id() == id)
+    }
+
+    /// Rank for "better than": usually appropriate first.
+    pub fn rank(self) -> u8 {
+        match self {
+            Category::UsuallyAppropriate => 0,
+            Category::MayBeAppropriate => 1,
+            Category::MayBeAppropriateDisagreement => 2,
+            Category::UsuallyNotAppropriate => 3,
+        }
+    }
+}
+

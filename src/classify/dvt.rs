@@ -60,6 +60,8 @@ pub(super) struct DvtReading<'a> {
     pub segment_facts: Vec<Fact>,
     pub laterality: Laterality,
     pub age: Age,
+    /// The thrombus's age in days, fewest and most (a date-only or month onset is a range).
+    pub age_days: Option<(i64, i64)>,
     pub age_rules: Vec<Rule>,
     pub age_facts: Vec<Fact>,
     pub severity: Option<(Severity, Fact)>,
@@ -238,6 +240,7 @@ pub(super) fn read<'a>(
         segment_facts,
         laterality,
         age,
+        age_days: index.start().map(|start| start.days_before(today)),
         age_rules,
         age_facts: vec![condition_fact(index)],
         severity,

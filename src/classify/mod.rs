@@ -14,21 +14,27 @@ mod facts;
 mod rules;
 mod safety;
 mod variant;
+mod verdict;
 
 use time::{Date, OffsetDateTime, UtcOffset};
 
 use crate::evidence::{
-    Concept, ConditionFact, Evidence, Match, MedicationClass, ProcedureKind, Severity, Verification, add_months,
+    Concept, ConditionFact, DrugGroup, Evidence, Match, MedicationClass, ProcedureKind, Severity, Verification,
+    add_months,
 };
 
-pub use assessment::{Alternative, Assessment, Fact, Missing, RuleHit, SafetyHit};
-pub use criteria::{Criteria, FlagClass, FlagRule, Thresholds, Trigger, Window};
+pub use assessment::{Alternative, Assessment, Fact, LabStatus, Missing, RuleHit, SafetyHit};
+pub use criteria::{
+    AcrRow, AcrTables, Applies, Category, Criteria, Effect, FlagClass, FlagRule, OrderSelector, PreLysisLab,
+    PreLysisWhen, ProcedureInfo, Thresholds, Trigger, VariantTable, Window,
+};
 pub use rules::Rule;
 pub use variant::Variant;
+pub use verdict::{Finding, Instead, OrderRating, OrderVerdict, Pama, Suggested, Urgency, needs_of};
 
 use decide::{Decision, FilterSituation, Healthy, Need, Persistence, Situation};
 use dvt::{Age, DvtReading, SegmentDecision};
-use facts::{condition_fact, lab_fact, medication_fact, order_fact, procedure_fact};
+use facts::{condition_fact, lab_fact, lab_label, medication_fact, order_fact, procedure_fact};
 
 /// The knowledge id of the CDT/PMT procedure row (knowledge/procedures.toml), which the IVC filter topic's
 /// variant 6 names.
@@ -54,10 +60,13 @@ pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -
     let reading = dvt::read(evidence, &counted, thresholds, today);
     let pregnancy = safety::pregnancy(evidence, thresholds, today);
     // Lysis loses efficacy from 14 days on; a thrombus of 3 months or more is judged by variant 6 instead.
-    let thrombus_not_acute = reading.as_ref().and_then(|reading| match reading.age {
-        Age::Subacute => Some((condition_fact(reading.index), true)),
-        Age::Imprecise => Some((condition_fact(reading.index), false)),
-        Age::Acute | Age::Chronic | Age::Unknown => None,
+    let thrombus_not_acute = reading.as_ref().and_then(|reading| {
+        let certain = match reading.age {
+            Age::Subacute => true,
+            Age::Imprecise => false,
+            Age::Acute | Age::Chronic | Age::Unknown => return None,
+        };
+        Some(safety::NotAcute { fact: condition_fact(reading.index), certain, days: reading.age_days })
     });
     let safety_hits = safety::evaluate(
         evidence,
@@ -97,7 +106,7 @@ pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -
         decide_75(evidence, &suspected, &mut out);
     }
 
-    missing_safety_data(evidence, thresholds, today, &mut out);
+    prelysis(evidence, criteria, today, &mut out);
     for gap in &evidence.gaps {
         out.missing(Missing {
             id: "data-unavailable",
@@ -121,6 +130,7 @@ pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -
         }
     }
     out.assessment.safety = safety_hits;
+    out.assessment.orders = verdict::verdicts(evidence, criteria, &out.assessment);
     out.assessment
 }
 
@@ -460,25 +470,75 @@ fn decide_75(evidence: &Evidence, suspected: &[&ConditionFact], out: &mut Record
     out.variant(Variant::Acr75V1);
 }
 
-/// Lysis needs a recent platelet count and renal function; say so when the record lacks them.
-fn missing_safety_data(evidence: &Evidence, thresholds: &Thresholds, today: Date, out: &mut Recorder) {
-    if !evidence.orders.iter().any(|order| order.selected && order.kind == Some(ProcedureKind::Lysis)) {
+/// The results lysis needs (knowledge/safety.toml `[[prelysis]]`), when a lysis order is acted on: the newest
+/// of each, and a missing fact for each with no current result.
+fn prelysis(evidence: &Evidence, criteria: &Criteria, today: Date, out: &mut Recorder) {
+    let lysis: Vec<&crate::evidence::OrderFact> =
+        evidence.orders.iter().filter(|order| order.selected && order.kind == Some(ProcedureKind::Lysis)).collect();
+    if lysis.is_empty() {
         return;
     }
-    let needed = [
-        (crate::evidence::Lab::Platelets, "recent-platelets", "A platelet count", "a platelet count (LOINC 777-3)"),
-        (crate::evidence::Lab::Egfr, "recent-egfr", "An eGFR", "an eGFR (LOINC 98979-8)"),
-    ];
-    for (lab, id, what, document) in needed {
-        match safety::current_lab(evidence, lab, thresholds, today) {
-            Some(fact) => out.evidence(lab_fact(fact)),
-            None => out.missing(Missing {
-                id,
-                what: format!("{what} from the last {} days", thresholds.lab_current_days),
-                document: Some(document.to_owned()),
-                if_documented: Vec::new(),
-            }),
+    let thresholds = &criteria.thresholds;
+    let contrast = lysis
+        .iter()
+        .flat_map(|order| order.procedures.iter())
+        .any(|id| criteria.acr.procedure(id).is_some_and(|procedure| procedure.contrast));
+    let on_vka = evidence
+        .medications
+        .iter()
+        .filter(|m| !matches!(m.status.as_deref(), Some("entered-in-error" | "cancelled" | "not-taken" | "stopped" | "completed")))
+        .any(|m| m.group == Some(DrugGroup::Vka));
+    for needed in &criteria.prelysis {
+        let applies = match needed.when {
+            PreLysisWhen::Always => true,
+            PreLysisWhen::Vka => on_vka,
+            PreLysisWhen::Contrast => contrast,
+        };
+        let Some(first) = needed.labs.first() else { continue };
+        if !applies {
+            continue;
         }
+        let current = needed.labs.iter().find_map(|lab| safety::current_lab(evidence, *lab, thresholds, today));
+        let newest = current.or_else(|| {
+            needed
+                .labs
+                .iter()
+                .filter_map(|lab| safety::newest_lab(evidence, *lab))
+                .max_by_key(|fact| fact.date.as_ref().map(|dated| dated.date.latest()))
+        });
+        if let Some(fact) = newest {
+            out.evidence(lab_fact(fact));
+        }
+        if current.is_none() {
+            out.missing(Missing {
+                id: recent_id(*first),
+                what: format!("{} from the last {} days", lab_label(*first), thresholds.lab_current_days),
+                document: Some(format!("LOINC {}", needed.order)),
+                if_documented: Vec::new(),
+            });
+        }
+        out.assessment.prelysis.push(LabStatus {
+            lab: first.id(),
+            order: needed.order.clone(),
+            newest: newest.map(lab_fact),
+            current: current.is_some(),
+            max_age_days: thresholds.lab_current_days,
+        });
+    }
+}
+
+/// The id of the missing fact "no current result of `lab`".
+fn recent_id(lab: crate::evidence::Lab) -> &'static str {
+    use crate::evidence::Lab;
+    match lab {
+        Lab::Platelets => "recent-platelets",
+        Lab::Inr => "recent-inr",
+        Lab::Hemoglobin => "recent-hemoglobin",
+        Lab::Creatinine => "recent-creatinine",
+        Lab::Egfr => "recent-egfr",
+        Lab::Hcg => "recent-hcg",
+        Lab::SystolicBp => "recent-systolic-bp",
+        Lab::DiastolicBp => "recent-diastolic-bp",
     }
 }
 

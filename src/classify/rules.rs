@@ -107,6 +107,12 @@ rules! {
         "Isolated acute distal DVT: IVC filter variant 3",
     IvcV6 = "ivc-v6":
         "Proximal DVT with catheter-directed thrombolysis ordered or under way: IVC filter variant 6",
+    StentWithoutRemoval = "stent-without-removal":
+        "A venous stent ordered without thrombus removal over a thrombus under 3 months old: ACR rates stenting only with CDT/PMT or surgical thrombectomy",
+    ThrombolyticRouteUnknown = "thrombolytic-route-unknown":
+        "A thrombolytic drug order does not say whether it is systemic or catheter-directed: no ACR row rates it",
+    FilterAnticoagulationPossible = "filter-anticoagulation-possible":
+        "IVC filter with no contraindication to anticoagulation on record: anticoagulation is usually appropriate, a filter at most may be",
     SuspectedDvtImagingV1 = "suspected-dvt-imaging-v1":
         "Imaging for suspected DVT or leg swelling, with no confirmed DVT: suspected lower-extremity DVT, initial imaging",
 }

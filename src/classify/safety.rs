@@ -6,7 +6,7 @@ use time::Date;
 use super::assessment::{Fact, SafetyHit};
 use super::criteria::{Criteria, FlagClass, FlagRule, Thresholds, Trigger, Window};
 use super::facts::{allergy_fact, condition_fact, lab_fact, order_fact, procedure_fact};
-use crate::evidence::{ConditionFact, Evidence, Lab, LabFact, LabValue, ProcedureFact, Verification, add_months};
+use crate::evidence::{ConditionFact, DrugGroup, Evidence, Lab, LabFact, LabValue, ProcedureFact, Verification, add_months};
 
 /// Whether the patient is pregnant, and the facts that say so.
 #[derive(Debug, Clone, Default)]
@@ -66,6 +66,17 @@ pub(super) fn current_lab<'a>(
         .map(|(fact, _)| fact)
 }
 
+/// The newest dated result of `lab`, however old.
+pub(super) fn newest_lab(evidence: &Evidence, lab: Lab) -> Option<&LabFact> {
+    evidence
+        .labs
+        .iter()
+        .filter(|fact| fact.lab == lab)
+        .filter_map(|fact| fact.date.as_ref().map(|date| (fact, date.date.latest())))
+        .max_by_key(|(_, latest)| *latest)
+        .map(|(fact, _)| fact)
+}
+
 fn number(fact: &LabFact) -> Option<f64> {
     match fact.value {
         LabValue::Number { value, .. } => Some(value),
@@ -96,7 +107,15 @@ impl Found {
 pub(super) struct SafetyContext<'a> {
     pub pregnancy: &'a Pregnancy,
     /// The DVT is 14 days or older (certain or not), with the fact that says so.
-    pub thrombus_not_acute: Option<(Fact, bool)>,
+    pub thrombus_not_acute: Option<NotAcute>,
+}
+
+/// A DVT 14 days to 3 months old.
+pub(super) struct NotAcute {
+    pub fact: Fact,
+    pub certain: bool,
+    /// Its age in days, fewest and most, when its onset is dated.
+    pub days: Option<(i64, i64)>,
 }
 
 pub(super) fn evaluate(
@@ -202,7 +221,7 @@ fn evaluate_flag(
                     .iter()
                     .filter(|c| concepts.contains(&c.concept) && c.is_active())
                     .filter(|c| !matches!(c.verification, Verification::Refuted | Verification::EnteredInError));
-                let heparin_orders: Vec<Fact> = evidence.orders.iter().filter(|o| o.heparin).map(order_fact).collect();
+                let heparin_orders: Vec<Fact> = evidence.orders.iter().filter(|o| o.group == Some(DrugGroup::Heparin)).map(order_fact).collect();
                 if !heparin_orders.is_empty() {
                     let conditions: Vec<Fact> = active.map(condition_fact).collect();
                     if !conditions.is_empty() {
@@ -212,9 +231,16 @@ fn evaluate_flag(
                     }
                 }
             }
-            Trigger::ThrombusNotAcute => {
-                if let Some((fact, certain)) = &context.thrombus_not_acute {
-                    found.add(fact.clone(), *certain);
+            Trigger::ThrombusNotAcute { from_days, before_days } => {
+                if let Some(not_acute) = &context.thrombus_not_acute {
+                    // An undated or imprecise age may fall in either band: each band fires, uncertain.
+                    let (fewest, most) = not_acute.days.unwrap_or((i64::MIN, i64::MAX));
+                    let may = from_days.is_none_or(|from| most >= from) && before_days.is_none_or(|b| fewest < b);
+                    let surely =
+                        from_days.is_none_or(|from| fewest >= from) && before_days.is_none_or(|b| most < b);
+                    if may {
+                        found.add(not_acute.fact.clone(), not_acute.certain && surely);
+                    }
                 }
             }
         }

@@ -82,7 +82,7 @@ fn anticoagulant(days: i64) -> MedicationFact {
     MedicationFact {
         source: source("MedicationRequest/apixaban"),
         class: MedicationClass::Anticoagulant,
-        heparin: false,
+        group: None,
         status: Some("active".to_owned()),
         start: Some(dated(&ago(days), "authoredOn")),
     }
@@ -118,7 +118,7 @@ fn order(kind: ProcedureKind, reasons: &[Concept]) -> OrderFact {
         selected: true,
         procedures: Vec::new(),
         kind: Some(kind),
-        heparin: false,
+        group: None,
         reasons: reasons
             .iter()
             .map(|concept| Reason {
@@ -142,6 +142,7 @@ struct Expect {
     missing: &'static [&'static str],
     flags: &'static [&'static str],
     not_rules: &'static [&'static str],
+    not_flags: &'static [&'static str],
 }
 
 fn check(name: &str, evidence: Evidence, expect: Expect) {
@@ -163,6 +164,9 @@ fn check(name: &str, evidence: Evidence, expect: Expect) {
     }
     for flag in expect.flags {
         assert!(flags.contains(flag), "{summary}: expected flag {flag}");
+    }
+    for flag in expect.not_flags {
+        assert!(!flags.contains(flag), "{summary}: unexpected flag {flag}");
     }
 }
 
@@ -240,7 +244,29 @@ fn thrombus_age_boundaries() {
         Expect {
             variants: &["acr-6-v1"],
             rules: &["age-subacute-outside-acr"],
-            flags: &["lysis-thrombus-not-acute"],
+            flags: &["lysis-thrombus-past-acr-window"],
+            // AHA's class III starts at 21 days: a day-14 thrombus must not be told "over 21 days".
+            not_flags: &["lysis-thrombus-over-21-days"],
+            ..Expect::default()
+        },
+    );
+    check(
+        "20 days is still under 21",
+        with_conditions(vec![iliofemoral(20, severe)]),
+        Expect {
+            variants: &["acr-6-v1"],
+            flags: &["lysis-thrombus-past-acr-window"],
+            not_flags: &["lysis-thrombus-over-21-days"],
+            ..Expect::default()
+        },
+    );
+    check(
+        "21 days is over 21",
+        with_conditions(vec![iliofemoral(21, severe)]),
+        Expect {
+            variants: &["acr-6-v1"],
+            flags: &["lysis-thrombus-over-21-days"],
+            not_flags: &["lysis-thrombus-past-acr-window"],
             ..Expect::default()
         },
     );
@@ -853,7 +879,7 @@ fn a_recent_unknown_procedure_asks_whether_it_was_major_surgery() {
 #[test]
 fn heparin_with_hit_warns_but_does_not_contraindicate_anticoagulation() {
     let hit = condition("Condition/hit", Concept::HeparinInducedThrombocytopenia);
-    let heparin = OrderFact { heparin: true, ..order(ProcedureKind::Anticoagulation, &[]) };
+    let heparin = OrderFact { group: Some(crate::evidence::DrugGroup::Heparin), ..order(ProcedureKind::Anticoagulation, &[]) };
     let evidence = Evidence {
         conditions: vec![iliofemoral(5, Some(Severity::Severe)), hit],
         orders: vec![heparin],

@@ -365,13 +365,40 @@ impl MedicationClass {
     }
 }
 
+/// The anticoagulant groups drug-specific safety rules name (knowledge/medications.toml `group`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DrugGroup {
+    /// Unfractionated or low-molecular-weight heparin.
+    Heparin,
+    /// Vitamin K antagonist (warfarin).
+    Vka,
+    /// Direct oral anticoagulant.
+    Doac,
+}
+
+impl DrugGroup {
+    pub fn parse(id: &str) -> Option<DrugGroup> {
+        match id {
+            "heparin" => Some(DrugGroup::Heparin),
+            "vka" => Some(DrugGroup::Vka),
+            "doac" => Some(DrugGroup::Doac),
+            _ => None,
+        }
+    }
+
+    pub fn is_oral(self) -> bool {
+        matches!(self, DrugGroup::Vka | DrugGroup::Doac)
+    }
+}
+
 /// A MedicationRequest or MedicationStatement of a class we care about.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MedicationFact {
     pub source: Source,
     pub class: MedicationClass,
-    /// A heparin (unfractionated or low molecular weight).
-    pub heparin: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<DrugGroup>,
     /// `active`, `completed`, `stopped`, ... as the resource said.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -469,8 +496,9 @@ pub struct OrderFact {
     pub procedures: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<ProcedureKind>,
-    /// The order is for a heparin.
-    pub heparin: bool,
+    /// The anticoagulant group of a medication order (a heparin, warfarin, a DOAC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<DrugGroup>,
     /// `reasonCode`, and `reasonReference` resolved to the record's Conditions.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<Reason>,

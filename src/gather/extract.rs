@@ -385,11 +385,9 @@ fn medication_concept<'a>(
 }
 
 fn medication(resource: &Resource, concept: &CodeableConcept, knowledge: &KnowledgeBase) -> Option<MedicationFact> {
-    let (class, heparin, code) =
+    let (class, group, code) =
         concept.codes().filter(|(system, _, _)| *system == knowledge::RXNORM).find_map(|(system, code, display)| {
-            knowledge
-                .medication(code)
-                .map(|(class, heparin)| (class, heparin, code_ref(knowledge, system, code, display)))
+            knowledge.medication(code).map(|(class, group)| (class, group, code_ref(knowledge, system, code, display)))
         })?;
     let start = match resource.resource_type.as_str() {
         "MedicationRequest" => {
@@ -412,7 +410,7 @@ fn medication(resource: &Resource, concept: &CodeableConcept, knowledge: &Knowle
     Some(MedicationFact {
         source: Source { resource: resource.reference(), code: Some(code) },
         class,
-        heparin,
+        group,
         status: resource.status.clone(),
         start,
     })
@@ -522,11 +520,11 @@ fn order_fact(order: &DraftOrder, evidence: &Evidence, knowledge: &KnowledgeBase
     let resource = &order.resource;
     let concept = order_concept(resource);
     let procedures = order_procedures(resource, knowledge);
-    let heparin = concept.is_some_and(|concept| {
+    let group = concept.and_then(|concept| {
         concept
             .codes()
             .filter(|(system, _, _)| *system == knowledge::RXNORM)
-            .any(|(_, code, _)| knowledge.medication(code).is_some_and(|(_, is_heparin)| is_heparin))
+            .find_map(|(_, code, _)| knowledge.medication(code).and_then(|(_, group)| group))
     });
     let kind = procedures.iter().filter_map(|id| knowledge.procedure(id)).map(|p| p.kind).next();
     let mut reasons = Vec::new();
@@ -551,7 +549,7 @@ fn order_fact(order: &DraftOrder, evidence: &Evidence, knowledge: &KnowledgeBase
         selected: order.selected,
         procedures,
         kind,
-        heparin,
+        group,
         reasons,
     }
 }
@@ -681,7 +679,7 @@ mod tests {
         assert_eq!(evidence.orders[0].procedures, ["ivc-filter-retrievable", "ivc-filter-permanent"]);
         assert_eq!(evidence.orders[1].reasons[0].concept, Some(crate::evidence::Concept::LegEdema));
         assert_eq!(evidence.orders[2].procedures, ["anticoagulation"]);
-        assert!(evidence.orders[2].heparin);
+        assert_eq!(evidence.orders[2].group, Some(crate::evidence::DrugGroup::Heparin));
     }
 
     #[test]

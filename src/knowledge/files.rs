@@ -51,6 +51,8 @@ pub(super) struct SourceRow {
     pub short: String,
     pub citation: String,
     pub supports: String,
+    /// V, C or U, as the reference marks a fact, for sources added beside the reference's own.
+    pub status: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,6 +79,8 @@ pub(super) struct RatingRow {
     pub wording: String,
     pub category: String,
     pub rrl: String,
+    #[serde(default)]
+    pub covers: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,8 +159,7 @@ pub(super) struct MedicationClassRow {
 pub(super) struct MedicationCodeRow {
     pub code: String,
     pub display: String,
-    #[serde(default)]
-    pub heparin: bool,
+    pub group: Option<String>,
     pub status: String,
     pub source: String,
 }
@@ -240,7 +243,27 @@ pub(super) struct ThresholdRow {
 #[serde(deny_unknown_fields)]
 pub(super) struct SafetyFile {
     pub flag: Vec<FlagRow>,
+    pub applies: Vec<AppliesRow>,
+    pub prelysis: Vec<PreLysisRow>,
     pub unchecked: Vec<UncheckedRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AppliesRow {
+    pub class: String,
+    pub orders: Vec<String>,
+    pub effect: String,
+    pub source: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PreLysisRow {
+    pub labs: Vec<String>,
+    pub order: String,
+    pub when: String,
+    pub source: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,12 +292,15 @@ pub(super) struct TriggerRow {
     pub anticoagulation_contraindicated: Option<bool>,
     pub heparin_ordered_with: Option<Vec<String>>,
     pub thrombus_not_acute: Option<bool>,
+    pub from_days: Option<i64>,
+    pub before_days: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UncheckedRow {
     pub label: String,
+    pub short: String,
     pub class: String,
     pub source: String,
 }

@@ -10,16 +10,28 @@ use super::{
     Category, ConceptMatch, Interpretation, KnowledgeBase, KnowledgeError, OrderCode, PlanApplies, PlanItem, Procedure,
     Rating, SYSTEMS, Source, Unchecked, VariantRows, normalize,
 };
-use crate::classify::{Criteria, FlagClass, FlagRule, Thresholds, Trigger, Variant, Window};
+use crate::classify::{
+    AcrRow, AcrTables, Applies, Criteria, Effect, FlagClass, FlagRule, OrderSelector, PreLysisLab, PreLysisWhen,
+    ProcedureInfo, Thresholds, Trigger, Variant, VariantTable, Window,
+};
 use crate::evidence::{
-    Acuity, AllergyClass, Concept, DvtCode, Lab, Laterality, Match, MedicationClass, ProcedureKind, Segment,
+    Acuity, AllergyClass, Concept, DrugGroup, DvtCode, Lab, Laterality, Match, MedicationClass, ProcedureKind, Segment,
 };
 
 pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<KnowledgeBase, KnowledgeError> {
     let sources_file: files::SourcesFile = parse("sources.toml", &files.sources)?;
     let mut sources = BTreeMap::new();
     for row in sources_file.source {
-        let source = Source { id: row.id.clone(), short: row.short, citation: row.citation, supports: row.supports };
+        if let Some(status) = &row.status {
+            check_status("sources.toml", status, &row.id)?;
+        }
+        let source = Source {
+            id: row.id.clone(),
+            short: row.short,
+            citation: row.citation,
+            supports: row.supports,
+            status: row.status,
+        };
         if sources.insert(row.id.clone(), source).is_some() {
             return invalid("sources.toml", format!("source `{}` is defined twice", row.id));
         }
@@ -91,7 +103,14 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
             cite(file, &format!("RxNorm `{}`", code.code), &code.source)?;
             check_status(file, &code.status, &code.code)?;
             displays.insert((super::RXNORM.to_owned(), code.code.clone()), code.display.clone());
-            if medications.insert(code.code.clone(), (class, code.heparin)).is_some() {
+            let group = match &code.group {
+                Some(id) => Some(
+                    DrugGroup::parse(id)
+                        .ok_or_else(|| error(file, format!("RxNorm `{}`: unknown group `{id}`", code.code)))?,
+                ),
+                None => None,
+            };
+            if medications.insert(code.code.clone(), (class, group)).is_some() {
                 return invalid(file, format!("RxNorm `{}` is listed twice", code.code));
             }
             for (procedure_class, procedure) in &medication_procedures {
@@ -139,7 +158,16 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
             }
             let category = Category::parse(&rating.category)
                 .ok_or_else(|| error(file, format!("variant `{}`: unknown category `{}`", row.id, rating.category)))?;
-            rows.push(Rating { procedure: rating.procedure, wording: rating.wording, category, rrl: rating.rrl });
+            if let Some(unknown) = rating.covers.iter().find(|id| !procedures.contains_key(id.as_str())) {
+                return invalid(file, format!("variant `{}` row `{}` covers unknown procedure `{unknown}`", row.id, rating.procedure));
+            }
+            rows.push(Rating {
+                procedure: rating.procedure,
+                wording: rating.wording,
+                category,
+                rrl: rating.rrl,
+                covers: rating.covers,
+            });
         }
         let rows = VariantRows { variant, short: row.short, text: row.text, source: row.source, rows };
         if variants.insert(variant, rows).is_some() {
@@ -310,7 +338,16 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         plain("safety.toml", "unchecked contraindication", &row.label)?;
         let class = FlagClass::parse(&row.class)
             .ok_or_else(|| error("safety.toml", format!("unchecked `{}`: unknown class `{}`", row.label, row.class)))?;
-        unchecked.push(Unchecked { label: row.label, class, source: row.source });
+        plain("safety.toml", "unchecked contraindication", &row.short)?;
+        unchecked.push(Unchecked { label: row.label, short: row.short, class, source: row.source });
+    }
+    let mut applies = Vec::new();
+    for row in safety.applies {
+        applies.push(parse_applies(&row, &cite)?);
+    }
+    let mut prelysis = Vec::new();
+    for row in safety.prelysis {
+        prelysis.push(parse_prelysis(&row, &cite, &labs)?);
     }
 
     let plan_file: files::PlanFile = parse("plan.toml", &files.plan)?;
@@ -334,6 +371,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         negative_texts: labs_file.interpretation.negative_texts.iter().map(|t| t.to_lowercase()).collect(),
     };
     let procedure_topics = super::procedure_topics(&variants);
+    let acr_tables = acr_tables(&variants, &procedures, &procedure_topics);
     Ok(KnowledgeBase {
         sources,
         topics,
@@ -359,8 +397,101 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         interpretation,
         unchecked,
         plan,
-        criteria: Criteria { thresholds: criteria_thresholds, flags },
+        criteria: Criteria { thresholds: criteria_thresholds, flags, applies, prelysis, acr: acr_tables },
     })
+}
+
+/// The ACR tables as the classifier reads them.
+fn acr_tables(
+    variants: &BTreeMap<Variant, VariantRows>,
+    procedures: &BTreeMap<String, Procedure>,
+    procedure_topics: &HashMap<String, Vec<u32>>,
+) -> AcrTables {
+    AcrTables {
+        variants: variants
+            .values()
+            .map(|rows| VariantTable {
+                variant: rows.variant,
+                rows: rows
+                    .rows
+                    .iter()
+                    .map(|row| AcrRow {
+                        procedure: row.procedure.clone(),
+                        category: row.category,
+                        covers: row.covers.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        procedures: procedures
+            .values()
+            .map(|procedure| ProcedureInfo {
+                id: procedure.id.clone(),
+                kind: procedure.kind,
+                contrast: procedure.contrast,
+                orderable: procedure.order_code.is_some(),
+                topics: procedure_topics.get(&procedure.id).cloned().unwrap_or_default(),
+            })
+            .collect(),
+    }
+}
+
+fn parse_applies(
+    row: &files::AppliesRow,
+    cite: &dyn Fn(&str, &str, &str) -> Result<(), KnowledgeError>,
+) -> Result<Applies, KnowledgeError> {
+    let file = "safety.toml";
+    cite(file, &format!("applies `{}`", row.class), &row.source)?;
+    let class = FlagClass::parse(&row.class)
+        .ok_or_else(|| error(file, format!("applies: unknown class `{}`", row.class)))?;
+    let effect = match row.effect.as_str() {
+        "contraindicates" => Effect::Contraindicates,
+        "cautions" => Effect::Cautions,
+        other => return invalid(file, format!("applies `{}`: unknown effect `{other}`", row.class)),
+    };
+    if row.orders.is_empty() {
+        return invalid(file, format!("applies `{}` names no orders", row.class));
+    }
+    let orders = row
+        .orders
+        .iter()
+        .map(|id| match id.as_str() {
+            "heparin" => Ok(OrderSelector::Heparin),
+            "oral-anticoagulant" => Ok(OrderSelector::OralAnticoagulant),
+            "contrast" => Ok(OrderSelector::Contrast),
+            kind => ProcedureKind::parse(kind)
+                .map(OrderSelector::Kind)
+                .ok_or_else(|| error(file, format!("applies `{}`: unknown orders `{kind}`", row.class))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Applies { class, orders, effect, source: row.source.clone() })
+}
+
+fn parse_prelysis(
+    row: &files::PreLysisRow,
+    cite: &dyn Fn(&str, &str, &str) -> Result<(), KnowledgeError>,
+    loinc: &HashMap<String, Lab>,
+) -> Result<PreLysisLab, KnowledgeError> {
+    let file = "safety.toml";
+    cite(file, &format!("prelysis `{}`", row.order), &row.source)?;
+    let labs = row
+        .labs
+        .iter()
+        .map(|id| Lab::parse(id).ok_or_else(|| error(file, format!("prelysis: unknown lab `{id}`"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(first) = labs.first() else {
+        return invalid(file, format!("prelysis `{}` names no lab", row.order));
+    };
+    if loinc.get(&row.order) != Some(first) {
+        return invalid(file, format!("prelysis: order code `{}` is not a LOINC code of lab `{}`", row.order, first.id()));
+    }
+    let when = match row.when.as_str() {
+        "always" => PreLysisWhen::Always,
+        "vka" => PreLysisWhen::Vka,
+        "contrast" => PreLysisWhen::Contrast,
+        other => return invalid(file, format!("prelysis `{}`: unknown when `{other}`", row.order)),
+    };
+    Ok(PreLysisLab { labs, order: row.order.clone(), when })
 }
 
 fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, KnowledgeError> {
@@ -459,6 +590,9 @@ fn parse_trigger(
     if kinds.iter().filter(|set| **set).count() != 1 {
         return invalid(file, format!("flag `{flag}`: each trigger must have exactly one kind"));
     }
+    if (row.from_days.is_some() || row.before_days.is_some()) && row.thrombus_not_acute != Some(true) {
+        return invalid(file, format!("flag `{flag}`: from_days and before_days belong to thrombus_not_acute"));
+    }
     if let Some(ids) = &row.condition {
         let window = row.window.as_deref().and_then(Window::parse).ok_or_else(|| {
             error(file, format!("flag `{flag}`: a condition trigger needs a window (current, ever, days:N, months:N)"))
@@ -503,6 +637,6 @@ fn parse_trigger(
     } else if row.anticoagulation_contraindicated == Some(true) {
         Trigger::AnticoagulationContraindicated
     } else {
-        Trigger::ThrombusNotAcute
+        Trigger::ThrombusNotAcute { from_days: row.from_days, before_days: row.before_days }
     })
 }

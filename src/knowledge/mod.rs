@@ -12,8 +12,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+pub use crate::classify::Category;
 use crate::classify::{Criteria, Variant};
-use crate::evidence::{Concept, DvtCode, Lab, Match, MedicationClass, ProcedureKind};
+use crate::evidence::{Concept, DrugGroup, DvtCode, Lab, Match, MedicationClass, ProcedureKind};
 
 use files::Files;
 
@@ -31,7 +32,7 @@ pub struct KnowledgeBase {
     condition_codes: HashMap<(String, String), Vec<ConceptMatch>>,
     condition_prefixes: Vec<(String, String, ConceptMatch)>,
     condition_texts: Vec<(String, Concept)>,
-    medications: HashMap<String, (MedicationClass, bool)>,
+    medications: HashMap<String, (MedicationClass, Option<DrugGroup>)>,
     thrombolytic_allergy_codes: Vec<String>,
     contrast_texts: Vec<String>,
     labs: HashMap<String, Lab>,
@@ -52,6 +53,8 @@ pub struct Source {
     pub short: String,
     pub citation: String,
     pub supports: String,
+    /// V, C or U for sources the reference does not list (reference §0 legend).
+    pub status: Option<String>,
 }
 
 /// An ACR topic, as `acr.toml` gives it.
@@ -88,58 +91,8 @@ pub struct Rating {
     pub category: Category,
     /// Relative radiation level as ACR prints it, `n/a`, or `unknown`.
     pub rrl: String,
-}
-
-/// An ACR appropriateness category. No numeric rating is known for these revisions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Category {
-    UsuallyAppropriate,
-    MayBeAppropriate,
-    MayBeAppropriateDisagreement,
-    UsuallyNotAppropriate,
-}
-
-impl Category {
-    pub const ALL: [Category; 4] = [
-        Category::UsuallyAppropriate,
-        Category::MayBeAppropriate,
-        Category::MayBeAppropriateDisagreement,
-        Category::UsuallyNotAppropriate,
-    ];
-
-    pub fn id(self) -> &'static str {
-        match self {
-            Category::UsuallyAppropriate => "usually-appropriate",
-            Category::MayBeAppropriate => "may-be-appropriate",
-            Category::MayBeAppropriateDisagreement => "may-be-appropriate-disagreement",
-            Category::UsuallyNotAppropriate => "usually-not-appropriate",
-        }
-    }
-
-    /// As ACR prints it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Category::UsuallyAppropriate => "Usually appropriate",
-            Category::MayBeAppropriate => "May be appropriate",
-            Category::MayBeAppropriateDisagreement => "May be appropriate (disagreement)",
-            Category::UsuallyNotAppropriate => "Usually not appropriate",
-        }
-    }
-
-    pub fn parse(id: &str) -> Option<Category> {
-        Category::ALL.into_iter().find(|category| category.id() == id)
-    }
-
-    /// Rank for "better than": usually appropriate first.
-    pub fn rank(self) -> u8 {
-        match self {
-            Category::UsuallyAppropriate => 0,
-            Category::MayBeAppropriate => 1,
-            Category::MayBeAppropriateDisagreement => 2,
-            Category::UsuallyNotAppropriate => 3,
-        }
-    }
+    /// Procedures the row rates along with its own when drafted together.
+    pub covers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -200,6 +153,8 @@ pub enum PlanApplies {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unchecked {
     pub label: String,
+    /// A few words for the one-line list on lysis cards.
+    pub short: String,
     pub class: crate::classify::FlagClass,
     pub source: String,
 }
@@ -326,8 +281,8 @@ impl KnowledgeBase {
         concepts
     }
 
-    /// The class of an RxNorm code, and whether it is a heparin.
-    pub fn medication(&self, code: &str) -> Option<(MedicationClass, bool)> {
+    /// The class of an RxNorm code, and its anticoagulant group if it has one.
+    pub fn medication(&self, code: &str) -> Option<(MedicationClass, Option<DrugGroup>)> {
         self.medications.get(code.trim()).copied()
     }
 
