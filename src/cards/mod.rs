@@ -62,35 +62,36 @@ pub fn render(
     let mut system_actions = Vec::new();
     let ids = Ids { hook_instance: context.hook_instance };
 
+    let mut tables = Tables::default();
     if context.hook == Hook::PatientView {
-        cards.extend(phlegmasia_card(&ids, assessment, knowledge)?);
-        cards.extend(summary_card(&ids, assessment, knowledge)?);
+        cards.extend(phlegmasia_card(&ids, assessment, knowledge, &mut tables)?);
+        cards.extend(summary_card(&ids, assessment, knowledge, &mut tables)?);
         return CdsResponse::new(cards, Vec::new());
     }
     let verdicts = &assessment.orders;
     if verdicts.is_empty() {
         return CdsResponse::new(Vec::new(), Vec::new());
     }
-    if verdicts.iter().any(|verdict| !verdict.emergent_removal) {
-        cards.extend(phlegmasia_card(&ids, assessment, knowledge)?);
+    // Phlegmasia calls for emergent thrombus removal: a plan that has it needs no alarm.
+    if !verdicts.iter().any(|verdict| verdict.emergent_removal) {
+        cards.extend(phlegmasia_card(&ids, assessment, knowledge, &mut tables)?);
     }
     for verdict in verdicts {
         let consult = ids.uuid(&format!("consult|{}", verdict.order));
         if let Some(resource) =
             draft(context, &verdict.order).and_then(|draft| actions::rated(draft, verdict, consult, knowledge))
         {
-            system_actions.push(Action::update(
-                format!("Record the ACR appropriateness rating on {}", verdict.order),
-                resource,
-            ));
+            system_actions
+                .push(Action::update(format!("Record the ACR appropriateness rating on {}", verdict.order), resource));
         }
     }
 
-    let mut tables = Tables::default();
     for group in groups(verdicts) {
         let card = match group.kind {
             GroupKind::Rated => Some(rating_card(context, &ids, &group.members, assessment, knowledge, &mut tables)?),
-            GroupKind::Withheld => Some(contraindication_card(&ids, &group.members, assessment, knowledge, &mut tables)?),
+            GroupKind::Withheld => {
+                Some(contraindication_card(&ids, &group.members, assessment, knowledge, &mut tables)?)
+            }
             GroupKind::Undecided => Some(missing_card(&ids, &group.members, assessment, knowledge)?),
             GroupKind::Ambiguous => Some(ambiguous_card(&ids, &group.members, assessment, knowledge, &mut tables)?),
             GroupKind::Outside => Some(outside_card(&ids, &group.members, assessment, knowledge)?),
@@ -152,22 +153,23 @@ fn groups(verdicts: &[OrderVerdict]) -> Vec<Group<'_>> {
             GroupKind::Rated | GroupKind::Undecided => rating,
         }
     };
-    for verdict in verdicts {
-        // A stent rated with its removal, or an anticoagulant drafted with one, goes on the removal's card.
+    // A stent rated with its removal, or an anticoagulant drafted with one, goes on the removal's card
+    // (after it: the card leads with the removal's verdict).
+    let host_of = |verdict: &OrderVerdict| {
         let host = verdict.rated_with.iter().chain(verdict.with_removal.iter()).find_map(|host| {
-            verdicts.iter().find(|other| other.order == *host && kind_of(other) != GroupKind::Silent)
-        });
-        let joins = host.is_some_and(|_| {
-            !verdict.findings.iter().any(|f| f.effect == Effect::Contraindicates)
-                && matches!(verdict.rating, OrderRating::Rated { .. } | OrderRating::WithRemoval)
-        });
-        let key = match host {
-            Some(host) if joins => key_of(host),
-            _ => key_of(verdict),
-        };
-        let kind = match host {
-            Some(host) if joins => kind_of(host),
-            _ => kind_of(verdict),
+            verdicts
+                .iter()
+                .find(|other| other.order == *host && other.rated_with.is_none() && kind_of(other) != GroupKind::Silent)
+        })?;
+        let joins = !verdict.findings.iter().any(|f| f.effect == Effect::Contraindicates)
+            && matches!(verdict.rating, OrderRating::Rated { .. } | OrderRating::WithRemoval);
+        joins.then_some(host)
+    };
+    let joining = |verdict: &OrderVerdict| host_of(verdict).is_some();
+    for verdict in verdicts.iter().filter(|v| !joining(v)).chain(verdicts.iter().filter(|v| joining(v))) {
+        let (key, kind) = match host_of(verdict) {
+            Some(host) => (key_of(host), kind_of(host)),
+            None => (key_of(verdict), kind_of(verdict)),
         };
         match groups.iter_mut().find(|(existing, _)| *existing == key) {
             Some((_, group)) => group.members.push(verdict),
@@ -196,9 +198,16 @@ impl Tables {
     }
 }
 
-/// The procedures the verdicts' orders ask for.
+/// The procedures the verdicts' orders ask for, as their card rates them: an anticoagulant drafted with
+/// thrombus removal is not "anticoagulation alone".
 fn ordered<'a>(members: &[&'a OrderVerdict]) -> Vec<&'a str> {
-    members.iter().flat_map(|verdict| verdict.procedures.iter().map(String::as_str)).collect()
+    rated(members).flat_map(|verdict| verdict.procedures.iter().map(String::as_str)).collect()
+}
+
+/// The members a card names and rates (not an anticoagulant that only goes with a removal).
+fn rated<'a, 'b>(members: &'b [&'a OrderVerdict]) -> impl Iterator<Item = &'a OrderVerdict> + 'b {
+    let all_with_removal = members.iter().all(|verdict| verdict.rating == OrderRating::WithRemoval);
+    members.iter().copied().filter(move |verdict| all_with_removal || verdict.rating != OrderRating::WithRemoval)
 }
 
 /// The safety flags of the members' findings, each once, in the assessment's order.
@@ -286,7 +295,7 @@ fn with_override_reasons(mut builder: crate::cds_hooks::CardBuilder) -> crate::c
 /// several procedures (a filter of unstated type) is named by its first one's kind.
 fn short_names(members: &[&OrderVerdict], knowledge: &KnowledgeBase) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for verdict in members {
+    for verdict in rated(members) {
         let procedures: Vec<&Procedure> = verdict.procedures.iter().filter_map(|id| knowledge.procedure(id)).collect();
         let name = match procedures.as_slice() {
             [] => verdict.order.clone(),
@@ -294,7 +303,6 @@ fn short_names(members: &[&OrderVerdict], knowledge: &KnowledgeBase) -> Vec<Stri
             [first, ..] if first.kind == ProcedureKind::IvcFilter => "IVC filter".to_owned(),
             many => many.iter().map(|p| p.short.clone()).collect::<Vec<_>>().join(" or "),
         };
-        let name = if verdict.with_removal.is_empty() || names.is_empty() { name } else { format!("{name} with it") };
         let name = if names.is_empty() { name } else { wording::in_sentence(&name) };
         if !names.contains(&name) {
             names.push(name);
@@ -323,10 +331,13 @@ fn rating_card(
     let cautions = flags_of(members, assessment, None);
     let short = knowledge.variant(variant).map_or("", |rows| rows.short.as_str());
     let year = knowledge.topic(variant.topic()).map_or(0, |topic| topic.year);
-    let alone = lead.kind == Some(ProcedureKind::Anticoagulation) && lead.with_removal.is_empty();
+    // The iliofemoral topic rates "anticoagulation alone"; the filter topic rates anticoagulation as such.
+    let alone =
+        lead.kind == Some(ProcedureKind::Anticoagulation) && lead.with_removal.is_empty() && variant.topic() == 193;
     let names = wording::list(&short_names(members, knowledge));
     let verdict_words = wording::rows_verdict(knowledge, rows);
-    let summary = wording::rating_summary(&names, alone, &verdict_words, lead.rating.category(), short, year, &cautions);
+    let summary =
+        wording::rating_summary(&names, alone, &verdict_words, lead.rating.category(), short, year, &cautions);
 
     let mut detail = String::new();
     if alone && lead.rating.category() == Some(Category::UsuallyNotAppropriate) {
@@ -343,6 +354,7 @@ fn rating_card(
         detail.push_str(&wording::unchecked_line(knowledge));
     }
     detail.push_str(&wording::not_seen(assessment));
+    detail.push_str(&wording::orders_line(members));
 
     let suggestions = suggestions(context, ids, &key, lead, knowledge);
     let mut builder = Card::builder(ids.uuid(&key), summary, indicator_of(members), acr_source(knowledge, variant))
@@ -404,7 +416,7 @@ fn missing_card(
     let key = format!("missing|{}|{}", missing.join(","), references(members));
     let items: Vec<&Missing> = assessment.missing.iter().filter(|m| missing.contains(&m.id)).collect();
     let names = wording::list(&short_names(members, knowledge));
-    let summary = wording::missing_summary(missing, &names);
+    let summary = wording::missing_summary(missing, &names, flags_of(members, assessment, None).first().copied());
     let ordered = ordered(members);
     let cautions = flags_of(members, assessment, None);
     let mut detail = wording::not_rated_until(&names);
@@ -415,6 +427,7 @@ fn missing_card(
         detail.push_str(&wording::prelysis_section(&assessment.prelysis));
     }
     detail.push_str(&wording::not_seen(assessment));
+    detail.push_str(&wording::orders_line(members));
     let mut builder =
         Card::builder(ids.uuid(&key), summary, indicator_of(members), topic_source(knowledge, *topic)).detail(detail);
     if let Some(link) = acr_link(knowledge, *topic) {
@@ -442,8 +455,9 @@ fn ambiguous_card(
     detail.push_str(&wording::safety_section(knowledge, &flags_of(members, assessment, None)));
     detail.push_str(&tables.show(knowledge, *variant, &ordered(members), &summary));
     detail.push_str(&wording::why(assessment, variant.topic()));
-    let mut builder = Card::builder(ids.uuid(&key), summary, indicator_of(members), acr_source(knowledge, *variant))
-        .detail(detail);
+    detail.push_str(&wording::orders_line(members));
+    let mut builder =
+        Card::builder(ids.uuid(&key), summary, indicator_of(members), acr_source(knowledge, *variant)).detail(detail);
     if let Some(link) = acr_link(knowledge, variant.topic()) {
         builder = builder.link(link);
     }
@@ -459,7 +473,9 @@ fn contraindication_card(
     knowledge: &KnowledgeBase,
     tables: &mut Tables,
 ) -> Result<Card, CardError> {
-    let Some(lead) = members.first() else { return Err(CardError::Inconsistent("a contraindication card with no order")) };
+    let Some(lead) = members.first() else {
+        return Err(CardError::Inconsistent("a contraindication card with no order"));
+    };
     let key = format!("contraindication|{}", references(members));
     let contraindications = flags_of(members, assessment, Some(Effect::Contraindicates));
     let cautions = flags_of(members, assessment, Some(Effect::Cautions));
@@ -495,6 +511,7 @@ fn contraindication_card(
         detail.push_str(&wording::unchecked_line(knowledge));
     }
     detail.push_str(&wording::not_seen(assessment));
+    detail.push_str(&wording::orders_line(members));
     with_override_reasons(Card::builder(ids.uuid(&key), summary, Indicator::Critical, source).detail(detail)).build()
 }
 
@@ -510,8 +527,10 @@ fn outside_card(
     let key = format!("outside|{}", references(members));
     let names = wording::list(&short_names(members, knowledge));
     let cautions = flags_of(members, assessment, None);
-    let summary = wording::outside_summary(&names, &lead.notes, cautions.first().copied());
-    let mut detail = wording::notes(&lead.notes);
+    let summary =
+        wording::outside_summary(&names, lead.rating == OrderRating::NotRated, &lead.notes, cautions.first().copied());
+    let mut detail = wording::outside_line(&names, !lead.notes.is_empty());
+    detail.push_str(&wording::notes(&lead.notes));
     detail.push_str(&wording::confirm_section(&lead.notes));
     detail.push_str(&wording::safety_section(knowledge, &cautions));
     if assessment.variant_of_topic(6) == Some(Variant::Acr6V2) {
@@ -523,6 +542,7 @@ fn outside_card(
         detail.push_str(&wording::unchecked_line(knowledge));
     }
     detail.push_str(&wording::not_seen(assessment));
+    detail.push_str(&wording::orders_line(members));
     let source = if lead.notes.is_empty() {
         Source::new(wording::safety_source(&source_names(knowledge, &cautions)))
     } else {
@@ -536,35 +556,26 @@ fn phlegmasia_card(
     ids: &Ids<'_>,
     assessment: &Assessment,
     knowledge: &KnowledgeBase,
+    tables: &mut Tables,
 ) -> Result<Option<Card>, CardError> {
     let Some(hit) = assessment.flags_of(FlagClass::LimbThreat).next() else { return Ok(None) };
-    // Suspected (or undated) phlegmasia stays critical, since the limb is at stake, but says so: the
-    // patient is not in variant 5 until it is confirmed.
-    let (summary, mut detail) = if hit.certain {
-        (
-            "Phlegmasia cerulea dolens: emergent CDT/PMT or surgical thrombectomy is usually appropriate",
-            String::from(
-                "Limb-threatening venous ischaemia. Escalate now to interventional radiology or vascular surgery for emergent thrombus removal; anticoagulation alone is usually not appropriate.\n\n",
-            ),
-        )
-    } else {
-        (
-            "Possible phlegmasia cerulea dolens (unconfirmed): examine the limb now; if confirmed, emergent thrombus removal",
-            String::from(
-                "Phlegmasia cerulea dolens is recorded but not confirmed. Examine the limb now; if it is confirmed, escalate to interventional radiology or vascular surgery for emergent thrombus removal. Until then the ACR rating of the order follows the confirmed findings.\n\n**If confirmed:** ",
-            ),
-        )
-    };
-    detail.push_str(&wording::variant_heading(knowledge, Variant::Acr193V5));
-    detail.push_str(&wording::rating_table(knowledge, Variant::Acr193V5, &[]));
-    detail.push_str(&wording::safety_section(knowledge, &[hit]));
+    // Emergent removal is CDT/PMT or surgical thrombectomy, unless the record contraindicates lysis.
+    let lysis_contraindicated = assessment.contraindicated.contains(&ProcedureKind::Lysis);
+    let (summary, mut detail) = wording::phlegmasia_opening(hit.certain, lysis_contraindicated);
+    let summary = summary.to_owned();
+    detail.push_str(&tables.show(knowledge, Variant::Acr193V5, &[], &summary));
+    let mut flags = vec![hit];
+    if lysis_contraindicated {
+        flags.extend(assessment.flags_of(FlagClass::LysisAbsolute));
+    }
+    detail.push_str(&wording::safety_section(knowledge, &flags));
     // Only a confirmed phlegmasia places the patient in variant 5, so only then does the source name it.
     let source = if hit.certain {
         acr_source(knowledge, Variant::Acr193V5)
     } else {
         topic_source(knowledge, Variant::Acr193V5.topic())
     };
-    let builder = Card::builder(ids.uuid("phlegmasia"), summary.to_owned(), Indicator::Critical, source).detail(detail);
+    let builder = Card::builder(ids.uuid("phlegmasia"), summary, Indicator::Critical, source).detail(detail);
     let builder = match acr_link(knowledge, Variant::Acr193V5.topic()) {
         Some(link) => builder.link(link),
         None => builder,
@@ -610,13 +621,21 @@ fn plan_card(
 }
 
 /// patient-view: the iliofemoral scenario and what is appropriate now, or what to document.
-fn summary_card(ids: &Ids<'_>, assessment: &Assessment, knowledge: &KnowledgeBase) -> Result<Option<Card>, CardError> {
+fn summary_card(
+    ids: &Ids<'_>,
+    assessment: &Assessment,
+    knowledge: &KnowledgeBase,
+    tables: &mut Tables,
+) -> Result<Option<Card>, CardError> {
     if let Some(variant) = assessment.variant_of_topic(193) {
         let rows = knowledge.variant(variant).map(|rows| rows.rows.as_slice()).unwrap_or_default();
+        // What the record contraindicates is not offered as "usually appropriate now".
         let best: Vec<String> = rows
             .iter()
             .filter(|row| row.category == Category::UsuallyAppropriate)
-            .filter_map(|row| knowledge.procedure(&row.procedure).map(|p| p.short.clone()))
+            .filter_map(|row| knowledge.procedure(&row.procedure))
+            .filter(|procedure| !assessment.contraindicated.contains(&procedure.kind))
+            .map(|procedure| procedure.short.clone())
             .collect();
         let short = knowledge.variant(variant).map_or("", |rows| rows.short.as_str());
         let best: Vec<String> = best.iter().map(|name| wording::in_sentence(name)).collect();
@@ -625,9 +644,8 @@ fn summary_card(ids: &Ids<'_>, assessment: &Assessment, knowledge: &KnowledgeBas
         } else {
             format!("{} usually appropriate", wording::list(&best))
         };
-        let summary = wording::fit(format!("ACR variant {}, {short}: {now}", variant.number()));
-        let mut detail = wording::variant_heading(knowledge, variant);
-        detail.push_str(&wording::rating_table(knowledge, variant, &[]));
+        let summary = wording::patient_summary(variant.number(), short, &now, &assessment.contraindicated);
+        let mut detail = tables.show(knowledge, variant, &[], &summary);
         detail.push_str(&wording::why(assessment, 193));
         detail.push_str(&wording::not_seen(assessment));
         let flags: Vec<&SafetyHit> =

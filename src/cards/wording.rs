@@ -9,6 +9,7 @@ use crate::classify::{
     Assessment, Category, Fact, FlagClass, Instead, LabStatus, Missing, OrderRating, OrderVerdict, Rule, SafetyHit,
     Suggested, Variant,
 };
+use crate::evidence::ProcedureKind;
 use crate::knowledge::{KnowledgeBase, PlanApplies, Procedure, Rating, Topic};
 
 /// Escapes text from the record for markdown and HTML: no tags, no entities, no table or emphasis marks.
@@ -44,6 +45,19 @@ pub(super) fn compose(first: String, optional: &[String]) -> String {
         }
     }
     fit(summary)
+}
+
+/// A summary from parts kept in their reading order: when the whole is too long, the parts of the
+/// highest `drop` rank go first (rank 0 is never dropped).
+pub(super) fn compose_ranked(parts: &[(String, u8)]) -> String {
+    let mut kept: Vec<&(String, u8)> = parts.iter().collect();
+    let length = |kept: &[&(String, u8)]| kept.iter().map(|(text, _)| text.chars().count()).sum::<usize>();
+    while length(&kept) > SUMMARY_LIMIT {
+        let Some(worst) = kept.iter().map(|(_, rank)| *rank).max().filter(|rank| *rank > 0) else { break };
+        let Some(at) = kept.iter().rposition(|(_, rank)| *rank == worst) else { break };
+        kept.remove(at);
+    }
+    fit(kept.iter().map(|(text, _)| text.as_str()).collect())
 }
 
 /// Keeps a summary under the limit, cutting at a word boundary with an ellipsis (the last resort of
@@ -105,19 +119,15 @@ pub(super) fn rating_summary(
     cautions: &[&SafetyHit],
 ) -> String {
     let names = if alone { format!("{names} alone") } else { names.to_owned() };
-    let first = format!("{names}: {verdict}");
-    let mut optional = vec![format!(" for {variant_short}"), format!(" (ACR {year})")];
+    // A caution is what matters most after the verdict: the variant's name and the year give way first.
+    let mut parts =
+        vec![(format!("{names}: {verdict}"), 0), (format!(" for {variant_short}"), 2), (format!(" (ACR {year})"), 3)];
     if let Some(hit) = cautions.first() {
-        optional.insert(0, format!("; caution: {}", in_sentence(short_label(&hit.label))));
+        parts.push((format!("; caution: {}", in_sentence(&hit.short)), 1));
     } else if alone && category == Some(Category::UsuallyNotAppropriate) {
-        optional.insert(0, "; keep it and add thrombus removal".to_owned());
+        parts.push(("; keep it and add thrombus removal".to_owned(), 1));
     }
-    compose(first, &optional)
-}
-
-/// A flag's label up to its first colon or semicolon: "Pregnancy", "Thrombus 14 to 20 days old".
-fn short_label(label: &str) -> &str {
-    label.split([':', ';']).next().unwrap_or(label).trim()
+    compose_ranked(&parts)
 }
 
 /// The category words of the rows an order means: one category, or one per device.
@@ -141,6 +151,34 @@ pub(super) fn rows_verdict(knowledge: &KnowledgeBase, rows: &[(String, Category)
 }
 
 pub(super) const ANTICOAGULATION_ALONE: &str = "ACR rates anticoagulation **alone** usually not appropriate here. Anticoagulation is still required: keep it, and add thrombus removal (suggested below).\n\n";
+
+/// The summary and first lines of the phlegmasia card: confirmed or not, and whether lysis is ruled out.
+pub(super) fn phlegmasia_opening(certain: bool, lysis_contraindicated: bool) -> (&'static str, String) {
+    let removal = if lysis_contraindicated {
+        "emergent surgical thrombectomy (thrombolysis is contraindicated: see below)"
+    } else {
+        "emergent thrombus removal"
+    };
+    if certain {
+        let summary = if lysis_contraindicated {
+            "Phlegmasia cerulea dolens: emergent surgical thrombectomy; thrombolysis is contraindicated"
+        } else {
+            "Phlegmasia cerulea dolens: emergent CDT/PMT or surgical thrombectomy is usually appropriate"
+        };
+        let detail = format!(
+            "Limb-threatening venous ischaemia. Escalate now to interventional radiology or vascular surgery for {removal}; anticoagulation alone is usually not appropriate.\n\n"
+        );
+        (summary, detail)
+    } else {
+        let detail = format!(
+            "Phlegmasia cerulea dolens is recorded but not confirmed. Examine the limb now; if it is confirmed, escalate to interventional radiology or vascular surgery for {removal}. Until then the ACR rating of the order follows the confirmed findings.\n\n**If confirmed:** "
+        );
+        (
+            "Possible phlegmasia cerulea dolens (unconfirmed): examine the limb now; if confirmed, emergent thrombus removal",
+            detail,
+        )
+    }
+}
 
 pub(super) const FILTER_VARIANT_2: &str = "Anticoagulation is contraindicated: the IVC filter topic's variant 2 applies (retrievable IVC filter usually appropriate, permanent filter may be appropriate).\n\n";
 
@@ -213,10 +251,14 @@ pub(super) fn confirm_section(rules: &[Rule]) -> String {
 fn confirm(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::DvtNotCountedRefuted => "Whether the DVT was ruled out: a refuted diagnosis is not treated.",
-        Rule::DvtNotCountedInactive => "Whether there is a new thrombus: the DVT on record is resolved; image the leg if symptoms recur.",
+        Rule::DvtNotCountedInactive => {
+            "Whether there is a new thrombus: the DVT on record is resolved; image the leg if symptoms recur."
+        }
         Rule::DvtSuspectedOnly => "The diagnosis: duplex ultrasound before any thrombus removal.",
         Rule::SegmentDistalOnly | Rule::SegmentIvcOnly => "Which leg veins are involved (duplex or venography report).",
-        Rule::AgeSubacuteOutsideAcr => "When the symptoms began: no ACR variant rates removal of a thrombus 14 days to 3 months old.",
+        Rule::AgeSubacuteOutsideAcr => {
+            "When the symptoms began: no ACR variant rates removal of a thrombus 14 days to 3 months old."
+        }
         Rule::FemoropoplitealSevereOutside => "Whether the common femoral or iliac vein is involved, and the severity.",
         Rule::FemoropoplitealNotAcute => "When the symptoms began.",
         Rule::ChronicNoAnticoagulation | Rule::ChronicAnticoagulationUnder3Months => {
@@ -224,7 +266,9 @@ fn confirm(rule: Rule) -> Option<&'static str> {
         }
         Rule::ChronicThrombusRemoved => "What was done since: variant 6 is for anticoagulation alone.",
         Rule::ChronicMild => "The severity of the persistent symptoms: variant 6 is for moderate symptoms.",
-        Rule::NotOtherwiseHealthyCancer => "The cancer's activity and the bleeding risk: variants 1-3 assume an otherwise healthy patient.",
+        Rule::NotOtherwiseHealthyCancer => {
+            "The cancer's activity and the bleeding risk: variants 1-3 assume an otherwise healthy patient."
+        }
         Rule::NotOtherwiseHealthyLysisContraindication => "The contraindication on record, and its date.",
         Rule::StentWithoutRemoval => "Whether thrombus removal is planned with the stent.",
         Rule::ThrombolyticRouteUnknown => "Whether the thrombolytic is given systemically or through a catheter.",
@@ -263,13 +307,13 @@ pub(super) fn prelysis_section(labs: &[LabStatus]) -> String {
     for status in labs {
         match (&status.newest, status.current) {
             (Some(fact), true) => {
-                let _ = writeln!(text, "- {}", fact_line(fact));
+                let _ = writeln!(text, "- {}", result_line(fact));
             }
             (Some(fact), false) => {
                 let _ = writeln!(
                     text,
-                    "- {} (older than {} days: order a new one, LOINC {})",
-                    fact_line(fact),
+                    "- {}: older than {} days; order a new one (LOINC {})",
+                    result_line(fact),
                     status.max_age_days,
                     status.order
                 );
@@ -289,6 +333,20 @@ pub(super) fn prelysis_section(labs: &[LabStatus]) -> String {
     text
 }
 
+/// A result in few words: "Platelets 210 10*9/L (LOINC 777-3), 2026-11-22 (`Observation/x`)".
+fn result_line(fact: &Fact) -> String {
+    let code = fact
+        .code
+        .as_ref()
+        .map(|code| format!(" ({} {})", escape(&code.system), escape(&code.code)))
+        .unwrap_or_default();
+    let value = fact.value.as_deref().map(|value| format!(" {}", escape(value))).unwrap_or_default();
+    // The day is enough here; the time and element are in `--explain`.
+    let date =
+        fact.date.as_deref().map(|date| format!(", {}", escape(date.get(..10).unwrap_or(date)))).unwrap_or_default();
+    format!("{}{value}{code}{date} (`{}`)", escape(&fact.finding), escape_code(&fact.resource))
+}
+
 fn lab_words(lab: &str) -> &str {
     match lab {
         "platelets" => "Platelets",
@@ -299,9 +357,14 @@ fn lab_words(lab: &str) -> &str {
     }
 }
 
-pub(super) fn missing_summary(missing: &[&str], names: &str) -> String {
+pub(super) fn missing_summary(missing: &[&str], names: &str, caution: Option<&SafetyHit>) -> String {
     let what: Vec<String> = missing.iter().map(|id| missing_words(id).to_owned()).collect();
-    compose(format!("Document {}", list(&what)), &[format!(" to rate {names} by the ACR criteria")])
+    let mut parts = vec![(format!("Document {}", list(&what)), 0), (format!(" to rate {}", in_sentence(names)), 2)];
+    parts.push((" by the ACR criteria".to_owned(), 3));
+    if let Some(hit) = caution {
+        parts.push((format!("; caution: {}", in_sentence(&hit.short)), 1));
+    }
+    compose_ranked(&parts)
 }
 
 pub(super) fn missing_words(id: &str) -> &'static str {
@@ -322,7 +385,7 @@ pub(super) fn not_rated_until(names: &str) -> String {
 }
 
 pub(super) fn ambiguous_summary(knowledge: &KnowledgeBase, rows: &[(String, Category)]) -> String {
-    compose(format!("IVC filter not rated: {}", device_words(knowledge, rows)), &[" by device".to_owned()])
+    compose(format!("IVC filter not rated: {}", device_words(knowledge, rows)), &[])
 }
 
 fn device_words(knowledge: &KnowledgeBase, rows: &[(String, Category)]) -> String {
@@ -343,14 +406,17 @@ pub(super) fn ambiguous_detail(knowledge: &KnowledgeBase, rows: &[(String, Categ
 }
 
 pub(super) fn contraindication_summary(names: &str, first: Option<&SafetyHit>, certain: bool) -> String {
-    let finding = first.map_or(String::new(), |hit| in_sentence(short_label(&hit.label)));
+    let finding = first.map_or(String::new(), |hit| in_sentence(&hit.short));
     let what = first.map_or("the order", |hit| contraindicated_words(hit.class));
     if certain {
-        compose(format!("{} contraindicated: {finding}", capitalised(what)), &[format!(" ({names} not rated)")])
+        compose(
+            format!("{} contraindicated: {finding}", capitalised(what)),
+            &[format!(" ({} not rated)", in_sentence(names))],
+        )
     } else {
         compose(
             format!("Possible contraindication to {what}: {finding}"),
-            &["; confirm before ordering".to_owned(), format!(" ({names} not rated)")],
+            &["; confirm before ordering".to_owned(), format!(" ({} not rated)", in_sentence(names))],
         )
     }
 }
@@ -375,11 +441,18 @@ pub(super) fn withheld_line(knowledge: &KnowledgeBase, rating: &OrderRating) -> 
         let rows: Vec<String> = rows
             .iter()
             .filter_map(|(procedure, category)| {
-                knowledge.rating(*variant, procedure).map(|row| format!("{} {}", row.wording, category_words(*category)))
+                knowledge
+                    .rating(*variant, procedure)
+                    .map(|row| format!("{} {}", in_sentence(&row.wording), category_words(*category)))
             })
             .collect();
         if !rows.is_empty() {
-            let _ = write!(text, " Without the contraindication, variant {} would rate {}.", variant.number(), rows.join("; "));
+            let _ = write!(
+                text,
+                " Without the contraindication, variant {} would rate {}.",
+                variant.number(),
+                rows.join("; ")
+            );
         }
     }
     text.push_str("\n\n");
@@ -428,13 +501,18 @@ pub(super) fn safety_source(names: &[&str]) -> String {
     }
 }
 
-pub(super) fn outside_summary(names: &str, notes: &[Rule], first_caution: Option<&SafetyHit>) -> String {
-    if notes.is_empty() {
-        let finding = first_caution.map_or(String::new(), |hit| in_sentence(short_label(&hit.label)));
-        return compose(format!("{names}: {finding}"), &["; no ACR variant rates it".to_owned()]);
+pub(super) fn outside_summary(names: &str, not_rated: bool, notes: &[Rule], caution: Option<&SafetyHit>) -> String {
+    let verdict = if not_rated { "no ACR row rates it" } else { "no ACR variant applies" };
+    let Some(reason) = notes.first() else {
+        let finding = caution.map_or(String::new(), |hit| in_sentence(&hit.short));
+        return compose_ranked(&[(format!("{names}: {finding}"), 0), (format!("; {verdict}"), 1)]);
+    };
+    let mut parts = vec![(format!("{names}: {verdict}"), 0), (format!(" ({})", outside_words(*reason)), 1)];
+    if let Some(hit) = caution {
+        parts.push((format!("; caution: {}", in_sentence(&hit.short)), 2));
     }
-    let reason = notes.first().map_or("", |rule| outside_words(*rule));
-    compose(format!("{names}: no ACR variant applies"), &[format!(" ({reason})"), "; confirm below".to_owned()])
+    parts.push(("; confirm below".to_owned(), 3));
+    compose_ranked(&parts)
 }
 
 fn outside_words(rule: Rule) -> &'static str {
@@ -459,14 +537,52 @@ fn outside_words(rule: Rule) -> &'static str {
     }
 }
 
+/// patient-view: the variant and what is usually appropriate now, and what the record rules out.
+pub(super) fn patient_summary(number: u32, short: &str, now: &str, contraindicated: &[ProcedureKind]) -> String {
+    let mut parts = vec![(format!("ACR variant {number}"), 0), (format!(", {short}"), 2), (format!(": {now}"), 0)];
+    if contraindicated.contains(&ProcedureKind::Lysis) {
+        parts.push(("; thrombolysis contraindicated".to_owned(), 1));
+    }
+    compose_ranked(&parts)
+}
+
 pub(super) fn plan_summary(names: &str) -> String {
-    compose(format!("After {names}: anticoagulation for at least 3 months"), &[" and an early follow-up duplex".to_owned()])
+    compose(
+        format!("After {}: anticoagulation for at least 3 months", in_sentence(names)),
+        &[" and an early follow-up duplex".to_owned()],
+    )
+}
+
+/// The draft orders a card is about.
+pub(super) fn orders_line(members: &[&OrderVerdict]) -> String {
+    let orders: Vec<String> = members.iter().map(|verdict| format!("`{}`", escape_code(&verdict.order))).collect();
+    format!("Orders: {}\n", orders.join(", "))
+}
+
+/// Opens a card with no ACR rating.
+pub(super) fn outside_line(names: &str, outside_variants: bool) -> String {
+    if outside_variants {
+        format!(
+            "**No ACR rating**: no variant of the topic applies to {} for this patient. This card is not part of the ACR rating.\n\n",
+            in_sentence(names)
+        )
+    } else {
+        format!(
+            "**No ACR rating** for {} for this patient: the findings below are not part of the ACR rating.\n\n",
+            in_sentence(names)
+        )
+    }
 }
 
 /// A pointer to the card of this response that shows the variant's table.
 pub(super) fn table_elsewhere(knowledge: &KnowledgeBase, variant: Variant, card: &str) -> String {
     let topic = knowledge.topic(variant.topic()).map_or("", |topic| topic.title.as_str());
-    format!("{topic}, variant {} (`{}`): the full table is on the card \"{}\".\n\n", variant.number(), variant.id(), escape(card))
+    format!(
+        "{topic}, variant {} (`{}`): the full table is on the card \"{}\".\n\n",
+        variant.number(),
+        variant.id(),
+        escape(card)
+    )
 }
 
 pub(super) fn variant_heading(knowledge: &KnowledgeBase, variant: Variant) -> String {

@@ -7,7 +7,7 @@ use super::criteria::FlagClass;
 use super::rules::Rule;
 use super::variant::Variant;
 use super::verdict::OrderVerdict;
-use crate::evidence::CodeRef;
+use crate::evidence::{CodeRef, ProcedureKind};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Assessment {
@@ -20,6 +20,9 @@ pub struct Assessment {
     pub safety: Vec<SafetyHit>,
     /// The verdict on each draft order acted on.
     pub orders: Vec<OrderVerdict>,
+    /// Kinds of procedure a finding on record contraindicates (certainly or possibly) for this patient.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contraindicated: Vec<ProcedureKind>,
     /// The results lysis needs, as the record has them, when a lysis order is acted on.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prelysis: Vec<LabStatus>,
@@ -91,6 +94,8 @@ pub struct SafetyHit {
     pub flag: String,
     pub class: FlagClass,
     pub label: String,
+    /// A few words for card summaries.
+    pub short: String,
     pub source: String,
     /// False when the finding is only suspected, or a date the window needs is missing or imprecise: the
     /// flag may not apply.

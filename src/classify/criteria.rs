@@ -133,6 +133,8 @@ pub struct FlagRule {
     pub id: String,
     pub class: FlagClass,
     pub label: String,
+    /// A few words for card summaries: the label up to its first colon, unless the file gives one.
+    pub short: String,
     pub source: String,
     pub triggers: Vec<Trigger>,
 }
@@ -284,4 +286,3 @@ impl Category {
         }
     }
 }
-

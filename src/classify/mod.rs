@@ -130,8 +130,25 @@ pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -
         }
     }
     out.assessment.safety = safety_hits;
-    out.assessment.orders = verdict::verdicts(evidence, criteria, &out.assessment);
+    let verdicts = verdict::verdicts(evidence, criteria, &out.assessment);
+    // The rules particular to an order (why no variant applies to it, what qualifies its rating) are
+    // rules of the assessment too, with the order as their fact.
+    for verdict in &verdicts {
+        let Some(order) = evidence.orders.iter().find(|order| order.source.resource == verdict.order) else { continue };
+        for rule in &verdict.notes {
+            if !out.assessment.rules.iter().any(|hit| hit.id == *rule) || verdict_only(*rule) {
+                out.rule(*rule, vec![order_fact(order)]);
+            }
+        }
+    }
+    out.assessment.orders = verdicts;
+    out.assessment.contraindicated = verdict::contraindicated_kinds(criteria, &out.assessment.safety);
     out.assessment
+}
+
+/// Rules only a verdict fires (the others it notes were fired by the classifier already).
+fn verdict_only(rule: Rule) -> bool {
+    matches!(rule, Rule::StentWithoutRemoval | Rule::ThrombolyticRouteUnknown | Rule::FilterAnticoagulationPossible)
 }
 
 /// Collects rules, facts, variants and missing items, each once.
@@ -486,7 +503,12 @@ fn prelysis(evidence: &Evidence, criteria: &Criteria, today: Date, out: &mut Rec
     let on_vka = evidence
         .medications
         .iter()
-        .filter(|m| !matches!(m.status.as_deref(), Some("entered-in-error" | "cancelled" | "not-taken" | "stopped" | "completed")))
+        .filter(|m| {
+            !matches!(
+                m.status.as_deref(),
+                Some("entered-in-error" | "cancelled" | "not-taken" | "stopped" | "completed")
+            )
+        })
         .any(|m| m.group == Some(DrugGroup::Vka));
     for needed in &criteria.prelysis {
         let applies = match needed.when {

@@ -6,7 +6,9 @@ use time::Date;
 use super::assessment::{Fact, SafetyHit};
 use super::criteria::{Criteria, FlagClass, FlagRule, Thresholds, Trigger, Window};
 use super::facts::{allergy_fact, condition_fact, lab_fact, order_fact, procedure_fact};
-use crate::evidence::{ConditionFact, DrugGroup, Evidence, Lab, LabFact, LabValue, ProcedureFact, Verification, add_months};
+use crate::evidence::{
+    ConditionFact, DrugGroup, Evidence, Lab, LabFact, LabValue, ProcedureFact, Verification, add_months,
+};
 
 /// Whether the patient is pregnant, and the facts that say so.
 #[derive(Debug, Clone, Default)]
@@ -221,7 +223,8 @@ fn evaluate_flag(
                     .iter()
                     .filter(|c| concepts.contains(&c.concept) && c.is_active())
                     .filter(|c| !matches!(c.verification, Verification::Refuted | Verification::EnteredInError));
-                let heparin_orders: Vec<Fact> = evidence.orders.iter().filter(|o| o.group == Some(DrugGroup::Heparin)).map(order_fact).collect();
+                let heparin_orders: Vec<Fact> =
+                    evidence.orders.iter().filter(|o| o.group == Some(DrugGroup::Heparin)).map(order_fact).collect();
                 if !heparin_orders.is_empty() {
                     let conditions: Vec<Fact> = active.map(condition_fact).collect();
                     if !conditions.is_empty() {
@@ -236,8 +239,7 @@ fn evaluate_flag(
                     // An undated or imprecise age may fall in either band: each band fires, uncertain.
                     let (fewest, most) = not_acute.days.unwrap_or((i64::MIN, i64::MAX));
                     let may = from_days.is_none_or(|from| most >= from) && before_days.is_none_or(|b| fewest < b);
-                    let surely =
-                        from_days.is_none_or(|from| fewest >= from) && before_days.is_none_or(|b| most < b);
+                    let surely = from_days.is_none_or(|from| fewest >= from) && before_days.is_none_or(|b| most < b);
                     if may {
                         found.add(not_acute.fact.clone(), not_acute.certain && surely);
                     }
@@ -249,6 +251,7 @@ fn evaluate_flag(
         flag: rule.id.clone(),
         class: rule.class,
         label: rule.label.clone(),
+        short: rule.short.clone(),
         source: rule.source.clone(),
         certain: found.certain,
         facts: found.facts,

@@ -879,7 +879,8 @@ fn a_recent_unknown_procedure_asks_whether_it_was_major_surgery() {
 #[test]
 fn heparin_with_hit_warns_but_does_not_contraindicate_anticoagulation() {
     let hit = condition("Condition/hit", Concept::HeparinInducedThrombocytopenia);
-    let heparin = OrderFact { group: Some(crate::evidence::DrugGroup::Heparin), ..order(ProcedureKind::Anticoagulation, &[]) };
+    let heparin =
+        OrderFact { group: Some(crate::evidence::DrugGroup::Heparin), ..order(ProcedureKind::Anticoagulation, &[]) };
     let evidence = Evidence {
         conditions: vec![iliofemoral(5, Some(Severity::Severe)), hit],
         orders: vec![heparin],

@@ -197,13 +197,26 @@ pub struct Suggested {
     pub recommended: bool,
 }
 
+/// The kinds of procedure a finding on record contraindicates for this patient, whatever is ordered.
+pub(super) fn contraindicated_kinds(criteria: &Criteria, safety: &[SafetyHit]) -> Vec<ProcedureKind> {
+    ProcedureKind::ALL
+        .into_iter()
+        .filter(|kind| {
+            findings_of(Some(*kind), None, false, criteria, safety).iter().any(|f| f.effect == Effect::Contraindicates)
+        })
+        .collect()
+}
+
 /// The verdict on every order acted on (`selections` at order-select, every draft at order-sign); the
 /// order set is every draft order of the call.
 pub(super) fn verdicts(evidence: &Evidence, criteria: &Criteria, assessment: &Assessment) -> Vec<OrderVerdict> {
     let dvt_on_record = assessment.rules.iter().any(|hit| {
         matches!(
             hit.id,
-            Rule::DvtConfirmedActive | Rule::DvtSuspectedOnly | Rule::DvtNotCountedRefuted | Rule::DvtNotCountedInactive
+            Rule::DvtConfirmedActive
+                | Rule::DvtSuspectedOnly
+                | Rule::DvtNotCountedRefuted
+                | Rule::DvtNotCountedInactive
         )
     });
     let acted = evidence.orders.iter().filter(|order| order.selected && !order.procedures.is_empty());
@@ -269,9 +282,7 @@ fn verdict(
     if matches!(rating, OrderRating::NoVariant { topic: 193 }) && dvt_on_record {
         notes.extend(assessment.rules.iter().map(|hit| hit.id).filter(|rule| OUTSIDE_RULES.contains(rule)));
     }
-    if let OrderRating::Rated { variant: Variant::Acr6V1, .. } = rating
-        && order.kind == Some(ProcedureKind::IvcFilter)
-    {
+    if rating.variant() == Some(Variant::Acr6V1) && order.kind == Some(ProcedureKind::IvcFilter) {
         notes.push(Rule::FilterAnticoagulationPossible);
     }
 
@@ -281,11 +292,15 @@ fn verdict(
             OrderRating::Rated { variant, rows } | OrderRating::Ambiguous { variant, rows } => {
                 OrderRating::Withheld { variant: Some(variant), rows, missing: Vec::new() }
             }
-            OrderRating::Undecided { missing, .. } => OrderRating::Withheld { variant: None, rows: Vec::new(), missing },
+            OrderRating::Undecided { missing, .. } => {
+                OrderRating::Withheld { variant: None, rows: Vec::new(), missing }
+            }
             OrderRating::Withheld { .. }
             | OrderRating::NoVariant { .. }
             | OrderRating::NotRated
-            | OrderRating::WithRemoval => OrderRating::Withheld { variant: None, rows: Vec::new(), missing: Vec::new() },
+            | OrderRating::WithRemoval => {
+                OrderRating::Withheld { variant: None, rows: Vec::new(), missing: Vec::new() }
+            }
         };
     }
     let pama = match &rating {

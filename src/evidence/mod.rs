@@ -423,6 +423,17 @@ pub enum ProcedureKind {
 }
 
 impl ProcedureKind {
+    pub const ALL: [ProcedureKind; 8] = [
+        ProcedureKind::Anticoagulation,
+        ProcedureKind::Lysis,
+        ProcedureKind::SurgicalThrombectomy,
+        ProcedureKind::VenousStent,
+        ProcedureKind::IvcFilter,
+        ProcedureKind::Imaging,
+        ProcedureKind::Compression,
+        ProcedureKind::Other,
+    ];
+
     pub fn parse(id: &str) -> Option<ProcedureKind> {
         match id {
             "anticoagulation" => Some(ProcedureKind::Anticoagulation),

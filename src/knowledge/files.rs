@@ -272,6 +272,7 @@ pub(super) struct FlagRow {
     pub id: String,
     pub class: String,
     pub label: String,
+    pub short: Option<String>,
     pub triggers: Vec<TriggerRow>,
     pub source: String,
 }

@@ -159,7 +159,10 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
             let category = Category::parse(&rating.category)
                 .ok_or_else(|| error(file, format!("variant `{}`: unknown category `{}`", row.id, rating.category)))?;
             if let Some(unknown) = rating.covers.iter().find(|id| !procedures.contains_key(id.as_str())) {
-                return invalid(file, format!("variant `{}` row `{}` covers unknown procedure `{unknown}`", row.id, rating.procedure));
+                return invalid(
+                    file,
+                    format!("variant `{}` row `{}` covers unknown procedure `{unknown}`", row.id, rating.procedure),
+                );
             }
             rows.push(Rating {
                 procedure: rating.procedure,
@@ -324,7 +327,12 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         if flags.iter().any(|f: &FlagRule| f.id == row.id) {
             return invalid(file, format!("flag `{}` is defined twice", row.id));
         }
-        flags.push(FlagRule { id: row.id, class, label: row.label, source: row.source, triggers });
+        let short = match row.short {
+            Some(short) => short,
+            None => row.label.split([':', ';']).next().unwrap_or(&row.label).trim().to_owned(),
+        };
+        plain(file, &format!("flag `{}`", row.id), &short)?;
+        flags.push(FlagRule { id: row.id, class, label: row.label, short, source: row.source, triggers });
     }
     if let Some(unread) = thresholds.keys().find(|id| !read.borrow().contains(id.as_str())) {
         return invalid("thresholds.toml", format!("threshold `{unread}` is read by no rule or flag"));
@@ -442,8 +450,8 @@ fn parse_applies(
 ) -> Result<Applies, KnowledgeError> {
     let file = "safety.toml";
     cite(file, &format!("applies `{}`", row.class), &row.source)?;
-    let class = FlagClass::parse(&row.class)
-        .ok_or_else(|| error(file, format!("applies: unknown class `{}`", row.class)))?;
+    let class =
+        FlagClass::parse(&row.class).ok_or_else(|| error(file, format!("applies: unknown class `{}`", row.class)))?;
     let effect = match row.effect.as_str() {
         "contraindicates" => Effect::Contraindicates,
         "cautions" => Effect::Cautions,
@@ -483,7 +491,10 @@ fn parse_prelysis(
         return invalid(file, format!("prelysis `{}` names no lab", row.order));
     };
     if loinc.get(&row.order) != Some(first) {
-        return invalid(file, format!("prelysis: order code `{}` is not a LOINC code of lab `{}`", row.order, first.id()));
+        return invalid(
+            file,
+            format!("prelysis: order code `{}` is not a LOINC code of lab `{}`", row.order, first.id()),
+        );
     }
     let when = match row.when.as_str() {
         "always" => PreLysisWhen::Always,

@@ -98,7 +98,10 @@ fn order_codes_map_to_their_procedures() {
     assert_eq!(knowledge.procedures_for_code(RXNORM, "1364445"), ["anticoagulation"]);
     assert_eq!(knowledge.procedures_for_code(RXNORM, "8410"), ["thrombolytic-drug"]);
     assert!(knowledge.procedures_for_code(CPT, "72133").is_empty());
-    assert_eq!(knowledge.medication("854228"), Some((MedicationClass::Anticoagulant, Some(crate::evidence::DrugGroup::Heparin))));
+    assert_eq!(
+        knowledge.medication("854228"),
+        Some((MedicationClass::Anticoagulant, Some(crate::evidence::DrugGroup::Heparin)))
+    );
     assert_eq!(knowledge.medication("1191"), Some((MedicationClass::Antiplatelet, None)));
     assert_eq!(knowledge.procedure("cdt-pmt").unwrap().order_code.as_ref().unwrap().code, "37212");
     assert_eq!(knowledge.procedure("us-duplex").unwrap().order_code.as_ref().unwrap().code, "93970");

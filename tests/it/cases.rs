@@ -162,6 +162,8 @@ async fn every_case_answers_as_its_expectation_says() {
             let ok = match (expected.category.as_str(), found) {
                 ("none", None) => true,
                 ("no-criteria-apply", Some((_, code, None))) => code == "no-criteria-apply",
+                // An IVC filter code meaning devices of different categories but one PAMA code.
+                ("appropriate" | "not-appropriate", Some((_, code, None))) => code == expected.category.as_str(),
                 (category, Some((_, code, Some(found)))) => found == category && code == pama(category),
                 _ => false,
             };
@@ -267,6 +269,8 @@ fn expectations_name_orders_of_their_request() {
                 "may-be-appropriate-disagreement",
                 "usually-not-appropriate",
                 "no-criteria-apply",
+                "appropriate",
+                "not-appropriate",
                 "none",
             ];
             assert!(known.contains(&order.category.as_str()), "{}: category {}", case.name, order.category);
@@ -328,4 +332,99 @@ fn explain_prints_the_assessment_of_every_case() {
             assert!(fact["resource"].as_str().is_some_and(|r| r.contains('/')), "{}: {fact}", case.name);
         }
     }
+}
+
+/// Safety before rating, on every case: no suggestion creates a procedure the record contraindicates, and
+/// an order the record contraindicates gets no "appropriate" (or "not-appropriate") stamp and only
+/// critical cards. The contraindications are worked out here from the assessment's flags and the
+/// knowledge's `[[applies]]` rows, apart from the code that decides the verdicts.
+#[tokio::test]
+async fn no_card_suggestion_or_stamp_endorses_a_contraindicated_order() {
+    use dvt_cds::classify::{Effect, OrderSelector};
+    use dvt_cds::evidence::{DrugGroup, ProcedureKind};
+
+    let deps = deps();
+    let knowledge = &deps.knowledge;
+    let discovery = dvt_cds::app::discovery().unwrap();
+    let contraindicated = |assessment: &dvt_cds::classify::Assessment,
+                           kind: Option<ProcedureKind>,
+                           group: Option<DrugGroup>,
+                           contrast: bool| {
+        assessment.safety.iter().any(|hit| {
+            knowledge.criteria().applies.iter().any(|applies| {
+                applies.class == hit.class
+                    && applies.effect == Effect::Contraindicates
+                    && applies.orders.iter().any(|selector| match selector {
+                        OrderSelector::Kind(selected) => kind == Some(*selected),
+                        OrderSelector::Heparin => group == Some(DrugGroup::Heparin),
+                        OrderSelector::OralAnticoagulant => matches!(group, Some(DrugGroup::Vka | DrugGroup::Doac)),
+                        OrderSelector::Contrast => contrast,
+                    })
+            })
+        })
+    };
+    let (mut suggestions_checked, mut orders_checked) = (0, 0);
+    let mut failures = Vec::new();
+    for case in cases() {
+        let service = discovery.find(&case.expect.service).unwrap();
+        let request = HookRequest::from_json(case.request.to_string().as_bytes(), service.hook()).unwrap();
+        let evaluation = pipeline::assess(service, &request, &deps, case.now()).await.unwrap();
+        let response =
+            serde_json::to_value(pipeline::evaluate(service, &request, &deps, case.now()).await.unwrap()).unwrap();
+        let assessment = &evaluation.assessment;
+        let cards = response["cards"].as_array().cloned().unwrap_or_default();
+        for card in &cards {
+            for suggestion in card["suggestions"].as_array().into_iter().flatten() {
+                for action in suggestion["actions"].as_array().into_iter().flatten().filter(|a| a["type"] == "create") {
+                    let coding = &action["resource"]["code"]["coding"][0];
+                    let procedures = knowledge
+                        .procedures_for_code(coding["system"].as_str().unwrap(), coding["code"].as_str().unwrap());
+                    assert!(!procedures.is_empty(), "{}: a suggestion creates an unknown code", case.name);
+                    for procedure in procedures.iter().filter_map(|id| knowledge.procedure(id)) {
+                        suggestions_checked += 1;
+                        if contraindicated(assessment, Some(procedure.kind), None, procedure.contrast) {
+                            failures.push(format!(
+                                "{}: suggests {}, which the record contraindicates",
+                                case.name, procedure.id
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        for order in evaluation.evidence.orders.iter().filter(|o| o.selected && !o.procedures.is_empty()) {
+            let contrast = order.procedures.iter().filter_map(|id| knowledge.procedure(id)).any(|p| p.contrast);
+            if !contraindicated(assessment, order.kind, order.group, contrast) {
+                continue;
+            }
+            orders_checked += 1;
+            let reference = &order.source.resource;
+            let stamped = ratings(&response).into_iter().find(|(r, _, _)| r == reference);
+            if let Some((_, code, _)) = &stamped
+                && code != "no-criteria-apply"
+            {
+                failures.push(format!("{}: {reference} is contraindicated but stamped {code}", case.name));
+            }
+            let its_cards: Vec<&Value> = cards
+                .iter()
+                .filter(|card| {
+                    let detail = card["detail"].as_str().unwrap_or_default();
+                    detail.lines().any(|line| line.starts_with("Orders: ") && line.contains(&format!("`{reference}`")))
+                })
+                .collect();
+            if its_cards.is_empty() {
+                failures.push(format!("{}: {reference} is contraindicated and no card says so", case.name));
+            }
+            for card in its_cards.iter().filter(|card| card["indicator"] != "critical") {
+                failures.push(format!(
+                    "{}: {reference} is contraindicated but has a {} card",
+                    case.name, card["indicator"]
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The property means something only if the cases exercise it.
+    assert!(orders_checked >= 8, "only {orders_checked} contraindicated orders in the cases");
+    assert!(suggestions_checked >= 4, "only {suggestions_checked} suggestions in the cases");
 }
