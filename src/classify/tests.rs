@@ -6,8 +6,8 @@ use time::{Date, Duration, OffsetDateTime};
 
 use super::*;
 use crate::evidence::{
-    Acuity, AllergyClass, AllergyFact, ClinicalStatus, CodeRef, ConditionFact, Dated, DvtCode, FhirDate, Lab, LabFact,
-    LabValue, Laterality, MedicationFact, OrderFact, ProcedureFact, Reason, Segment, Source,
+    Acuity, AllergyClass, AllergyFact, ClinicalStatus, CodeRef, ConditionFact, Dated, DrugGroup, DvtCode, FhirDate,
+    Lab, LabFact, LabValue, Laterality, MedicationFact, OrderFact, ProcedureFact, Reason, Segment, Source,
 };
 use crate::knowledge::KnowledgeBase;
 
@@ -930,4 +930,221 @@ fn every_rule_and_fact_is_explained() {
     assert_eq!(fact.resource, "Condition/dvt");
     assert_eq!(fact.value.as_deref(), Some("severity severe"));
     assert_eq!(fact.date.as_deref(), Some("2026-11-19 (onsetDateTime)"));
+}
+
+/// A draft order `id` (`ServiceRequest/id`) of the knowledge procedure `procedure`.
+fn draft(id: &str, procedure: &str, kind: ProcedureKind) -> OrderFact {
+    OrderFact { source: source(&format!("ServiceRequest/{id}")), ..order_of(procedure, kind) }
+}
+
+fn verdict_of<'a>(assessment: &'a Assessment, order: &str) -> &'a OrderVerdict {
+    assessment.orders.iter().find(|verdict| verdict.order == order).unwrap()
+}
+
+fn phlegmasia() -> ConditionFact {
+    condition("Condition/phlegmasia", Concept::PhlegmasiaCeruleaDolens).onset_days(1)
+}
+
+fn pregnancy() -> ConditionFact {
+    condition("Condition/pregnancy", Concept::Pregnancy).onset_days(100)
+}
+
+#[test]
+fn an_absolute_contraindication_voids_a_lysis_rating_in_variants_without_otherwise_healthy() {
+    let stroke = condition("Condition/stroke", Concept::IschemicStroke).onset_days(40);
+    let evidence = Evidence {
+        conditions: vec![iliofemoral(2, Some(Severity::Severe)), phlegmasia(), stroke],
+        orders: vec![draft("pmt", "cdt-pmt", ProcedureKind::Lysis)],
+        ..Evidence::default()
+    };
+    let assessment = classify_now(&evidence);
+    assert_eq!(assessment.variant_of_topic(193), Some(Variant::Acr193V5));
+    let verdict = verdict_of(&assessment, "ServiceRequest/pmt");
+    assert!(matches!(verdict.rating, OrderRating::Withheld { variant: Some(Variant::Acr193V5), .. }), "{verdict:?}");
+    assert_eq!(verdict.pama, Some(Pama::NoCriteriaApply));
+    assert_eq!(verdict.indicator, Urgency::Critical);
+    // ACR's alternative for a patient who cannot have lysis, with its rating in the patient's variant.
+    assert_eq!(
+        verdict.instead,
+        vec![Instead {
+            procedure: "surgical-thrombectomy".to_owned(),
+            rated: Some((Variant::Acr193V5, Category::UsuallyAppropriate))
+        }]
+    );
+    assert!(assessment.contraindicated.contains(&ProcedureKind::Lysis));
+}
+
+#[test]
+fn suggestions_never_offer_a_contraindicated_procedure_nor_recommend_a_cautioned_one() {
+    let apixaban = || OrderFact {
+        group: Some(DrugGroup::Doac),
+        ..draft("apixaban", "anticoagulation", ProcedureKind::Anticoagulation)
+    };
+    // Phlegmasia, anticoagulation alone: CDT/PMT and surgical thrombectomy are rated higher.
+    let plain = classify_now(&Evidence {
+        conditions: vec![iliofemoral(2, Some(Severity::Severe)), phlegmasia()],
+        orders: vec![apixaban()],
+        ..Evidence::default()
+    });
+    let offered = |assessment: &Assessment| -> Vec<(String, bool)> {
+        verdict_of(assessment, "ServiceRequest/apixaban")
+            .alternatives
+            .iter()
+            .map(|s| (s.procedure.clone(), s.recommended))
+            .collect()
+    };
+    assert_eq!(offered(&plain), vec![("cdt-pmt".to_owned(), true), ("surgical-thrombectomy".to_owned(), false)]);
+    assert!(verdict_of(&plain, "ServiceRequest/apixaban").alternatives.iter().all(|s| s.adds));
+
+    // Pregnancy is a relative contraindication to lysis: CDT/PMT is still offered, never recommended.
+    let pregnant = classify_now(&Evidence {
+        conditions: vec![iliofemoral(2, Some(Severity::Severe)), phlegmasia(), pregnancy()],
+        orders: vec![apixaban()],
+        ..Evidence::default()
+    });
+    assert_eq!(offered(&pregnant), vec![("cdt-pmt".to_owned(), false), ("surgical-thrombectomy".to_owned(), true)]);
+
+    // GI haemorrhage is an absolute one: CDT/PMT is not offered at all.
+    let bleeding = condition("Condition/gi-bleed", Concept::GiBleeding).onset_days(1);
+    let apixaban_with_bleeding = classify_now(&Evidence {
+        conditions: vec![iliofemoral(2, Some(Severity::Severe)), phlegmasia(), bleeding],
+        orders: vec![apixaban()],
+        ..Evidence::default()
+    });
+    // Anticoagulation itself is contraindicated too, so nothing is suggested in its place.
+    let verdict = verdict_of(&apixaban_with_bleeding, "ServiceRequest/apixaban");
+    assert!(verdict.alternatives.is_empty(), "{verdict:?}");
+    assert!(matches!(verdict.rating, OrderRating::Withheld { .. }));
+}
+
+#[test]
+fn the_draft_orders_are_one_plan() {
+    let evidence = Evidence {
+        conditions: vec![iliofemoral(4, Some(Severity::Severe)), phlegmasia()],
+        orders: vec![
+            draft("pmt", "cdt-pmt", ProcedureKind::Lysis),
+            draft("stent", "venous-stent", ProcedureKind::VenousStent),
+            OrderFact {
+                group: Some(DrugGroup::Heparin),
+                ..draft("heparin", "anticoagulation", ProcedureKind::Anticoagulation)
+            },
+        ],
+        ..Evidence::default()
+    };
+    let assessment = classify_now(&evidence);
+    let pmt = verdict_of(&assessment, "ServiceRequest/pmt");
+    let stent = verdict_of(&assessment, "ServiceRequest/stent");
+    let heparin = verdict_of(&assessment, "ServiceRequest/heparin");
+    // "CDT/PMT with or without stent placement": the stent shares the removal's rating.
+    assert_eq!(stent.rating, pmt.rating);
+    assert_eq!(stent.rated_with.as_deref(), Some("ServiceRequest/pmt"));
+    // Heparin with PMT is not "anticoagulation alone" (usually not appropriate in variant 5).
+    assert_eq!(heparin.rating, OrderRating::WithRemoval);
+    assert_eq!(heparin.pama, None);
+    assert_eq!(heparin.with_removal, vec!["ServiceRequest/pmt".to_owned()]);
+    // Nothing already drafted is suggested again.
+    assert!(pmt.alternatives.is_empty() && heparin.alternatives.is_empty());
+}
+
+#[test]
+fn drug_specific_contraindications() {
+    let hit = condition("Condition/hit", Concept::HeparinInducedThrombocytopenia).onset_days(2);
+    let enoxaparin = OrderFact {
+        group: Some(DrugGroup::Heparin),
+        ..draft("enoxaparin", "anticoagulation", ProcedureKind::Anticoagulation)
+    };
+    let with_hit = classify_now(&Evidence {
+        conditions: vec![iliofemoral(3, Some(Severity::Moderate)), hit],
+        orders: vec![enoxaparin],
+        ..Evidence::default()
+    });
+    let verdict = verdict_of(&with_hit, "ServiceRequest/enoxaparin");
+    assert_eq!(verdict.indicator, Urgency::Critical);
+    assert_eq!(verdict.pama, Some(Pama::NoCriteriaApply));
+
+    let apixaban = OrderFact {
+        group: Some(DrugGroup::Doac),
+        ..draft("apixaban", "anticoagulation", ProcedureKind::Anticoagulation)
+    };
+    let pregnant = classify_now(&Evidence {
+        conditions: vec![iliofemoral(3, Some(Severity::Severe)), pregnancy()],
+        orders: vec![apixaban],
+        ..Evidence::default()
+    });
+    let verdict = verdict_of(&pregnant, "ServiceRequest/apixaban");
+    // The ACR category stands (anticoagulation is usually appropriate in variant 7), with a warning.
+    assert_eq!(verdict.rating.category(), Some(Category::UsuallyAppropriate));
+    assert_eq!(verdict.indicator, Urgency::Warning);
+    assert_eq!(
+        verdict.findings,
+        vec![Finding { flag: "oral-anticoagulant-in-pregnancy".to_owned(), effect: Effect::Cautions, certain: true }]
+    );
+}
+
+#[test]
+fn orders_outside_every_variant_for_a_dvt_patient_say_why() {
+    let cases = [
+        ("subacute", vec![iliofemoral(30, Some(Severity::Severe))], Rule::AgeSubacuteOutsideAcr),
+        (
+            "provisional",
+            vec![ConditionFact { verification: Verification::Suspected, ..iliofemoral(2, Some(Severity::Severe)) }],
+            Rule::DvtSuspectedOnly,
+        ),
+    ];
+    for (name, conditions, rule) in cases {
+        let assessment = classify_now(&Evidence {
+            conditions,
+            orders: vec![draft("cdt", "cdt-pmt", ProcedureKind::Lysis)],
+            ..Evidence::default()
+        });
+        let verdict = verdict_of(&assessment, "ServiceRequest/cdt");
+        assert!(verdict.notes.contains(&rule), "{name}: {verdict:?}");
+        assert_eq!(verdict.pama, Some(Pama::NoCriteriaApply), "{name}");
+        assert_eq!(verdict.indicator, Urgency::Warning, "{name}");
+    }
+    // A stand-alone stent over an acute thrombus: no table rates it, and the verdict says so.
+    let stent = classify_now(&Evidence {
+        conditions: vec![iliofemoral(4, Some(Severity::Severe))],
+        orders: vec![draft("stent", "venous-stent", ProcedureKind::VenousStent)],
+        ..Evidence::default()
+    });
+    let verdict = verdict_of(&stent, "ServiceRequest/stent");
+    assert_eq!((&verdict.rating, verdict.notes.as_slice()), (&OrderRating::NotRated, &[Rule::StentWithoutRemoval][..]));
+    // The same stent with no DVT on record stays silent.
+    let no_dvt = classify_now(&Evidence {
+        orders: vec![draft("stent", "venous-stent", ProcedureKind::VenousStent)],
+        ..Evidence::default()
+    });
+    assert!(verdict_of(&no_dvt, "ServiceRequest/stent").notes.is_empty());
+}
+
+#[test]
+fn an_ivc_filter_code_is_rated_when_both_devices_share_a_pama_code() {
+    let filter = || draft("filter", "ivc-filter-retrievable", ProcedureKind::IvcFilter);
+    let both = |order: OrderFact| OrderFact {
+        procedures: vec!["ivc-filter-retrievable".to_owned(), "ivc-filter-permanent".to_owned()],
+        ..order
+    };
+    // Variant 1 (anticoagulation possible): retrievable may be, permanent usually not appropriate.
+    let v1 = classify_now(&Evidence {
+        conditions: vec![iliofemoral(3, Some(Severity::Moderate))],
+        orders: vec![both(filter())],
+        ..Evidence::default()
+    });
+    let verdict = verdict_of(&v1, "ServiceRequest/filter");
+    assert!(matches!(verdict.rating, OrderRating::Ambiguous { variant: Variant::Acr6V1, .. }), "{verdict:?}");
+    assert_eq!(verdict.pama, None);
+    assert!(verdict.notes.contains(&Rule::FilterAnticoagulationPossible));
+    assert_eq!(verdict.indicator, Urgency::Warning);
+    // Variant 2 (anticoagulation contraindicated): both devices are "appropriate".
+    let bleeding = condition("Condition/gi-bleed", Concept::GiBleeding).onset_days(1);
+    let v2 = classify_now(&Evidence {
+        conditions: vec![iliofemoral(3, Some(Severity::Moderate)), bleeding],
+        orders: vec![both(filter())],
+        ..Evidence::default()
+    });
+    let verdict = verdict_of(&v2, "ServiceRequest/filter");
+    assert!(matches!(verdict.rating, OrderRating::Rated { variant: Variant::Acr6V2, .. }), "{verdict:?}");
+    assert_eq!(verdict.pama, Some(Pama::Appropriate));
+    assert_eq!(verdict.rating.category(), None, "the devices' categories differ");
 }
