@@ -132,21 +132,10 @@ pub(super) fn rating_summary(
 
 /// The category words of the rows an order means: one category, or one per device.
 pub(super) fn rows_verdict(knowledge: &KnowledgeBase, rows: &[(String, Category)]) -> String {
-    match rows {
-        [(_, category)] => category_words(*category).to_owned(),
-        rows if rows.iter().all(|(_, category)| Some(category) == rows.first().map(|(_, c)| c)) => {
-            rows.first().map_or(String::new(), |(_, category)| category_words(*category).to_owned())
-        }
-        rows => {
-            let each: Vec<String> = rows
-                .iter()
-                .map(|(procedure, category)| {
-                    let name = knowledge.procedure(procedure).map_or(procedure.as_str(), |p| p.short.as_str());
-                    format!("{} {}", in_sentence(name), category_words(*category))
-                })
-                .collect();
-            format!("appropriate ({})", each.join(", "))
-        }
+    match rows.first() {
+        Some((_, first)) if rows.iter().all(|(_, category)| category == first) => category_words(*first).to_owned(),
+        // Rows rated together share one PAMA code; categories that differ under it are all "appropriate" ones.
+        _ => format!("appropriate ({})", device_words(knowledge, rows)),
     }
 }
 
