@@ -19,13 +19,16 @@ pub(super) async fn invoke(
     request: Request,
 ) -> Result<Response, ApiError> {
     // The service first: an unknown id is a 404 whatever the body holds.
-    let service = state.0.discovery.find(&id).ok_or(ApiError::UnknownService(id))?;
+    let service = state.0.discovery.find(&id).ok_or(ApiError::UnknownService)?;
     let span = tracing::Span::current();
     span.record("service_id", service.id());
 
     let body = json_body(request, state.0.settings.max_body_bytes).await?;
     let hook_request = HookRequest::from_json(&body, service.hook())?;
-    span.record("hook_instance", hook_request.hook_instance());
+    // Only a UUID, as the spec says it is: anything else could be free text.
+    if uuid::Uuid::try_parse(hook_request.hook_instance()).is_ok() {
+        span.record("hook_instance", hook_request.hook_instance());
+    }
     // Before anything could contact it: the patient's token would go there.
     if let Some(fhir_server) = hook_request.fhir_server() {
         let issuer = client.as_ref().map(|Extension(client)| client.issuer.as_str());

@@ -15,6 +15,7 @@ mod card_rules;
 mod cases;
 mod cors;
 mod discovery;
+mod echo;
 mod errors;
 mod feedback;
 mod fhir_faults;
