@@ -44,6 +44,9 @@ const LAYERS: &[(&str, &[&str])] = &[
 const RESTRICTED_CRATES: &[(&str, &[&str])] = &[
     ("axum", &["http"]),
     ("tower_http", &["http"]),
+    ("hyper", &["http"]),
+    ("hyper_util", &["http"]),
+    ("rlimit", &["http"]),
     // `gather` calls FHIR servers; `auth` fetches client JWKS from configured URLs only.
     ("reqwest", &["gather", "auth"]),
     ("fhirbolt", &[]),
