@@ -3,6 +3,7 @@
 //! Valid items are stored even when others in the batch are not; the answer lists the rejected ones.
 
 use axum::Extension;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,6 +12,7 @@ use time::OffsetDateTime;
 use super::AppState;
 use super::body::json_body;
 use super::error::{ApiError, fhir_json, outcome_of};
+use super::invoke::named_service;
 use crate::auth::VerifiedClient;
 use crate::cds_hooks::{FeedbackBatch, IssueSeverity, IssueType, OperationOutcome, OutcomeIssue};
 use crate::feedback_store::{ClientIdentity, NewFeedback};
@@ -20,11 +22,11 @@ const LOGGED_CARDS: usize = 10;
 
 pub(super) async fn receive(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     client: Option<Extension<VerifiedClient>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let service = state.0.discovery.find(&id).ok_or(ApiError::UnknownService)?;
+    let service = named_service(&state, id)?;
     tracing::Span::current().record("service_id", service.id());
 
     let body = json_body(request, state.0.settings.max_body_bytes).await?;

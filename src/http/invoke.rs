@@ -1,6 +1,7 @@
 //! `POST /cds-services/{id}`: a hook call.
 
 use axum::Extension;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -9,17 +10,17 @@ use super::AppState;
 use super::body::json_body;
 use super::error::ApiError;
 use crate::auth::VerifiedClient;
-use crate::cds_hooks::HookRequest;
+use crate::cds_hooks::{HookRequest, ServiceDefinition};
 use crate::pipeline;
 
 pub(super) async fn invoke(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     client: Option<Extension<VerifiedClient>>,
     request: Request,
 ) -> Result<Response, ApiError> {
     // The service first: an unknown id is a 404 whatever the body holds.
-    let service = state.0.discovery.find(&id).ok_or(ApiError::UnknownService)?;
+    let service = named_service(&state, id)?;
     let span = tracing::Span::current();
     span.record("service_id", service.id());
 
@@ -38,4 +39,14 @@ pub(super) async fn invoke(
     let response = pipeline::evaluate(service, &hook_request, &state.0.deps, state.now()).await?;
     let body = serde_json::to_vec(&response).map_err(|error| ApiError::Internal(error.to_string()))?;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
+}
+
+/// The service the path names. An id that does not decode (`%FF`) names none: a 404 like any other
+/// unknown id, not axum's plain-text 400.
+pub(super) fn named_service(
+    state: &AppState,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<&ServiceDefinition, ApiError> {
+    let Ok(Path(id)) = id else { return Err(ApiError::UnknownService) };
+    state.0.discovery.find(&id).ok_or(ApiError::UnknownService)
 }

@@ -166,3 +166,48 @@ fn http2_is_not_served_even_with_prior_knowledge() {
     eprintln!("an HTTP/2 prior-knowledge client gets: {:?}", answer.lines().next());
     assert!(service.terminate().success());
 }
+
+/// What hyper refuses before any of our code runs, as the README's HTTP API section lists it: a status
+/// with an empty body, and the connection closed.
+#[test]
+fn what_hyper_refuses_before_our_code_is_as_documented() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut service = ServiceProcess::spawn(data_dir.path(), &[]);
+    let many_headers: String = (0..101).map(|n| format!("X-{n}: y\r\n")).collect();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("not HTTP", b"HELLO\r\n\r\n".to_vec(), "400 Bad Request"),
+        ("raw non-ASCII path", b"GET /cds-services/\xff HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), "400 Bad Request"),
+        ("bad header name", b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n".to_vec(), "400 Bad Request"),
+        (
+            "bad Content-Length",
+            b"POST /cds-services/dvt-order-select HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n".to_vec(),
+            "400 Bad Request",
+        ),
+        ("unknown HTTP version", b"GET /healthz HTTP/3.0\r\n\r\n".to_vec(), "400 Bad Request"),
+        (
+            "head over 400 KB",
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(500_000)).into_bytes(),
+            "431 Request Header Fields Too Large",
+        ),
+        (
+            "over 100 headers",
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n").into_bytes(),
+            "431 Request Header Fields Too Large",
+        ),
+        (
+            "URI over 64 KB",
+            format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000)).into_bytes(),
+            "414 URI Too Long",
+        ),
+    ];
+    for (name, request, status) in cases {
+        let mut stream = connect(&service.base);
+        // A refused head may be answered before it is all written; the answer is what matters.
+        let _ = stream.write_all(&request);
+        let answer = read_until_closed(&mut stream);
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(head.starts_with(&format!("HTTP/1.1 {status}\r\n")), "{name}: {answer}");
+        assert!(head.contains("content-length: 0") && body.is_empty(), "{name}: {answer}");
+    }
+    assert!(service.terminate().success());
+}

@@ -229,3 +229,15 @@ async fn an_order_sign_draft_whose_id_is_not_a_fhir_id_is_a_400_not_a_500() {
     assert_eq!(outcome["issue"].as_array().unwrap().len(), 1, "{outcome}");
     service.stop().await;
 }
+
+#[tokio::test]
+async fn a_path_that_does_not_decode_gets_an_operation_outcome_too() {
+    let service = TestService::start().await;
+    for path in ["/cds-services/%FF", "/cds-services/%FF/feedback", "/cds-services/%C3%28", "/%FF", "/cds-services/%00"]
+    {
+        let response = client().post(service.url(path)).json(&order_select()).send().await.unwrap();
+        let outcome = expect_outcome(response, 404).await;
+        assert_eq!(outcome["issue"][0]["code"], "not-found", "{path}");
+    }
+    service.stop().await;
+}
