@@ -9,7 +9,7 @@ use anyhow::Context;
 use time::OffsetDateTime;
 
 use crate::auth::{Profile, Trust, TrustSettings};
-use crate::cds_hooks::{Discovery, HookRequest};
+use crate::cds_hooks::Discovery;
 use crate::config::{ClinicalArgs, DemoCommand, EvaluateArgs, FeedbackCommand, GatherArgs, ServeArgs};
 use crate::feedback_store::{FeedbackStore, SqliteFeedbackStore};
 use crate::gather::{self, GatherSettings, Gatherer};
@@ -209,7 +209,13 @@ pub async fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("no service serves hook `{hook}`"))?
         }
     };
-    let request = HookRequest::from_json(&body, service.hook())?;
+    // The route's checks, with the allow-list of the same trust configuration (no client is verified
+    // here, so the global list applies).
+    let trust = match &args.config {
+        Some(path) => TrustSettings::load(path)?,
+        None => TrustSettings::development()?,
+    };
+    let request = pipeline::admit(service, &body, &trust.fhir_servers, None)?;
     let now = args.now.unwrap_or_else(OffsetDateTime::now_utc);
     let deps = deps(&args.gather, &args.clinical)?;
     let mut stdout = std::io::stdout().lock();

@@ -206,6 +206,11 @@ pub struct EvaluateArgs {
     #[arg(long)]
     pub explain: bool,
 
+    /// Trust configuration (TOML) whose `fhirServer` allow-list the request must pass, as on the route;
+    /// without a file, the development profile's (loopback only).
+    #[arg(long, env = "DVT_CDS_CONFIG")]
+    pub config: Option<PathBuf>,
+
     #[command(flatten)]
     pub gather: GatherArgs,
 

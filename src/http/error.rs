@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::{FhirServerRefused, Refusal};
 use crate::cds_hooks::{FeedbackError, Issue, IssueSeverity, IssueType, OperationOutcome, OutcomeIssue, RequestError};
-use crate::pipeline::PipelineError;
+use crate::pipeline::{PipelineError, Refused};
 
 /// An error answer. Internals are logged once, where the error is turned into a response, and never
 /// sent to the client.
@@ -54,6 +54,15 @@ pub enum ApiError {
     /// 500: our fault; the detail is logged, the client gets a generic message.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> ApiError {
+        match refused {
+            Refused::Request(error) => ApiError::BadRequest(error),
+            Refused::FhirServer(error) => ApiError::FhirServerNotAllowed(error),
+        }
+    }
 }
 
 impl From<PipelineError> for ApiError {

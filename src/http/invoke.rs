@@ -10,7 +10,7 @@ use super::AppState;
 use super::body::json_body;
 use super::error::ApiError;
 use crate::auth::VerifiedClient;
-use crate::cds_hooks::{HookRequest, ServiceDefinition};
+use crate::cds_hooks::ServiceDefinition;
 use crate::pipeline;
 
 pub(super) async fn invoke(
@@ -25,15 +25,11 @@ pub(super) async fn invoke(
     span.record("service_id", service.id());
 
     let body = json_body(request, state.0.settings.max_body_bytes).await?;
-    let hook_request = HookRequest::from_json(&body, service.hook())?;
+    let issuer = client.as_ref().map(|Extension(client)| client.issuer.as_str());
+    let hook_request = pipeline::admit(service, &body, state.0.settings.trust.fhir_servers(), issuer)?;
     // Only a UUID, as the spec says it is: anything else could be free text.
     if uuid::Uuid::try_parse(hook_request.hook_instance()).is_ok() {
         span.record("hook_instance", hook_request.hook_instance());
-    }
-    // Before anything could contact it: the patient's token would go there.
-    if let Some(fhir_server) = hook_request.fhir_server() {
-        let issuer = client.as_ref().map(|Extension(client)| client.issuer.as_str());
-        state.0.settings.trust.fhir_servers().check(issuer, fhir_server)?;
     }
 
     let response = pipeline::evaluate(service, &hook_request, &state.0.deps, state.now()).await?;

@@ -16,7 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("gather", &["cds_hooks", "evidence", "knowledge"]),
     ("feedback_store", &["cds_hooks"]),
     ("auth", &["cds_hooks"]),
-    ("pipeline", &["cds_hooks", "gather", "classify", "cards", "knowledge", "evidence"]),
+    ("pipeline", &["auth", "cds_hooks", "gather", "classify", "cards", "knowledge", "evidence"]),
     ("http", &["auth", "cds_hooks", "pipeline", "feedback_store"]),
     ("config", &[]),
     ("telemetry", &["config"]),
