@@ -27,3 +27,4 @@ mod requests;
 mod signer;
 mod support;
 mod trust;
+mod unreadable;
