@@ -9,11 +9,11 @@ use anyhow::Context;
 use time::OffsetDateTime;
 
 use crate::auth::{Profile, Trust, TrustSettings};
-use crate::cds_hooks::{Discovery, HookRequest};
+use crate::cds_hooks::Discovery;
 use crate::config::{ClinicalArgs, DemoCommand, EvaluateArgs, FeedbackCommand, GatherArgs, ServeArgs};
 use crate::feedback_store::{FeedbackStore, SqliteFeedbackStore};
 use crate::gather::{self, GatherSettings, Gatherer};
-use crate::http::{self, AppState, CorsOrigins, HttpSettings};
+use crate::http::{self, AppState, ConnectionSettings, CorsOrigins, HttpSettings};
 use crate::knowledge::KnowledgeBase;
 use crate::pipeline::{self, Deps};
 
@@ -83,6 +83,15 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         trust: Arc::new(trust),
     };
     let state = AppState::new(discovery, deps(&args.gather, &args.clinical)?, Arc::clone(&store), settings);
+    let connections = ConnectionSettings {
+        max_connections: match args.max_connections {
+            Some(limit) => usize::try_from(limit).context("--max-connections is too large")?,
+            None => http::default_max_connections(),
+        },
+        header_read_timeout: args.header_read_timeout,
+        shutdown_grace: args.shutdown_grace,
+    };
+    tracing::info!(max_connections = connections.max_connections, "connections are limited");
     tracing::info!(discovery = %format!("http://{address}/cds-services"), "listening on http://{address}");
 
     let (shutdown, shutdown_requested) = tokio::sync::oneshot::channel::<()>();
@@ -90,7 +99,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         let stopped = async {
             let _ = shutdown_requested.await;
         };
-        http::serve(listener, http::router(state), stopped).await.context("the server failed")?;
+        http::serve(listener, http::router(state), connections, stopped).await.context("the server failed")?;
         tracing::info!("stopped taking requests; closing the feedback store");
         store.close().await.context("cannot close the feedback store")?;
         tracing::info!("stopped");
@@ -200,7 +209,13 @@ pub async fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("no service serves hook `{hook}`"))?
         }
     };
-    let request = HookRequest::from_json(&body, service.hook())?;
+    // The route's checks, with the allow-list of the same trust configuration (no client is verified
+    // here, so the global list applies).
+    let trust = match &args.config {
+        Some(path) => TrustSettings::load(path)?,
+        None => TrustSettings::development()?,
+    };
+    let request = pipeline::admit(service, &body, &trust.fhir_servers, None)?;
     let now = args.now.unwrap_or_else(OffsetDateTime::now_utc);
     let deps = deps(&args.gather, &args.clinical)?;
     let mut stdout = std::io::stdout().lock();

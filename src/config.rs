@@ -81,6 +81,21 @@ pub struct ServeArgs {
     #[arg(long, env = "DVT_CDS_REQUEST_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
 
+    /// Connections served at once [default: half the process's file limit]; one more is answered 503
+    /// and closed at once, and the refusal is logged.
+    #[arg(long, env = "DVT_CDS_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+
+    /// Time a client has to send a whole request head, e.g. `10s`; counted from the accept, or from the
+    /// previous response on a keep-alive connection, so it is also the idle keep-alive timeout.
+    #[arg(long, env = "DVT_CDS_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// On SIGTERM or Ctrl-C, time left to in-flight requests, e.g. `10s`; connections still open then
+    /// (a half-sent request, a slow client) are closed and the process exits.
+    #[arg(long, env = "DVT_CDS_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
     /// Browser origins allowed to call the service (comma separated): exact origins such as
     /// `https://sandbox.cds-hooks.org`, `loopback` for any http://localhost or 127.0.0.1 port, or `*`.
     #[arg(
@@ -191,6 +206,11 @@ pub struct EvaluateArgs {
     #[arg(long)]
     pub explain: bool,
 
+    /// Trust configuration (TOML) whose `fhirServer` allow-list the request must pass, as on the route;
+    /// without a file, the development profile's (loopback only).
+    #[arg(long, env = "DVT_CDS_CONFIG")]
+    pub config: Option<PathBuf>,
+
     #[command(flatten)]
     pub gather: GatherArgs,
 
@@ -259,6 +279,9 @@ mod tests {
         assert_eq!(args.bind, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(args.storage.feedback_db(), PathBuf::from("./data/feedback.sqlite3"));
         assert_eq!(args.request_timeout, Duration::from_secs(5));
+        assert_eq!(args.max_connections, None);
+        assert_eq!(args.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(args.shutdown_grace, Duration::from_secs(10));
         assert_eq!(args.cors_origins, ["https://sandbox.cds-hooks.org", "loopback"]);
         assert_eq!(args.gather.fhir_deadline, Duration::from_secs(2));
         assert_eq!(args.gather.fhir_max_pages, 10);

@@ -1,13 +1,15 @@
-//! The one place that knows the order of the work: gather → classify → cards.
+//! The one place that knows the order of the work: admit → gather → classify → cards.
 //!
-//! Used by the HTTP route and by `dvt-cds evaluate` alike, so both give the same answer.
+//! Used by the HTTP route and by `dvt-cds evaluate` alike, so both refuse the same requests and give
+//! the same answer.
 
 use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use crate::auth::{FhirServerPolicy, FhirServerRefused};
 use crate::cards;
-use crate::cds_hooks::{CardError, CdsResponse, Hook, HookRequest, ServiceDefinition};
+use crate::cds_hooks::{CardError, CdsResponse, Hook, HookRequest, RequestError, ServiceDefinition};
 use crate::classify::{self, Assessment};
 use crate::evidence::Evidence;
 use crate::gather::{self, DraftOrder, GatherError, Gatherer};
@@ -34,7 +36,7 @@ pub enum PipelineError {
     #[error("a card could not be built: {0}")]
     Card(#[from] CardError),
     /// Data essential to a decision could not be obtained: each prefetch key with why (412).
-    #[error("could not obtain the data this decision needs")]
+    #[error("could not obtain the data this decision needs: {}", describe_missing(.0))]
     DataUnavailable(Vec<(String, String)>),
     /// The prefetch `key` holds `reference`, which is about another patient (400). Only the key may
     /// be logged: the reference names another patient's resource.
@@ -43,6 +45,14 @@ pub enum PipelineError {
     /// Gathering failed in a way that is our fault.
     #[error("gathering failed: {0}")]
     Internal(String),
+}
+
+/// The keys and reasons, as the route's 412 words each issue.
+fn describe_missing(keys: &[(String, String)]) -> String {
+    keys.iter()
+        .map(|(key, reason)| format!("prefetch `{key}` could not be obtained: {reason}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl From<GatherError> for PipelineError {
@@ -55,6 +65,33 @@ impl From<GatherError> for PipelineError {
             }
         }
     }
+}
+
+/// Why a hook call was refused before anything was evaluated or fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The body is not a CDS Hooks request for this service's hook (400).
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The `fhirServer` is not one we may send the patient's token to (403).
+    #[error(transparent)]
+    FhirServer(#[from] FhirServerRefused),
+}
+
+/// Every check a hook call must pass before it is evaluated, in one place for the route and the CLI:
+/// the body against the hook's rules, then its `fhirServer` against the allow-list (before anything
+/// could contact it: the patient's token would go there). `issuer` is the verified client, if any.
+pub fn admit(
+    service: &ServiceDefinition,
+    body: &[u8],
+    fhir_servers: &FhirServerPolicy,
+    issuer: Option<&str>,
+) -> Result<HookRequest, Refused> {
+    let request = HookRequest::from_json(body, service.hook())?;
+    if let Some(fhir_server) = request.fhir_server() {
+        fhir_servers.check(issuer, fhir_server)?;
+    }
+    Ok(request)
 }
 
 /// Everything decided about one hook call before it is phrased as cards.

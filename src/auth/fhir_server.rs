@@ -57,30 +57,30 @@ pub struct FhirServerPolicy {
     pub any_loopback: bool,
 }
 
-/// Why a `fhirServer` was refused; the message names the setting that would allow it.
+/// Why a `fhirServer` was refused; the message names the setting that would allow it. It never quotes
+/// the URL: it is the client's value, and goes back to the client and to the log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FhirServerRefused {
-    #[error("fhirServer `{url}` must be a base URL without query or fragment")]
-    NotABase { url: String },
-    #[error("fhirServer `{url}` must use https; plain http is allowed only for loopback in the development profile")]
-    NotHttps { url: String },
-    #[error(
-        "fhirServer `{url}` is not an allowed FHIR server; add its base URL to {setting} in the trust configuration"
-    )]
-    NotAllowed { url: String, setting: String },
+    #[error("fhirServer must be a base URL without query or fragment")]
+    NotABase,
+    #[error("fhirServer must use https; plain http is allowed only for loopback in the development profile")]
+    NotHttps,
+    /// `setting` names our configuration (and a configured issuer), never the request.
+    #[error("fhirServer is not an allowed FHIR server; add its base URL to {setting} in the trust configuration")]
+    NotAllowed { setting: String },
 }
 
 impl FhirServerPolicy {
     /// Whether a request from `issuer` (when verified) may send us to `url`.
     pub fn check(&self, issuer: Option<&str>, url: &Url) -> Result<(), FhirServerRefused> {
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(FhirServerRefused::NotABase { url: url.to_string() });
+            return Err(FhirServerRefused::NotABase);
         }
         if self.any_loopback && is_loopback(url) && matches!(url.scheme(), "http" | "https") {
             return Ok(());
         }
         if url.scheme() != "https" {
-            return Err(FhirServerRefused::NotHttps { url: url.to_string() });
+            return Err(FhirServerRefused::NotHttps);
         }
         let own = issuer.and_then(|issuer| self.per_issuer.get(issuer).map(|list| (issuer, list)));
         let (allowed, setting) = match own {
@@ -90,7 +90,7 @@ impl FhirServerPolicy {
         if allowed.iter().any(|base| base.covers(url)) {
             Ok(())
         } else {
-            Err(FhirServerRefused::NotAllowed { url: url.to_string(), setting })
+            Err(FhirServerRefused::NotAllowed { setting })
         }
     }
 }
@@ -144,13 +144,10 @@ mod tests {
                 "{refused}"
             );
         }
-        assert!(matches!(
-            policy.check(None, &url("http://ehr.example.org/fhir")),
-            Err(FhirServerRefused::NotHttps { .. })
-        ));
+        assert!(matches!(policy.check(None, &url("http://ehr.example.org/fhir")), Err(FhirServerRefused::NotHttps)));
         assert!(matches!(
             policy.check(None, &url("https://ehr.example.org/fhir?x=1")),
-            Err(FhirServerRefused::NotABase { .. })
+            Err(FhirServerRefused::NotABase)
         ));
     }
 

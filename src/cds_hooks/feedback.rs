@@ -8,12 +8,17 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::issue::Issue;
+use super::issue::{Issue, Typed, describe_json_error};
 
 /// The request body: `{"feedback": [ ... ]}`, items kept raw until checked one by one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct FeedbackBatch {
     pub feedback: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireBatch {
+    feedback: Option<Value>,
 }
 
 /// One checked feedback item.
@@ -53,23 +58,28 @@ pub struct OverrideReason {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FeedbackError {
+    /// Not JSON, or not an object. The message is ours and quotes nothing of the body.
     #[error("feedback body is not valid: {message}")]
     Malformed { message: String, line: usize, column: usize },
+    /// `feedback` is missing or not an array.
+    #[error("feedback: must be an array of feedback items")]
+    NotAList,
     #[error("feedback holds no item")]
     Empty,
 }
 
 impl FeedbackBatch {
     pub fn from_json(body: &[u8]) -> Result<FeedbackBatch, FeedbackError> {
-        let batch: FeedbackBatch = serde_json::from_slice(body).map_err(|error| FeedbackError::Malformed {
-            message: error.to_string(),
+        let batch: WireBatch = serde_json::from_slice(body).map_err(|error| FeedbackError::Malformed {
+            message: describe_json_error(&error, "a feedback batch"),
             line: error.line(),
             column: error.column(),
         })?;
-        if batch.feedback.is_empty() {
+        let Some(Value::Array(feedback)) = batch.feedback else { return Err(FeedbackError::NotAList) };
+        if feedback.is_empty() {
             return Err(FeedbackError::Empty);
         }
-        Ok(batch)
+        Ok(FeedbackBatch { feedback })
     }
 
     /// Checks every item; valid ones come back with their index, invalid ones as issues located
@@ -97,71 +107,83 @@ impl FeedbackBatch {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireFeedback {
-    card: Option<String>,
-    outcome: Option<String>,
-    accepted_suggestions: Option<Vec<WireAcceptedSuggestion>>,
-    override_reason: Option<WireOverrideReason>,
-    outcome_timestamp: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct WireAcceptedSuggestion {
-    id: Option<String>,
+    card: Option<Typed<String>>,
+    outcome: Option<Typed<String>>,
+    accepted_suggestions: Option<Typed<Vec<Value>>>,
+    override_reason: Option<Typed<WireOverrideReason>>,
+    outcome_timestamp: Option<Typed<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireOverrideReason {
-    reason: Option<WireCoding>,
-    user_comment: Option<String>,
+    reason: Option<Typed<WireCoding>>,
+    user_comment: Option<Typed<String>>,
 }
 
 #[derive(Deserialize)]
 struct WireCoding {
-    system: Option<String>,
-    code: Option<String>,
-    display: Option<String>,
+    system: Option<Typed<String>>,
+    code: Option<Typed<String>>,
+    display: Option<Typed<String>>,
+}
+
+/// A string field: `None` when absent, blank, or (with an issue) not a string.
+fn text(value: Option<Typed<String>>, expression: &str, issues: &mut Vec<Issue>) -> Option<String> {
+    value.and_then(|value| value.check(expression, "a string", issues)).filter(|text| !text.trim().is_empty())
 }
 
 impl Feedback {
     fn check(item: &Value) -> Result<Feedback, Vec<Issue>> {
-        let wire = WireFeedback::deserialize(item).map_err(|error| vec![Issue::new("", error.to_string())])?;
+        let wire = WireFeedback::deserialize(item).map_err(|_| vec![Issue::new("", "must be a feedback object")])?;
         let mut issues = Vec::new();
 
-        let card = match wire.card.as_deref().map(Uuid::parse_str) {
-            Some(Ok(card)) => Some(card),
-            Some(Err(_)) => {
-                issues.push(Issue::new("card", "must be the uuid of a card"));
-                None
-            }
+        let card = match wire.card.map(|card| card.check("card", "the uuid of a card", &mut issues)) {
+            Some(Some(card)) => match Uuid::parse_str(&card) {
+                Ok(card) => Some(card),
+                Err(_) => {
+                    issues.push(Issue::new("card", "must be the uuid of a card"));
+                    None
+                }
+            },
+            Some(None) => None,
             None => {
                 issues.push(Issue::required("card"));
                 None
             }
         };
 
-        let outcome = match wire.outcome.as_deref() {
-            Some("accepted") => Some(Outcome::Accepted),
-            Some("overridden") => Some(Outcome::Overridden),
-            Some(_) => {
-                issues.push(Issue::new("outcome", "must be `accepted` or `overridden`"));
-                None
-            }
+        let outcome = match wire.outcome.map(|outcome| outcome.check("outcome", "a string", &mut issues)) {
+            Some(Some(outcome)) => match outcome.as_str() {
+                "accepted" => Some(Outcome::Accepted),
+                "overridden" => Some(Outcome::Overridden),
+                _ => {
+                    issues.push(Issue::new("outcome", "must be `accepted` or `overridden`"));
+                    None
+                }
+            },
+            Some(None) => None,
             None => {
                 issues.push(Issue::required("outcome"));
                 None
             }
         };
 
-        let accepted_suggestions: Vec<String> = wire
+        let suggestions = wire
             .accepted_suggestions
+            .and_then(|list| list.check("acceptedSuggestions", "an array of objects with an id", &mut issues));
+        let accepted_suggestions: Vec<String> = suggestions
             .unwrap_or_default()
             .into_iter()
             .enumerate()
-            .filter_map(|(index, suggestion)| match suggestion.id {
-                Some(id) if !id.trim().is_empty() => Some(id),
-                _ => {
+            .filter_map(|(index, suggestion)| match suggestion.get("id") {
+                Some(Value::String(id)) if !id.trim().is_empty() => Some(id.clone()),
+                Some(Value::String(_)) | Some(Value::Null) | None => {
                     issues.push(Issue::required(format!("acceptedSuggestions[{index}].id")));
+                    None
+                }
+                Some(_) => {
+                    issues.push(Issue::new(format!("acceptedSuggestions[{index}].id"), "must be a string"));
                     None
                 }
             })
@@ -176,15 +198,21 @@ impl Feedback {
             _ => {}
         }
 
-        let override_reason = wire.override_reason.map(|reason| {
-            let coding = reason.reason.unwrap_or(WireCoding { system: None, code: None, display: None });
-            OverrideReason {
-                system: coding.system.filter(|text| !text.trim().is_empty()),
-                code: coding.code.filter(|text| !text.trim().is_empty()),
-                display: coding.display.filter(|text| !text.trim().is_empty()),
-                user_comment: reason.user_comment.filter(|text| !text.trim().is_empty()),
-            }
-        });
+        let override_reason = wire
+            .override_reason
+            .and_then(|reason| reason.check("overrideReason", "an object", &mut issues))
+            .map(|reason| {
+                let coding = reason
+                    .reason
+                    .and_then(|coding| coding.check("overrideReason.reason", "a Coding object", &mut issues))
+                    .unwrap_or(WireCoding { system: None, code: None, display: None });
+                OverrideReason {
+                    system: text(coding.system, "overrideReason.reason.system", &mut issues),
+                    code: text(coding.code, "overrideReason.reason.code", &mut issues),
+                    display: text(coding.display, "overrideReason.reason.display", &mut issues),
+                    user_comment: text(reason.user_comment, "overrideReason.userComment", &mut issues),
+                }
+            });
         if let Some(reason) = &override_reason {
             if outcome == Some(Outcome::Accepted) {
                 issues.push(Issue::new("overrideReason", "is only allowed when the outcome is `overridden`"));
@@ -194,13 +222,17 @@ impl Feedback {
             }
         }
 
+        const TIMESTAMP: &str = "an RFC 3339 date-time with a time zone";
         let outcome_timestamp =
-            match wire.outcome_timestamp.as_deref().map(|text| OffsetDateTime::parse(text, &Rfc3339)) {
-                Some(Ok(timestamp)) => Some(timestamp),
-                Some(Err(_)) => {
-                    issues.push(Issue::new("outcomeTimestamp", "must be an RFC 3339 date-time with a time zone"));
-                    None
-                }
+            match wire.outcome_timestamp.map(|text| text.check("outcomeTimestamp", TIMESTAMP, &mut issues)) {
+                Some(Some(text)) => match OffsetDateTime::parse(&text, &Rfc3339) {
+                    Ok(timestamp) => Some(timestamp),
+                    Err(_) => {
+                        issues.push(Issue::new("outcomeTimestamp", format!("must be {TIMESTAMP}")));
+                        None
+                    }
+                },
+                Some(None) => None,
                 None => {
                     issues.push(Issue::required("outcomeTimestamp"));
                     None
@@ -264,7 +296,20 @@ mod tests {
                 "outcomeTimestamp: must be an RFC 3339 date-time with a time zone",
             ]
         );
-        assert_eq!(check(json!("text")).unwrap_err().len(), 1);
+        assert_eq!(check(json!("secret")).unwrap_err(), [": must be a feedback object"]);
+        assert_eq!(
+            check(json!({"card": 5, "outcome": ["secret"], "outcomeTimestamp": {"secret": 1},
+                "overrideReason": {"reason": "secret", "userComment": 7}}))
+            .unwrap_err(),
+            [
+                "card: must be the uuid of a card",
+                "outcome: must be a string",
+                "overrideReason.reason: must be a Coding object",
+                "overrideReason.userComment: must be a string",
+                "overrideReason: needs a reason code or a userComment",
+                "outcomeTimestamp: must be an RFC 3339 date-time with a time zone",
+            ]
+        );
     }
 
     #[test]
@@ -284,6 +329,8 @@ mod tests {
         let issues: Vec<String> = issues.iter().map(Issue::to_string).collect();
         assert_eq!(issues, ["feedback[1].outcome: is required", "feedback[1].outcomeTimestamp: is required"]);
         assert!(matches!(FeedbackBatch::from_json(br#"{"feedback": []}"#), Err(FeedbackError::Empty)));
-        assert!(matches!(FeedbackBatch::from_json(br#"{"cards": []}"#), Err(FeedbackError::Malformed { .. })));
+        assert!(matches!(FeedbackBatch::from_json(br#"{"cards": []}"#), Err(FeedbackError::NotAList)));
+        assert!(matches!(FeedbackBatch::from_json(br#"{"feedback": "secret"}"#), Err(FeedbackError::NotAList)));
+        assert!(matches!(FeedbackBatch::from_json(br#""secret""#), Err(FeedbackError::Malformed { .. })));
     }
 }

@@ -1,5 +1,8 @@
 use std::fmt;
 
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
 use super::operation_outcome::IssueType;
 
 /// One problem found in client input, located by a FHIRPath-like expression
@@ -36,6 +39,41 @@ impl Issue {
 impl fmt::Display for Issue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.expression, self.message)
+    }
+}
+
+/// A field of client input read whatever JSON type it holds: the type we read, or a note that it was
+/// something else. A wrong type is then reported at its location with what was expected, in our words:
+/// serde's own messages quote the value (`invalid type: string "eyJ..."`), which may be a token or free text.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Typed<T> {
+    Right(T),
+    Wrong(IgnoredAny),
+}
+
+impl<T> Typed<T> {
+    /// The value when it has the right type; otherwise an issue at `expression` saying it `must be ...`.
+    pub(crate) fn check(self, expression: &str, expected: &str, issues: &mut Vec<Issue>) -> Option<T> {
+        match self {
+            Typed::Right(value) => Some(value),
+            Typed::Wrong(_) => {
+                issues.push(Issue::new(expression, format!("must be {expected}")));
+                None
+            }
+        }
+    }
+}
+
+/// What a serde_json error may tell the client: its kind and position, never its message, which can
+/// quote the input.
+pub(crate) fn describe_json_error(error: &serde_json::Error, what: &str) -> String {
+    use serde_json::error::Category;
+    let position = format!("line {} column {}", error.line(), error.column());
+    match error.classify() {
+        Category::Eof => format!("the body ends before the JSON is complete ({position})"),
+        Category::Syntax | Category::Io => format!("the body is not valid JSON ({position})"),
+        Category::Data => format!("the body must be a JSON object, {what} ({position})"),
     }
 }
 

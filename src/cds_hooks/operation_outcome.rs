@@ -40,6 +40,7 @@ pub enum IssueType {
     TooLong,
     Exception,
     Timeout,
+    Throttled,
     Incomplete,
     Informational,
 }

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use url::Url;
 
 use super::hook::Hook;
-use super::issue::{Issue, is_fhir_id, split_relative_reference};
+use super::issue::{Issue, Typed, describe_json_error, is_fhir_id, split_relative_reference};
 
 /// A hook call that passed the protocol checks: the required fields are present and well formed.
 ///
@@ -69,11 +69,11 @@ impl fmt::Debug for AccessToken {
 /// Why a request body was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
-    /// The body is not JSON, or a field has the wrong JSON type.
+    /// The body is not JSON, or not a JSON object. The message is ours and quotes nothing of the body.
     #[error("request body is not a valid CDS Hooks request: {message}")]
     Malformed {
         message: String,
-        /// Where serde stopped, for logs: the message itself may quote client data.
+        /// Where serde stopped.
         line: usize,
         column: usize,
     },
@@ -90,7 +90,7 @@ impl HookRequest {
     /// Reads a request body sent to a service that serves `expected`.
     pub fn from_json(body: &[u8], expected: Hook) -> Result<HookRequest, RequestError> {
         let wire: WireRequest = serde_json::from_slice(body).map_err(|error| RequestError::Malformed {
-            message: error.to_string(),
+            message: describe_json_error(&error, "a CDS Hooks request"),
             line: error.line(),
             column: error.column(),
         })?;
@@ -123,65 +123,90 @@ impl HookRequest {
     }
 }
 
-// The body as serde reads it: every field optional and loosely typed, so that a missing field is
-// reported by `validate` with its name rather than as a serde error. Unknown fields are ignored.
+// The body as serde reads it: every field optional and of any JSON type, so that a missing or
+// mistyped field is reported by `validate` with its location and what was expected, never with serde's
+// message (which quotes the value). Unknown fields are ignored. Objects are kept raw and read on their
+// own, so that the prefetch values stay raw JSON.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireRequest {
-    hook: Option<String>,
-    hook_instance: Option<String>,
-    fhir_server: Option<String>,
-    fhir_authorization: Option<WireAuthorization>,
-    context: Option<WireContext>,
-    prefetch: Option<HashMap<String, Box<RawValue>>>,
+    hook: Option<Typed<String>>,
+    hook_instance: Option<Typed<String>>,
+    fhir_server: Option<Typed<String>>,
+    fhir_authorization: Option<Box<RawValue>>,
+    context: Option<Box<RawValue>>,
+    prefetch: Option<Box<RawValue>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireContext {
-    user_id: Option<String>,
-    patient_id: Option<String>,
-    encounter_id: Option<String>,
-    selections: Option<Vec<String>>,
+    user_id: Option<Typed<String>>,
+    patient_id: Option<Typed<String>>,
+    encounter_id: Option<Typed<String>>,
+    selections: Option<Value>,
     draft_orders: Option<Value>,
 }
 
 // The spec spells these in snake case.
 #[derive(Deserialize)]
 struct WireAuthorization {
-    access_token: Option<String>,
-    token_type: Option<String>,
-    scope: Option<String>,
-    subject: Option<String>,
-    patient: Option<String>,
+    access_token: Option<Typed<String>>,
+    token_type: Option<Typed<String>>,
+    scope: Option<Typed<String>>,
+    subject: Option<Typed<String>>,
+    patient: Option<Typed<String>>,
 }
 
-/// Longest `hookInstance` we accept; it is echoed in logs and hashed into card ids.
+/// Longest `hookInstance` we accept; it is hashed into card ids.
 const MAX_HOOK_INSTANCE_LEN: usize = 128;
+
+/// A string field that must be present: an issue when it is missing or not a string.
+fn required_text(value: Option<Typed<String>>, expression: &str, issues: &mut Vec<Issue>) -> Option<String> {
+    match value {
+        None => {
+            issues.push(Issue::required(expression));
+            None
+        }
+        Some(value) => value.check(expression, "a string", issues),
+    }
+}
+
+/// A string field that may be absent: an issue only when it is not a string.
+fn optional_text(value: Option<Typed<String>>, expression: &str, issues: &mut Vec<Issue>) -> Option<String> {
+    value.and_then(|value| value.check(expression, "a string", issues))
+}
+
+/// A JSON object kept raw, read as `T`; an issue at `expression` when it is not one.
+fn object<T: serde::de::DeserializeOwned>(
+    raw: Option<Box<RawValue>>,
+    expression: &str,
+    expected: &str,
+    issues: &mut Vec<Issue>,
+) -> Option<T> {
+    let raw = raw?;
+    match serde_json::from_str(raw.get()) {
+        Ok(value) => Some(value),
+        Err(_) => {
+            issues.push(Issue::new(expression, format!("must be {expected}")));
+            None
+        }
+    }
+}
 
 impl WireRequest {
     fn validate(self, expected: Hook) -> Result<HookRequest, RequestError> {
         let mut issues = Vec::new();
 
-        let hook = match self.hook.as_deref() {
-            None => {
-                issues.push(Issue::required("hook"));
+        let hook = required_text(self.hook, "hook", &mut issues).and_then(|name| match Hook::parse(&name) {
+            Some(hook) if hook == expected => Some(hook),
+            _ => {
+                issues.push(Issue::new("hook", format!("must be `{expected}`, the hook this service serves")));
                 None
             }
-            Some(name) => match Hook::parse(name) {
-                Some(hook) if hook == expected => Some(hook),
-                _ => {
-                    issues.push(Issue::new("hook", format!("this service serves `{expected}`, not `{name}`")));
-                    None
-                }
-            },
-        };
+        });
 
-        let hook_instance = match self.hook_instance {
-            None => {
-                issues.push(Issue::required("hookInstance"));
-                None
-            }
+        let hook_instance = match required_text(self.hook_instance, "hookInstance", &mut issues) {
             Some(text) if text.trim().is_empty() => {
                 issues.push(Issue::new("hookInstance", "must not be empty"));
                 None
@@ -193,18 +218,26 @@ impl WireRequest {
                 ));
                 None
             }
-            Some(text) => Some(text),
+            other => other,
         };
 
-        let fhir_server = self.fhir_server.and_then(|text| match parse_fhir_server(&text) {
-            Ok(url) => Some(url),
-            Err(message) => {
-                issues.push(Issue::new("fhirServer", message));
-                None
+        let fhir_server = optional_text(self.fhir_server, "fhirServer", &mut issues).and_then(|text| {
+            match parse_fhir_server(&text) {
+                Ok(url) => Some(url),
+                Err(message) => {
+                    issues.push(Issue::new("fhirServer", message));
+                    None
+                }
             }
         });
 
-        let fhir_authorization = self.fhir_authorization.and_then(|wire| {
+        let authorization: Option<WireAuthorization> = object(
+            self.fhir_authorization,
+            "fhirAuthorization",
+            "an object with access_token and token_type",
+            &mut issues,
+        );
+        let fhir_authorization = authorization.and_then(|wire| {
             let checked = wire.validate(&mut issues);
             if checked.is_some() && fhir_server.is_none() && !issues.iter().any(|i| i.expression == "fhirServer") {
                 issues.push(Issue::required_when("fhirServer", "fhirAuthorization is present"));
@@ -217,8 +250,12 @@ impl WireRequest {
                 issues.push(Issue::required("context"));
                 None
             }
-            Some(context) => context.validate(expected, &mut issues),
+            Some(raw) => object::<WireContext>(Some(raw), "context", "an object", &mut issues)
+                .and_then(|context| context.validate(expected, &mut issues)),
         };
+
+        let prefetch: Option<HashMap<String, Box<RawValue>>> =
+            object(self.prefetch, "prefetch", "an object whose fields are prefetch keys", &mut issues);
 
         match (hook, hook_instance, context) {
             (Some(hook), Some(hook_instance), Some(context)) if issues.is_empty() => Ok(HookRequest {
@@ -227,7 +264,7 @@ impl WireRequest {
                 fhir_server,
                 fhir_authorization,
                 context,
-                prefetch: self.prefetch.unwrap_or_default(),
+                prefetch: prefetch.unwrap_or_default(),
             }),
             _ => Err(RequestError::Invalid(issues)),
         }
@@ -248,27 +285,26 @@ fn parse_fhir_server(text: &str) -> Result<Url, String> {
 impl WireAuthorization {
     fn validate(self, issues: &mut Vec<Issue>) -> Option<FhirAuthorization> {
         let before = issues.len();
-        let access_token = match self.access_token {
-            Some(token) if !token.trim().is_empty() => Some(AccessToken(token)),
-            _ => {
-                issues.push(Issue::required("fhirAuthorization.access_token"));
+        let access_token = match required_text(self.access_token, "fhirAuthorization.access_token", issues) {
+            Some(token) if token.trim().is_empty() => {
+                issues.push(Issue::new("fhirAuthorization.access_token", "must not be empty"));
                 None
             }
+            other => other.map(AccessToken),
         };
-        match self.token_type.as_deref() {
-            Some(kind) if kind.eq_ignore_ascii_case("bearer") => {}
-            Some(_) => issues.push(Issue::new("fhirAuthorization.token_type", "must be `Bearer`")),
-            None => issues.push(Issue::required("fhirAuthorization.token_type")),
+        match required_text(self.token_type, "fhirAuthorization.token_type", issues) {
+            Some(kind) if !kind.eq_ignore_ascii_case("bearer") => {
+                issues.push(Issue::new("fhirAuthorization.token_type", "must be `Bearer`"));
+            }
+            _ => {}
         }
+        let scope = optional_text(self.scope, "fhirAuthorization.scope", issues);
+        let subject = optional_text(self.subject, "fhirAuthorization.subject", issues);
+        let patient = optional_text(self.patient, "fhirAuthorization.patient", issues);
         if issues.len() > before {
             return None;
         }
-        access_token.map(|access_token| FhirAuthorization {
-            access_token,
-            scope: self.scope,
-            subject: self.subject,
-            patient: self.patient,
-        })
+        access_token.map(|access_token| FhirAuthorization { access_token, scope, subject, patient })
     }
 }
 
@@ -276,7 +312,7 @@ impl WireContext {
     fn validate(self, hook: Hook, issues: &mut Vec<Issue>) -> Option<HookContext> {
         let before = issues.len();
 
-        let user_id = required(self.user_id, "context.userId", issues);
+        let user_id = required_text(self.user_id, "context.userId", issues);
         if let Some(user_id) = &user_id {
             match split_relative_reference(user_id) {
                 Some((resource_type, _)) if hook.user_types().contains(&resource_type) => {}
@@ -287,11 +323,12 @@ impl WireContext {
             }
         }
 
-        let patient_id = required(self.patient_id, "context.patientId", issues);
+        let patient_id = required_text(self.patient_id, "context.patientId", issues);
         if patient_id.as_deref().is_some_and(|id| !is_fhir_id(id)) {
             issues.push(Issue::new("context.patientId", "must be a FHIR id (not a reference)"));
         }
-        if self.encounter_id.as_deref().is_some_and(|id| !is_fhir_id(id)) {
+        let encounter_id = optional_text(self.encounter_id, "context.encounterId", issues);
+        if encounter_id.as_deref().is_some_and(|id| !is_fhir_id(id)) {
             issues.push(Issue::new("context.encounterId", "must be a FHIR id (not a reference)"));
         }
 
@@ -306,7 +343,8 @@ impl WireContext {
                 (Vec::new(), draft_orders)
             }
             Hook::OrderSelect => {
-                let selections = required(self.selections, "context.selections", issues);
+                let selections =
+                    required(self.selections, "context.selections", issues).and_then(|value| references(value, issues));
                 let draft_orders = required(self.draft_orders, "context.draftOrders", issues);
                 // Only the selected drafts are acted on; `selections` already names them by `Type/id`.
                 let present =
@@ -321,13 +359,7 @@ impl WireContext {
         if issues.len() > before {
             return None;
         }
-        Some(HookContext {
-            user_id: user_id?,
-            patient_id: patient_id?,
-            encounter_id: self.encounter_id,
-            selections,
-            draft_orders,
-        })
+        Some(HookContext { user_id: user_id?, patient_id: patient_id?, encounter_id, selections, draft_orders })
     }
 }
 
@@ -336,6 +368,27 @@ fn required<T>(value: Option<T>, expression: &str, issues: &mut Vec<Issue>) -> O
         issues.push(Issue::required(expression));
     }
     value
+}
+
+/// `context.selections`: an array of strings (each checked as a reference later).
+fn references(value: Value, issues: &mut Vec<Issue>) -> Option<Vec<String>> {
+    let Value::Array(items) = value else {
+        issues.push(Issue::new("context.selections", "must be an array of references `Type/id`"));
+        return None;
+    };
+    let before = issues.len();
+    let texts: Vec<String> = items
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, item)| match item {
+            Value::String(text) => Some(text),
+            _ => {
+                issues.push(Issue::new(format!("context.selections[{index}]"), "must be a reference `Type/id`"));
+                None
+            }
+        })
+        .collect();
+    (issues.len() == before).then_some(texts)
 }
 
 /// Whether each draft's `resourceType` and `id` must make a reference `Type/id`.
@@ -400,10 +453,8 @@ fn check_selections(selections: &[String], present: &[String], issues: &mut Vec<
         if split_relative_reference(selection).is_none() {
             issues.push(Issue::new(format!("context.selections[{index}]"), "must be a reference `Type/id`"));
         } else if !present.contains(selection) {
-            issues.push(Issue::new(
-                format!("context.selections[{index}]"),
-                format!("`{selection}` is not in context.draftOrders"),
-            ));
+            issues
+                .push(Issue::new(format!("context.selections[{index}]"), "must name an entry of context.draftOrders"));
         }
     }
 }
@@ -467,7 +518,7 @@ mod tests {
     fn a_hook_the_service_does_not_serve_is_refused() {
         let body = json!({"hook": "order-select", "hookInstance": "x", "context": {
             "userId": "Practitioner/1", "patientId": "1", "draftOrders": draft("a")}});
-        assert_eq!(issues_of(&body, Hook::OrderSign), ["hook: this service serves `order-sign`, not `order-select`"]);
+        assert_eq!(issues_of(&body, Hook::OrderSign), ["hook: must be `order-sign`, the hook this service serves"]);
     }
 
     #[test]
@@ -478,7 +529,7 @@ mod tests {
         assert_eq!(
             issues_of(&body, Hook::OrderSelect),
             [
-                "context.selections[0]: `ServiceRequest/b` is not in context.draftOrders",
+                "context.selections[0]: must name an entry of context.draftOrders",
                 "context.selections[1]: must be a reference `Type/id`",
             ]
         );
@@ -547,11 +598,34 @@ mod tests {
     }
 
     #[test]
-    fn wrong_json_types_are_malformed_and_located() {
-        let error = HookRequest::from_json(br#"{"hook": 5}"#, Hook::OrderSign).unwrap_err();
-        assert!(matches!(error, RequestError::Malformed { line: 1, column: 10, .. }), "{error:?}");
-        let error = HookRequest::from_json(b"{", Hook::OrderSign).unwrap_err();
-        assert!(matches!(error, RequestError::Malformed { .. }), "{error:?}");
+    fn wrong_json_types_are_located_and_say_what_was_expected() {
+        let body = json!({"hook": 5, "hookInstance": ["secret"], "fhirServer": {"a": "secret"},
+            "fhirAuthorization": "secret", "context": {"userId": 1, "patientId": "1", "encounterId": true,
+            "selections": "secret", "draftOrders": draft("a")}, "prefetch": ["secret"]});
+        assert_eq!(
+            issues_of(&body, Hook::OrderSelect),
+            [
+                "hook: must be a string",
+                "hookInstance: must be a string",
+                "fhirServer: must be a string",
+                "fhirAuthorization: must be an object with access_token and token_type",
+                "context.userId: must be a string",
+                "context.encounterId: must be a string",
+                "context.selections: must be an array of references `Type/id`",
+                "prefetch: must be an object whose fields are prefetch keys",
+            ]
+        );
+        let body = json!({"hook": "patient-view", "hookInstance": "x", "context": "secret"});
+        assert_eq!(issues_of(&body, Hook::PatientView), ["context: must be an object"]);
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_json_object_is_malformed_without_quoting_it() {
+        for body in [&b"{"[..], b"\"secret\"", b"[1]", br#"{"hook": "x", "hook": "y"}"#, b"{\"hook\": secret}"] {
+            let error = HookRequest::from_json(body, Hook::OrderSign).unwrap_err();
+            assert!(matches!(error, RequestError::Malformed { .. }), "{error:?}");
+            assert!(!error.to_string().contains("secret"), "{error}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use reqwest::redirect::Policy;
 use url::Url;
 
 use super::fhir::{self, Resource, Unreadable};
+use super::keys::Unusable;
 use super::record::is_about_patient;
 use crate::cds_hooks::AccessToken;
 
@@ -50,8 +51,8 @@ pub(super) enum Failure {
     NoServer,
     /// The client sent an OperationOutcome for the key, and no FHIR server.
     PrefetchError,
-    /// The client's value for the key could not be read, and no FHIR server was given.
-    PrefetchUnreadable,
+    /// The client's value for the key could not be used (see `keys::usable`), and no FHIR server was given.
+    PrefetchUnreadable(Unusable),
     NoTokenValue,
     /// The rendered query does not make a URL on the FHIR server (it does not join, or leaves its origin).
     BadQueryUrl,
@@ -74,6 +75,8 @@ pub(super) enum Failure {
     ServerReportedError,
     OtherPatient,
     NotR4(String),
+    /// The server's answer for the key could not be used (see `keys::usable`).
+    Unusable(Unusable),
 }
 
 impl Failure {
@@ -84,9 +87,10 @@ impl Failure {
             Failure::PrefetchError => {
                 "the EHR reported an error fetching it and gave no FHIR server to read it from".to_owned()
             }
-            Failure::PrefetchUnreadable => {
-                "the EHR sent it in a form that could not be read and gave no FHIR server to read it from".to_owned()
-            }
+            Failure::PrefetchUnreadable(problem) => format!(
+                "the EHR sent it in a form that could not be read ({}) and gave no FHIR server to read it from",
+                problem.detail()
+            ),
             Failure::NoTokenValue => "the hook call lacks a value its query needs".to_owned(),
             Failure::BadQueryUrl => "its query does not resolve to an address on the FHIR server".to_owned(),
             Failure::NoClient => "this service could not set up its connection to FHIR servers".to_owned(),
@@ -119,6 +123,7 @@ impl Failure {
             Failure::ServerReportedError => "the FHIR server reported an error for the query".to_owned(),
             Failure::OtherPatient => "the FHIR server returned records of another patient".to_owned(),
             Failure::NotR4(version) => format!("the FHIR server speaks FHIR {version}; this service reads R4"),
+            Failure::Unusable(problem) => format!("the FHIR server's answer could not be read ({})", problem.detail()),
         }
     }
 
@@ -127,7 +132,7 @@ impl Failure {
         match self {
             Failure::NoServer => "no-fhir-server",
             Failure::PrefetchError => "prefetch-error",
-            Failure::PrefetchUnreadable => "prefetch-unreadable",
+            Failure::PrefetchUnreadable(_) => "prefetch-unreadable",
             Failure::NoTokenValue => "no-token-value",
             Failure::BadQueryUrl => "bad-query-url",
             Failure::NoClient => "no-client",
@@ -148,6 +153,7 @@ impl Failure {
             Failure::ServerReportedError => "operation-outcome",
             Failure::OtherPatient => "other-patient",
             Failure::NotR4(_) => "not-r4",
+            Failure::Unusable(_) => "unusable-answer",
         }
     }
 }

@@ -13,45 +13,104 @@ pub struct KeySpec {
     pub essential: bool,
     /// What the clinician loses when it is missing, in card wording.
     pub contents: &'static str,
+    /// Other resource types its Bundle may hold besides `resource_type`: what an `_include` adds.
+    pub includes: &'static [&'static str],
 }
 
 pub const KEYS: [KeySpec; 7] = [
-    KeySpec { key: "patient", resource_type: "Patient", essential: false, contents: "the patient's age and sex" },
-    KeySpec { key: "conditions", resource_type: "Condition", essential: true, contents: "diagnoses" },
+    KeySpec {
+        key: "patient",
+        resource_type: "Patient",
+        essential: false,
+        contents: "the patient's age and sex",
+        includes: &[],
+    },
+    KeySpec { key: "conditions", resource_type: "Condition", essential: true, contents: "diagnoses", includes: &[] },
     KeySpec {
         key: "observations",
         resource_type: "Observation",
         essential: false,
         contents: "laboratory results and blood pressure (platelets, INR, haemoglobin, creatinine, eGFR, hCG)",
+        includes: &[],
     },
     KeySpec {
         key: "medicationRequests",
         resource_type: "MedicationRequest",
         essential: false,
         contents: "medication orders (anticoagulants, antiplatelets, thrombolytics)",
+        includes: &["Medication"],
     },
     KeySpec {
         key: "medicationStatements",
         resource_type: "MedicationStatement",
         essential: false,
         contents: "medication history",
+        includes: &["Medication"],
     },
     KeySpec {
         key: "procedures",
         resource_type: "Procedure",
         essential: false,
         contents: "procedures (recent surgery, earlier thrombus removal or stenting)",
+        includes: &[],
     },
     KeySpec {
         key: "allergies",
         resource_type: "AllergyIntolerance",
         essential: false,
         contents: "allergies (contrast, thrombolytics)",
+        includes: &[],
     },
 ];
 
 pub(super) fn spec(key: &str) -> Option<&'static KeySpec> {
     KEYS.iter().find(|spec| spec.key == key)
+}
+
+/// Why what a key holds cannot be used: in card wording, after "could not be read".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unusable {
+    /// Not JSON, not an object, or an object without a `resourceType`.
+    NotFhir,
+    /// A resource, or Bundle entries, of another type than the key's.
+    OtherType(&'static str),
+    /// An essential key holds a resource that could not be read: its findings would be missing
+    /// without a trace in the decision.
+    UnreadableResource(&'static str),
+}
+
+impl Unusable {
+    pub(super) fn detail(self) -> String {
+        match self {
+            Unusable::NotFhir => "it is not a FHIR resource or Bundle".to_owned(),
+            Unusable::OtherType(expected) => format!("it holds resources other than {expected}"),
+            Unusable::UnreadableResource(expected) => format!("a {expected} in it could not be read"),
+        }
+    }
+}
+
+/// The one rule for what a key may hold, prefetched or fetched: resources of its type (and what its
+/// search may include), OperationOutcomes a searchset carries as warnings (dropped), and nothing else;
+/// for an essential key, no resource that could not be read. `unreadable` counts the entries that
+/// did not parse.
+pub(super) fn usable(
+    spec: &KeySpec,
+    resources: Vec<super::fhir::Resource>,
+    unreadable: usize,
+) -> Result<Vec<super::fhir::Resource>, Unusable> {
+    let mut kept = Vec::with_capacity(resources.len());
+    for resource in resources {
+        match resource.resource_type.as_str() {
+            "" => return Err(Unusable::NotFhir),
+            "OperationOutcome" => {}
+            found if found == spec.resource_type || spec.includes.contains(&found) => kept.push(resource),
+            _ => return Err(Unusable::OtherType(spec.resource_type)),
+        }
+    }
+    if spec.essential && unreadable > 0 {
+        return Err(Unusable::UnreadableResource(spec.resource_type));
+    }
+    Ok(kept)
 }
 
 /// Every prefetch key of every service must be one we read, for the resource type we expect, and
@@ -96,6 +155,29 @@ mod tests {
             r#"{{"services":[{{"id":"s","hook":"order-select","title":"T","description":"D","usageRequirements":"U","prefetch":{prefetch}}}]}}"#
         ))
         .unwrap()
+    }
+
+    fn of_types(types: &[&str]) -> Vec<super::super::fhir::Resource> {
+        types
+            .iter()
+            .map(|t| super::super::fhir::Resource { resource_type: (*t).to_owned(), ..Default::default() })
+            .collect()
+    }
+
+    #[test]
+    fn one_rule_says_what_a_key_may_hold() {
+        let conditions = spec("conditions").unwrap();
+        let medications = spec("medicationRequests").unwrap();
+        let observations = spec("observations").unwrap();
+        let kept = |spec, types: &[&str], unreadable| usable(spec, of_types(types), unreadable).map(|r| r.len());
+        assert_eq!(kept(conditions, &["Condition", "OperationOutcome", "Condition"], 0), Ok(2));
+        assert_eq!(kept(medications, &["MedicationRequest", "Medication"], 0), Ok(2));
+        assert_eq!(kept(conditions, &["Condition", "Medication"], 0), Err(Unusable::OtherType("Condition")));
+        assert_eq!(kept(conditions, &["Observation"], 0), Err(Unusable::OtherType("Condition")));
+        assert_eq!(kept(conditions, &[""], 0), Err(Unusable::NotFhir));
+        // One broken entry: the essential key cannot be used; a nice-to-have keeps the rest (listed as unreadable).
+        assert_eq!(kept(conditions, &["Condition"], 1), Err(Unusable::UnreadableResource("Condition")));
+        assert_eq!(kept(observations, &["Observation"], 1), Ok(1));
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub use record::{KeySource, KeyState, PatientRecord};
 use record::is_about_patient;
 
 use client::{Budget, Failure, Fetched, Query};
+use keys::Unusable;
 use run_ahead::{Gathered, RunAhead};
 use version::{Verdict, Versions};
 
@@ -277,9 +278,21 @@ async fn fetch_missing(
         slot.state = Some(match result {
             Ok(Fetched { resources, unreadable, pages, bytes }) => {
                 tracing::debug!(key = slot.spec.key, pages, bytes, resources = resources.len(), "fetched");
-                slot.resources = resources;
-                record.unreadable.extend(unreadable);
-                KeyState::Fetched { reused: false }
+                match keys::usable(slot.spec, resources, unreadable.len()) {
+                    Ok(resources) => {
+                        slot.resources = resources;
+                        record.unreadable.extend(unreadable);
+                        KeyState::Fetched { reused: false }
+                    }
+                    Err(problem) => {
+                        tracing::info!(
+                            key = slot.spec.key,
+                            failure = "unusable-answer",
+                            "could not use a prefetch key"
+                        );
+                        unavailable(&Failure::Unusable(problem))
+                    }
+                }
             }
             Err(failure) => {
                 tracing::info!(key = slot.spec.key, failure = failure.kind(), "could not fetch a prefetch key");
@@ -328,27 +341,28 @@ impl Shared {
 }
 
 /// Reads one prefetch value into `slot`: present data and `null` answer the key; an
-/// OperationOutcome (the client failed) or an unreadable value leave it to be fetched.
+/// OperationOutcome (the client failed) or a value `keys::usable` refuses leave it to be fetched.
 fn read_prefetch(slot: &mut Slot, raw: &RawValue, record: &mut PatientRecord) -> Result<(), GatherError> {
     if raw.get().trim() == "null" {
         slot.state = Some(KeyState::KnownEmpty);
         return Ok(());
     }
-    let document = match fhir::parse_document(raw.get()) {
-        Ok(document) => document,
-        Err(unreadable) => {
-            record
-                .unreadable
-                .push(fhir::Unreadable { location: format!("prefetch `{}`", slot.spec.key), ..unreadable });
-            slot.prefetch_problem = Some(Failure::PrefetchUnreadable);
-            return Ok(());
-        }
+    let Ok(document) = fhir::parse_document(raw.get()) else {
+        slot.prefetch_problem = Some(Failure::PrefetchUnreadable(Unusable::NotFhir));
+        return Ok(());
     };
     if document.top.resource_type == "OperationOutcome" {
         slot.prefetch_problem = Some(Failure::PrefetchError);
         return Ok(());
     }
     let resources = if document.top.resource_type == "Bundle" { document.resources } else { vec![document.top] };
+    let resources = match keys::usable(slot.spec, resources, document.unreadable.len()) {
+        Ok(resources) => resources,
+        Err(problem) => {
+            slot.prefetch_problem = Some(Failure::PrefetchUnreadable(problem));
+            return Ok(());
+        }
+    };
     for resource in &resources {
         if !is_about_patient(resource, &record.patient_id) {
             return Err(GatherError::WrongPatient { key: slot.spec.key.to_owned(), reference: resource.reference() });

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::{FhirServerRefused, Refusal};
 use crate::cds_hooks::{FeedbackError, Issue, IssueSeverity, IssueType, OperationOutcome, OutcomeIssue, RequestError};
-use crate::pipeline::PipelineError;
+use crate::pipeline::{PipelineError, Refused};
 
 /// An error answer. Internals are logged once, where the error is turned into a response, and never
 /// sent to the client.
@@ -20,10 +20,10 @@ pub enum ApiError {
     /// 400: every feedback item was invalid.
     #[error("no feedback item is valid")]
     NoValidFeedback(Vec<Issue>),
-    /// 400: the prefetch `key` holds `reference`, about another patient. The client is told which
-    /// resource (it sent it); the log names the key only.
-    #[error("prefetch `{key}` holds `{reference}`, which is not about the patient in context")]
-    WrongPatient { key: String, reference: String },
+    /// 400: the prefetch `key` (one we declare) holds a resource about another patient. Which one is
+    /// not said: it is the client's data.
+    #[error("prefetch `{key}` holds a resource that is not about the patient in context.patientId")]
+    WrongPatient { key: String },
     /// 401, with an empty body: the token is missing or did not verify (the reason goes to the log only).
     #[error("unauthorized: {}", .0.error)]
     Unauthorized(Box<Refusal>),
@@ -33,9 +33,9 @@ pub enum ApiError {
     /// 412: data essential to a decision could not be obtained; names each prefetch key and why.
     #[error("could not obtain the data this decision needs")]
     DataUnavailable(Vec<(String, String)>),
-    /// 404: no service has this id.
-    #[error("no service with id `{0}`")]
-    UnknownService(String),
+    /// 404: no service has this id (which is not quoted: it is the client's).
+    #[error("no service has this id; GET /cds-services lists them")]
+    UnknownService,
     /// 404: no such route.
     #[error("no such endpoint")]
     NotFound,
@@ -56,11 +56,20 @@ pub enum ApiError {
     Internal(String),
 }
 
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> ApiError {
+        match refused {
+            Refused::Request(error) => ApiError::BadRequest(error),
+            Refused::FhirServer(error) => ApiError::FhirServerNotAllowed(error),
+        }
+    }
+}
+
 impl From<PipelineError> for ApiError {
     fn from(error: PipelineError) -> ApiError {
         match error {
             PipelineError::DataUnavailable(keys) => ApiError::DataUnavailable(keys),
-            PipelineError::WrongPatient { key, reference } => ApiError::WrongPatient { key, reference },
+            PipelineError::WrongPatient { key, .. } => ApiError::WrongPatient { key },
             PipelineError::Card(_) | PipelineError::Internal(_) => ApiError::Internal(error.to_string()),
         }
     }
@@ -76,7 +85,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::FhirServerNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::DataUnavailable(_) => StatusCode::PRECONDITION_FAILED,
-            ApiError::UnknownService(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::UnknownService | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -94,8 +103,9 @@ impl ApiError {
             | ApiError::BadFeedback(FeedbackError::Malformed { .. }) => {
                 OperationOutcome::error(IssueType::Structure, self.to_string())
             }
-            ApiError::WrongPatient { .. } => OperationOutcome::new(vec![
-                OutcomeIssue::new(IssueSeverity::Error, IssueType::Invalid, self.to_string()).at("prefetch"),
+            ApiError::WrongPatient { key } => OperationOutcome::new(vec![
+                OutcomeIssue::new(IssueSeverity::Error, IssueType::Invalid, self.to_string())
+                    .at(format!("prefetch.{key}")),
             ]),
             ApiError::DataUnavailable(keys) => OperationOutcome::new(
                 keys.iter()
@@ -112,9 +122,12 @@ impl ApiError {
             ApiError::BadFeedback(FeedbackError::Empty) => {
                 OperationOutcome::error(IssueType::Required, self.to_string())
             }
+            ApiError::BadFeedback(FeedbackError::NotAList) => OperationOutcome::new(vec![
+                OutcomeIssue::new(IssueSeverity::Error, IssueType::Structure, self.to_string()).at("feedback"),
+            ]),
             ApiError::Unauthorized(_) => OperationOutcome::error(IssueType::Login, "unauthorized"),
             ApiError::FhirServerNotAllowed(_) => OperationOutcome::error(IssueType::Forbidden, self.to_string()),
-            ApiError::UnknownService(_) | ApiError::NotFound => {
+            ApiError::UnknownService | ApiError::NotFound => {
                 OperationOutcome::error(IssueType::NotFound, self.to_string())
             }
             ApiError::MethodNotAllowed | ApiError::UnsupportedMediaType => {
@@ -144,9 +157,11 @@ impl ApiError {
             | ApiError::BadFeedback(FeedbackError::Malformed { line, column, .. }) => {
                 tracing::info!(line, column, "refused a malformed body");
             }
+            // Locations only (they hold our field names and indices), and a bounded number of them.
             ApiError::BadRequest(RequestError::Invalid(issues)) | ApiError::NoValidFeedback(issues) => {
-                let fields: Vec<&str> = issues.iter().map(|issue| issue.expression.as_str()).collect();
-                tracing::info!(fields = ?fields, "refused an invalid request");
+                let fields: Vec<&str> =
+                    issues.iter().take(LOGGED_ISSUES).map(|issue| issue.expression.as_str()).collect();
+                tracing::info!(problems = issues.len(), fields = ?fields, "refused an invalid request");
             }
             // The reference names another patient's resource: the key alone is logged.
             ApiError::WrongPatient { key, .. } => {
@@ -157,17 +172,30 @@ impl ApiError {
     }
 }
 
-/// An OperationOutcome with one error issue per problem, each located by its expression.
+/// At most this many problems are listed in one answer, and their locations in one log line: a body of
+/// 10,000 bad items gets a bounded answer that says how many more there were.
+const LISTED_ISSUES: usize = 50;
+const LOGGED_ISSUES: usize = 10;
+
+/// An OperationOutcome with one error issue per problem (the first [`LISTED_ISSUES`]), each located by
+/// its expression, and one saying how many more there were.
 pub(super) fn outcome_of(issues: &[Issue]) -> OperationOutcome {
-    OperationOutcome::new(
-        issues
-            .iter()
-            .map(|issue| {
-                OutcomeIssue::new(IssueSeverity::Error, issue.code, format!("{}: {}", issue.expression, issue.message))
-                    .at(issue.expression.clone())
-            })
-            .collect(),
-    )
+    let mut listed: Vec<OutcomeIssue> = issues
+        .iter()
+        .take(LISTED_ISSUES)
+        .map(|issue| {
+            OutcomeIssue::new(IssueSeverity::Error, issue.code, format!("{}: {}", issue.expression, issue.message))
+                .at(issue.expression.clone())
+        })
+        .collect();
+    if issues.len() > LISTED_ISSUES {
+        listed.push(OutcomeIssue::new(
+            IssueSeverity::Information,
+            IssueType::Informational,
+            format!("{} more problems are not listed", issues.len() - LISTED_ISSUES),
+        ));
+    }
+    OperationOutcome::new(listed)
 }
 
 impl IntoResponse for ApiError {

@@ -3,6 +3,7 @@
 //! Valid items are stored even when others in the batch are not; the answer lists the rejected ones.
 
 use axum::Extension;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,17 +12,21 @@ use time::OffsetDateTime;
 use super::AppState;
 use super::body::json_body;
 use super::error::{ApiError, fhir_json, outcome_of};
+use super::invoke::named_service;
 use crate::auth::VerifiedClient;
 use crate::cds_hooks::{FeedbackBatch, IssueSeverity, IssueType, OperationOutcome, OutcomeIssue};
 use crate::feedback_store::{ClientIdentity, NewFeedback};
 
+/// At most this many card uuids go into the log line of one batch; the counts cover the rest.
+const LOGGED_CARDS: usize = 10;
+
 pub(super) async fn receive(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     client: Option<Extension<VerifiedClient>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let service = state.0.discovery.find(&id).ok_or(ApiError::UnknownService(id))?;
+    let service = named_service(&state, id)?;
     tracing::Span::current().record("service_id", service.id());
 
     let body = json_body(request, state.0.settings.max_body_bytes).await?;
@@ -37,15 +42,22 @@ pub(super) async fn receive(
         .into_iter()
         .map(|(_, feedback)| NewFeedback { service_id: service.id().to_owned(), feedback, client: client.clone() })
         .collect();
-    let cards: Vec<String> = items.iter().map(|item| item.feedback.card.to_string()).collect();
+    let accepted = items.len();
+    // Card uuids and outcomes only (a user comment may hold patient details), and a bounded number.
+    let cards: Vec<String> = items.iter().take(LOGGED_CARDS).map(|item| item.feedback.card.to_string()).collect();
     let report = state
         .0
         .feedback
         .insert(items, OffsetDateTime::now_utc())
         .await
         .map_err(|error| ApiError::Internal(error.to_string()))?;
-    // Card uuids and outcomes only: a user comment may hold patient details.
-    tracing::info!(cards = ?cards, stored = report.stored, already_stored = report.already_stored, rejected = total - cards.len(), "feedback stored");
+    tracing::info!(
+        cards = ?cards,
+        stored = report.stored,
+        already_stored = report.already_stored,
+        rejected = total - accepted,
+        "feedback stored"
+    );
 
     if issues.is_empty() {
         return Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response());
@@ -55,7 +67,7 @@ pub(super) async fn receive(
     outcome_issues.push(OutcomeIssue::new(
         IssueSeverity::Information,
         IssueType::Informational,
-        format!("stored {} of {total} feedback items; the others are listed as errors", cards.len()),
+        format!("stored {accepted} of {total} feedback items; the others are listed as errors"),
     ));
     Ok(fhir_json(StatusCode::OK, &OperationOutcome::new(outcome_issues)))
 }

@@ -8,8 +8,8 @@ mod error;
 mod feedback;
 mod invoke;
 mod observe;
+mod serve;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +29,7 @@ use crate::feedback_store::FeedbackStore;
 use crate::pipeline::Deps;
 
 pub use error::ApiError;
+pub use serve::{ConnectionSettings, default_max_connections, serve};
 
 /// The origin of the public CDS Hooks sandbox, a browser app that calls services directly.
 pub const SANDBOX_ORIGIN: &str = "https://sandbox.cds-hooks.org";
@@ -150,15 +151,6 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(settings.request_timeout, observe::observe))
         .layer(cors)
         .with_state(state)
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }
 
 /// `GET /cds-services`: the discovery document exactly as `cds-services.json` holds it.

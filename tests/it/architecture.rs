@@ -16,7 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("gather", &["cds_hooks", "evidence", "knowledge"]),
     ("feedback_store", &["cds_hooks"]),
     ("auth", &["cds_hooks"]),
-    ("pipeline", &["cds_hooks", "gather", "classify", "cards", "knowledge", "evidence"]),
+    ("pipeline", &["auth", "cds_hooks", "gather", "classify", "cards", "knowledge", "evidence"]),
     ("http", &["auth", "cds_hooks", "pipeline", "feedback_store"]),
     ("config", &[]),
     ("telemetry", &["config"]),
@@ -44,6 +44,9 @@ const LAYERS: &[(&str, &[&str])] = &[
 const RESTRICTED_CRATES: &[(&str, &[&str])] = &[
     ("axum", &["http"]),
     ("tower_http", &["http"]),
+    ("hyper", &["http"]),
+    ("hyper_util", &["http"]),
+    ("rlimit", &["http"]),
     // `gather` calls FHIR servers; `auth` fetches client JWKS from configured URLs only.
     ("reqwest", &["gather", "auth"]),
     ("fhirbolt", &[]),

@@ -44,7 +44,7 @@ async fn missing_fields_are_a_400_naming_each_one() {
 
     let wrong_hook = json!({"hook": "order-sign", "hookInstance": "x", "context": request["context"]});
     let outcome = expect_outcome(service.post_json("/cds-services/dvt-order-select", &wrong_hook).await, 400).await;
-    assert!(diagnostics(&outcome)[0].contains("serves `order-select`, not `order-sign`"), "{outcome}");
+    assert_eq!(diagnostics(&outcome)[0], "hook: must be `order-select`, the hook this service serves", "{outcome}");
     service.stop().await;
 }
 
@@ -54,7 +54,8 @@ async fn unknown_services_and_routes_are_404() {
     for path in ["/cds-services/no-such-service", "/cds-services/no-such-service/feedback"] {
         let outcome = expect_outcome(service.post_json(path, &order_select()).await, 404).await;
         assert_eq!(outcome["issue"][0]["code"], "not-found");
-        assert!(diagnostics(&outcome)[0].contains("no-such-service"));
+        // The client's id is not quoted back; the answer says where the ids are.
+        assert_eq!(diagnostics(&outcome)[0], "no service has this id; GET /cds-services lists them");
     }
     // The service id is checked before the body: even a non-JSON body to an unknown id is a 404.
     let response = client().post(service.url("/cds-services/nope")).body("x").send().await.unwrap();
@@ -188,8 +189,10 @@ async fn prefetch_about_another_patient_is_a_400() {
     request["prefetch"]["conditions"] = json!({"resourceType": "Bundle", "type": "searchset", "entry": [
         {"resource": {"resourceType": "Condition", "id": "c9", "subject": {"reference": "Patient/someone-else"}}}]});
     let outcome = expect_outcome(service.post_json("/cds-services/dvt-order-select", &request).await, 400).await;
-    assert!(diagnostics(&outcome)[0].contains("Condition/c9"), "{outcome}");
-    assert!(!outcome.to_string().contains("someone-else"), "the other patient's id is not echoed: {outcome}");
+    // The key (ours) is named; the resource and the other patient (the client's data) are not.
+    assert_eq!(outcome["issue"][0]["expression"][0], "prefetch.conditions");
+    assert!(diagnostics(&outcome)[0].contains("prefetch `conditions`"), "{outcome}");
+    assert!(!outcome.to_string().contains("c9") && !outcome.to_string().contains("someone-else"), "{outcome}");
     service.stop().await;
 }
 
@@ -224,5 +227,17 @@ async fn an_order_sign_draft_whose_id_is_not_a_fhir_id_is_a_400_not_a_500() {
     assert_eq!(outcome["issue"][0]["expression"][0], "context.draftOrders.entry[0].resource.id");
     assert_eq!(outcome["issue"][0]["code"], "invalid");
     assert_eq!(outcome["issue"].as_array().unwrap().len(), 1, "{outcome}");
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn a_path_that_does_not_decode_gets_an_operation_outcome_too() {
+    let service = TestService::start().await;
+    for path in ["/cds-services/%FF", "/cds-services/%FF/feedback", "/cds-services/%C3%28", "/%FF", "/cds-services/%00"]
+    {
+        let response = client().post(service.url(path)).json(&order_select()).send().await.unwrap();
+        let outcome = expect_outcome(response, 404).await;
+        assert_eq!(outcome["issue"][0]["code"], "not-found", "{path}");
+    }
     service.stop().await;
 }

@@ -13,8 +13,10 @@
 mod architecture;
 mod card_rules;
 mod cases;
+mod connections;
 mod cors;
 mod discovery;
+mod echo;
 mod errors;
 mod feedback;
 mod fhir_faults;
@@ -25,3 +27,4 @@ mod requests;
 mod signer;
 mod support;
 mod trust;
+mod unreadable;

@@ -1,9 +1,9 @@
 //! The request shapes real clients send (spec examples, the public sandbox's PAMA tab, Argonaut
 //! PAMA, Da Vinci CRD) are all accepted, over HTTP and by `dvt-cds evaluate`.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::support::{TestService, json_fixtures, offline, run_cli, service_for};
+use crate::support::{TestService, json_fixtures, offline, read_json, root, run_cli, service_for};
 
 fn request_fixtures() -> Vec<(String, Value)> {
     let fixtures: Vec<(String, Value)> = json_fixtures("requests")
@@ -29,28 +29,68 @@ async fn every_request_shape_is_accepted_over_http() {
     service.stop().await;
 }
 
+/// Every request fixture, the request shapes and the clinical cases, with its fhirServer kept on loopback.
+fn every_request_fixture() -> Vec<(String, Value)> {
+    let mut fixtures = request_fixtures();
+    let mut cases: Vec<(String, Value)> = std::fs::read_dir(root().join("fixtures/cases"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path().join("request.json"))
+        .filter(|path| path.is_file())
+        .map(|path| {
+            let name = path.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+            (name, offline(read_json(&path)))
+        })
+        .collect();
+    cases.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(cases.len() >= 40, "case fixtures are missing");
+    fixtures.extend(cases);
+    fixtures
+}
+
+/// The route's answer and `dvt-cds evaluate`'s agree: the same response when the route says 200; when
+/// it refuses, the CLI fails and says what each of the route's issues says.
+fn assert_same(name: &str, status: u16, routed: &Value, cli: &(std::process::ExitStatus, String, String)) {
+    let (exit, stdout, stderr) = cli;
+    if status == 200 {
+        assert!(exit.success(), "{name}: the route answered 200, evaluate failed: {stderr}");
+        let evaluated: Value = serde_json::from_str(stdout).unwrap();
+        assert_eq!(&evaluated, routed, "{name}: `dvt-cds evaluate` and the route differ");
+        return;
+    }
+    assert!(!exit.success(), "{name}: the route answered {status}, evaluate printed {stdout}");
+    for diagnostics in crate::support::diagnostics(routed) {
+        assert!(stderr.contains(&diagnostics), "{name}: the route says `{diagnostics}`, evaluate says {stderr}");
+    }
+}
+
 #[tokio::test]
-async fn evaluate_gives_the_same_answer_as_the_route() {
+async fn evaluate_refuses_what_the_route_refuses_and_answers_what_it_answers() {
     const NOW: &str = "2026-11-24T12:00:00Z";
     let service = TestService::start_with(&["--now", NOW]).await;
     let dir = tempfile::tempdir().unwrap();
-    for (name, request) in request_fixtures() {
-        let file = dir.path().join(&name);
-        std::fs::write(&file, request.to_string()).unwrap();
-        let (status, stdout, stderr) =
-            tokio::task::spawn_blocking(move || run_cli(&["evaluate", file.to_str().unwrap(), "--now", NOW]))
+    let mut refused = 0;
+    for (name, request) in every_request_fixture() {
+        // As sent, and with a fhirServer the allow-list refuses (the CLI used to send the token there).
+        let mut elsewhere = request.clone();
+        elsewhere["fhirServer"] = json!("https://not-allowed.example/fhir");
+        for (variant, request) in [("as sent", request), ("fhirServer not allowed", elsewhere)] {
+            let name = format!("{name} ({variant})");
+            let file = dir.path().join("request.json");
+            std::fs::write(&file, request.to_string()).unwrap();
+            let cli = tokio::task::spawn_blocking(move || run_cli(&["evaluate", file.to_str().unwrap(), "--now", NOW]))
                 .await
                 .unwrap();
-        assert!(status.success(), "{name}: {stderr}");
-        let evaluated: Value = serde_json::from_str(&stdout).unwrap();
-        assert!(evaluated["cards"].is_array(), "{name}: {stdout}");
-
-        let path = format!("/cds-services/{}", service_for(request["hook"].as_str().unwrap()));
-        let response = service.post_json(&path, &request).await;
-        assert_eq!(response.status(), 200, "{name}");
-        let routed: Value = response.json().await.unwrap();
-        assert_eq!(evaluated, routed, "{name}: `dvt-cds evaluate` and the route differ");
+            let path = format!("/cds-services/{}", service_for(request["hook"].as_str().unwrap()));
+            let response = service.post_json(&path, &request).await;
+            let status = response.status().as_u16();
+            let routed: Value = response.json().await.unwrap();
+            if status != 200 {
+                refused += 1;
+            }
+            assert_same(&name, status, &routed, &cli);
+        }
     }
+    assert!(refused >= 40, "only {refused} refusals: the refused variant refuses nothing");
     service.stop().await;
 }
 

@@ -105,7 +105,8 @@ pub fn development_trust() -> Arc<Trust> {
 pub async fn serve_router(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    tokio::spawn(dvt_cds::http::serve(listener, router, std::future::pending()));
+    let settings = dvt_cds::http::ConnectionSettings::default();
+    tokio::spawn(dvt_cds::http::serve(listener, router, settings, std::future::pending()));
     format!("http://{address}")
 }
 
