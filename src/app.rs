@@ -8,10 +8,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use time::OffsetDateTime;
 
-use crate::auth::{Profile, Trust, TrustSettings};
+use crate::auth::{Profile, ReplayStore, Trust, TrustSettings};
 use crate::cds_hooks::{Discovery, HookRequest};
-use crate::config::{ClinicalArgs, DemoCommand, EvaluateArgs, FeedbackCommand, GatherArgs, ServeArgs};
-use crate::feedback_store::{FeedbackStore, SqliteFeedbackStore};
+use crate::config::{ClinicalArgs, DemoCommand, EvaluateArgs, FeedbackCommand, GatherArgs, ServeArgs, StorageArgs};
+use crate::feedback_store::{FeedbackStore, PostgresStore, SqliteFeedbackStore};
 use crate::gather::{self, GatherSettings, Gatherer};
 use crate::http::{self, AppState, CorsOrigins, HttpSettings};
 use crate::knowledge::KnowledgeBase;
@@ -59,10 +59,16 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     let trust_settings = trust_settings(&args)?;
     trust_settings.check_bind(args.bind)?;
     let cors = cors_origins(&args.cors_origins)?;
-    let feedback_db = args.storage.feedback_db();
-    let store = SqliteFeedbackStore::open(&feedback_db)
-        .with_context(|| format!("cannot open the feedback database `{}`", feedback_db.display()))?;
-    let store: Arc<dyn FeedbackStore> = Arc::new(store);
+    let Stores { feedback: store, replay } = open_stores(&args.storage).await?;
+    match &args.storage.database_url {
+        Some(url) => {
+            tracing::info!(database = %url.location(), "feedback and the jti replay cache are in PostgreSQL");
+        }
+        None => tracing::info!(
+            database = %args.storage.feedback_db().display(),
+            "feedback is in SQLite and the jti replay cache in memory: one instance only"
+        ),
+    }
 
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
@@ -73,7 +79,10 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     if let Some(now) = args.now {
         tracing::warn!(%now, "the clock is frozen: every request is evaluated at this instant");
     }
-    let trust = Trust::new(trust_settings, address)?;
+    let trust = match replay {
+        Some(replay) => Trust::with_replay_store(trust_settings, address, replay)?,
+        None => Trust::new(trust_settings, address)?,
+    };
     log_trust(&trust);
     let settings = HttpSettings {
         max_body_bytes: args.max_body_bytes,
@@ -97,6 +106,30 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         Ok(())
     });
     Ok(Running { address, shutdown, task })
+}
+
+/// Where state lives: PostgreSQL when `--database-url` is given (feedback and the shared replay
+/// cache), otherwise SQLite under the data directory (feedback) and memory (the replay cache).
+struct Stores {
+    feedback: Arc<dyn FeedbackStore>,
+    /// `None`: the in-memory cache of this instance.
+    replay: Option<Arc<dyn ReplayStore>>,
+}
+
+async fn open_stores(storage: &StorageArgs) -> anyhow::Result<Stores> {
+    if let Some(url) = &storage.database_url {
+        url.check().map_err(anyhow::Error::msg)?;
+        let location = url.location();
+        let store = PostgresStore::connect(url.as_str())
+            .await
+            .with_context(|| format!("cannot open the PostgreSQL database at {location}"))?;
+        let store = Arc::new(store);
+        return Ok(Stores { feedback: Arc::clone(&store) as Arc<dyn FeedbackStore>, replay: Some(store) });
+    }
+    let feedback_db = storage.feedback_db();
+    let store = SqliteFeedbackStore::open(&feedback_db)
+        .with_context(|| format!("cannot open the feedback database `{}`", feedback_db.display()))?;
+    Ok(Stores { feedback: Arc::new(store), replay: None })
 }
 
 /// The trust configuration: the `--config` file, or the development profile; then `--public-base-url`.
@@ -219,10 +252,10 @@ pub async fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
 pub async fn feedback(command: FeedbackCommand) -> anyhow::Result<()> {
     let FeedbackCommand::List { storage, limit } = command;
     let path = storage.feedback_db();
-    if !path.exists() {
+    if storage.database_url.is_none() && !path.exists() {
         anyhow::bail!("no feedback database at `{}`", path.display());
     }
-    let store = SqliteFeedbackStore::open(&path).with_context(|| format!("cannot open `{}`", path.display()))?;
+    let store = open_stores(&storage).await?.feedback;
     let rows = store.recent(limit).await?;
     let mut stdout = std::io::stdout().lock();
     for row in rows {

@@ -165,6 +165,53 @@ pub struct StorageArgs {
     /// Feedback database file [default: DATA_DIR/feedback.sqlite3].
     #[arg(long, env = "DVT_CDS_FEEDBACK_DB")]
     pub feedback_db: Option<PathBuf>,
+
+    /// PostgreSQL instead of the embedded SQLite, for two or more instances on one database:
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`. Feedback and the `jti` replay cache go there
+    /// (tokens are refused while it cannot be reached).
+    #[arg(long, env = "DVT_CDS_DATABASE_URL", value_parser = parse_database_url)]
+    pub database_url: Option<DatabaseUrl>,
+}
+
+/// A PostgreSQL URL. It may hold a password: it has no printable form but its host.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `host:port/database`, for the log.
+    pub fn location(&self) -> String {
+        url::Url::parse(&self.0).map_or_else(
+            |_| "?".to_owned(),
+            |url| format!("{}:{}{}", url.host_str().unwrap_or("?"), url.port().unwrap_or(5432), url.path()),
+        )
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", self.location())
+    }
+}
+
+/// Any text is taken here and checked by [`DatabaseUrl::check`] at start-up: clap's own errors
+/// quote the value, and this one may hold a password.
+fn parse_database_url(text: &str) -> Result<DatabaseUrl, std::convert::Infallible> {
+    Ok(DatabaseUrl(text.to_owned()))
+}
+
+impl DatabaseUrl {
+    /// Whether it is a PostgreSQL URL with a host; the message never quotes the value.
+    pub fn check(&self) -> Result<(), &'static str> {
+        let url = url::Url::parse(&self.0).map_err(|_| "--database-url is not a URL")?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") || url.host_str().is_none_or(str::is_empty) {
+            return Err("--database-url must be postgres://USER:PASSWORD@HOST:PORT/DATABASE");
+        }
+        Ok(())
+    }
 }
 
 impl StorageArgs {
@@ -271,6 +318,25 @@ mod tests {
         assert!(parse(&["--fhir-deadline", "800ms", "--run-ahead-ttl", "0s"]).is_ok());
         assert!(parse(&["--fhir-max-pages", "0"]).is_err());
         assert!(parse(&["--fhir-deadline", "soon"]).is_err());
+    }
+
+    #[test]
+    fn a_database_url_must_be_postgres_and_never_prints_its_password() {
+        let parse = |url: &str| Cli::parse_args_only(["dvt-cds", "serve", "--database-url", url]);
+        let Command::Serve(args) = parse("postgres://cds:s3cret@db.internal:5433/dvt").unwrap().command else {
+            panic!("not serve")
+        };
+        let url = args.storage.database_url.unwrap();
+        assert_eq!(url.as_str(), "postgres://cds:s3cret@db.internal:5433/dvt");
+        assert_eq!(format!("{url:?}"), "DatabaseUrl(db.internal:5433/dvt)");
+        assert_eq!(url.check(), Ok(()));
+        for refused in ["mysql://cds:s3cret@db/dvt", "cds:s3cret@db.internal:5432", "postgres:///dvt"] {
+            let Command::Serve(args) = parse(refused).unwrap().command else { panic!("not serve") };
+            let error = args.storage.database_url.unwrap().check().unwrap_err();
+            assert!(!error.contains("s3cret") && error.contains("--database-url"), "{error}");
+        }
+        let Command::Serve(args) = Cli::parse_args_only(["dvt-cds", "serve"]).unwrap().command else { panic!() };
+        assert_eq!(args.storage.database_url, None);
     }
 
     #[test]

@@ -129,6 +129,10 @@ impl FeedbackStore for FaultyStore {
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async { Ok(()) })
     }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Err(StoreError::Worker("disk /var/lib/dvt-cds/feedback.sqlite3 is full".to_owned())) })
+    }
 }
 
 async fn faulty_service(delay: Duration, timeout: Duration) -> String {

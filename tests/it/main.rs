@@ -23,5 +23,6 @@ mod gathering;
 mod pama;
 mod requests;
 mod signer;
+mod stores;
 mod support;
 mod trust;
