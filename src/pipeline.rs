@@ -11,6 +11,9 @@ use crate::cds_hooks::{CardError, CdsResponse, Hook, HookRequest, ServiceDefinit
 use crate::classify::{self, Assessment};
 use crate::evidence::Evidence;
 use crate::gather::{self, DraftOrder, GatherError, Gatherer};
+
+/// How the FHIR queries of gathering ended, by outcome (read by `/metrics`).
+pub use crate::gather::QueryTally;
 use crate::knowledge::KnowledgeBase;
 
 /// What evaluation needs besides the request: built once at start-up, shared by all requests.

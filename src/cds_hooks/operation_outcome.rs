@@ -42,6 +42,8 @@ pub enum IssueType {
     Timeout,
     Incomplete,
     Informational,
+    /// Something we depend on is down for now (the database): trying again later may work.
+    Transient,
 }
 
 impl OperationOutcome {

@@ -22,8 +22,8 @@ const MIGRATIONS: [&str; 2] = [
     include_str!("../../migrations/postgres/0002_replay.sql"),
 ];
 
-/// Any key: only our own instances take this advisory lock, while migrating.
-const MIGRATION_LOCK: i64 = 0x6476_745f_6364_73;
+/// "dvt_cds" in ASCII: only our own instances take this advisory lock, while migrating.
+const MIGRATION_LOCK: i64 = 0x0064_7674_5f63_6473;
 
 /// Longest wait for a connection, a query or a transaction.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);

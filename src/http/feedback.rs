@@ -38,12 +38,11 @@ pub(super) async fn receive(
         .map(|(_, feedback)| NewFeedback { service_id: service.id().to_owned(), feedback, client: client.clone() })
         .collect();
     let cards: Vec<String> = items.iter().map(|item| item.feedback.card.to_string()).collect();
-    let report = state
-        .0
-        .feedback
-        .insert(items, OffsetDateTime::now_utc())
-        .await
-        .map_err(|error| ApiError::Internal(error.to_string()))?;
+    let report = state.0.feedback.insert(items, OffsetDateTime::now_utc()).await.map_err(|error| {
+        state.0.metrics.store_failed("feedback");
+        ApiError::Internal(error.to_string())
+    })?;
+    state.0.metrics.feedback_received(report, total - cards.len());
     // Card uuids and outcomes only: a user comment may hold patient details.
     tracing::info!(cards = ?cards, stored = report.stored, already_stored = report.already_stored, rejected = total - cards.len(), "feedback stored");
 

@@ -33,6 +33,7 @@ pub(super) async fn invoke(
     }
 
     let response = pipeline::evaluate(service, &hook_request, &state.0.deps, state.now()).await?;
+    state.0.metrics.cards_returned(&response);
     let body = serde_json::to_vec(&response).map_err(|error| ApiError::Internal(error.to_string()))?;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
 }

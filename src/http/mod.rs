@@ -7,7 +7,10 @@ mod body;
 mod error;
 mod feedback;
 mod invoke;
+mod metrics;
 mod observe;
+mod readiness;
+mod request_id;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -105,12 +108,14 @@ struct StateInner {
     deps: Deps,
     feedback: Arc<dyn FeedbackStore>,
     settings: HttpSettings,
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
     pub fn new(discovery: Discovery, deps: Deps, feedback: Arc<dyn FeedbackStore>, settings: HttpSettings) -> AppState {
         let discovery_body = Bytes::from(discovery.text().to_owned());
-        AppState(Arc::new(StateInner { discovery, discovery_body, deps, feedback, settings }))
+        let metrics = Arc::new(metrics::Metrics::new(deps.gather.query_tally()));
+        AppState(Arc::new(StateInner { discovery, discovery_body, deps, feedback, settings, metrics }))
     }
 
     fn now(&self) -> OffsetDateTime {
@@ -126,13 +131,14 @@ pub fn router(state: AppState) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin, _| origins.allows(origin)))
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, request_id::X_REQUEST_ID.clone()])
+        .expose_headers([request_id::X_REQUEST_ID.clone()])
         .allow_private_network(AllowPrivateNetwork::predicate(move |origin, _| origins_for_network.allows(origin)))
         .max_age(Duration::from_secs(600));
 
     // Route layers: the gate runs for these routes only, after routing (404 and 405 need no token).
     let gate = |endpoint| {
-        let gate = auth::Gate { trust: Arc::clone(&settings.trust), endpoint };
+        let gate = auth::Gate { trust: Arc::clone(&settings.trust), endpoint, metrics: Arc::clone(&state.0.metrics) };
         axum::middleware::from_fn_with_state(gate, auth::authenticate)
     };
     Router::new()
@@ -140,6 +146,8 @@ pub fn router(state: AppState) -> Router {
         .route("/cds-services/{id}", post(invoke::invoke).route_layer(gate(Endpoint::Service)))
         .route("/cds-services/{id}/feedback", post(feedback::receive).route_layer(gate(Endpoint::Service)))
         .route("/healthz", get(health))
+        .route("/readyz", get(readiness::ready))
+        .route("/metrics", get(metrics::scrape))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
@@ -148,6 +156,8 @@ pub fn router(state: AppState) -> Router {
             ApiError::Internal("a handler panicked".to_owned()).into_response()
         }))
         .layer(axum::middleware::from_fn_with_state(settings.request_timeout, observe::observe))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn(request_id::request_id))
         .layer(cors)
         .with_state(state)
 }
@@ -167,7 +177,7 @@ async fn discovery(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
-/// `GET /healthz`: the process is up and serving.
+/// `GET /healthz`: the process is up and serving (liveness; `/readyz` says whether it can do its work).
 async fn health() -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/health+json"))], r#"{"status":"pass"}"#)
         .into_response()

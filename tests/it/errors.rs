@@ -230,3 +230,16 @@ async fn an_order_sign_draft_whose_id_is_not_a_fhir_id_is_a_400_not_a_500() {
     assert_eq!(outcome["issue"].as_array().unwrap().len(), 1, "{outcome}");
     service.stop().await;
 }
+
+#[tokio::test]
+async fn readiness_is_503_with_an_outcome_when_the_store_fails() {
+    let base = faulty_service(Duration::ZERO, Duration::from_secs(5)).await;
+    let response = client().get(format!("{base}/readyz")).send().await.unwrap();
+    let outcome = expect_outcome(response, 503).await;
+    assert_eq!(outcome["issue"][0]["code"], "transient");
+    assert_eq!(outcome["issue"][0]["expression"], json!(["store"]));
+    let text = outcome.to_string();
+    assert!(!text.contains("disk") && !text.contains("sqlite"), "internals leaked: {text}");
+    // Liveness stays 200.
+    assert_eq!(client().get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+}
