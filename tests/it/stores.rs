@@ -34,7 +34,7 @@ fn item(card: u128, outcome: Outcome) -> NewFeedback {
         },
         client: Some(ClientIdentity {
             issuer: "https://sandbox.cds-hooks.org".to_owned(),
-            tenant: (card % 2 == 0).then(|| "tenant-a".to_owned()),
+            tenant: card.is_multiple_of(2).then(|| "tenant-a".to_owned()),
         }),
     }
 }
