@@ -62,6 +62,11 @@ pub enum Command {
     /// Demo patients for testing with the public CDS Hooks sandbox.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// Read the decision audit.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// The governance report: the audit joined with feedback, per card kind, variant and rule.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +116,22 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub clinical: ClinicalArgs,
+
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// The decision audit: every hook call that returns cards or rating actions is recorded.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// File holding the key (at least 32 bytes; e.g. `openssl rand -hex 32`) patient ids are hashed
+    /// under (HMAC-SHA-256) in the audit. Without it the audit records no patient at all.
+    #[arg(long, env = "DVT_CDS_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<PathBuf>,
+
+    /// How long audit entries are kept, e.g. `365days`; `0s` keeps them for ever.
+    #[arg(long, env = "DVT_CDS_AUDIT_RETENTION", default_value = "365days", value_parser = humantime::parse_duration)]
+    pub audit_retention: Duration,
 }
 
 /// Clinical settings that no source fixes.
@@ -266,6 +287,48 @@ pub enum FeedbackCommand {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print audit entries as JSON lines, oldest first.
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Only entries recorded at or after this instant (RFC 3339) or day (YYYY-MM-DD, UTC).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<OffsetDateTime>,
+        /// How many entries (the newest).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Only calls and feedback at or after this instant (RFC 3339) or day (YYYY-MM-DD, UTC).
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<OffsetDateTime>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    /// One self-contained file with an inline SVG bar chart.
+    Html,
+}
+
+fn parse_since(text: &str) -> Result<OffsetDateTime, String> {
+    let day = time::macros::format_description!("[year]-[month]-[day]");
+    match time::Date::parse(text, &day) {
+        Ok(date) => Ok(date.midnight().assume_utc()),
+        Err(_) => parse_instant(text),
+    }
 }
 
 fn parse_instant(text: &str) -> Result<OffsetDateTime, String> {

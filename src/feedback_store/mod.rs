@@ -14,6 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
+use crate::audit::AuditEntry;
 use crate::cds_hooks::Feedback;
 
 pub use crate::auth::BoxFuture;
@@ -37,6 +38,27 @@ pub trait FeedbackStore: Send + Sync {
 
     /// Whether the store answers now (for `/readyz`).
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+/// Where the decision audit goes; the same backends as feedback.
+pub trait AuditStore: Send + Sync {
+    /// Stores `entry` as recorded at `recorded_at` (its `id` and `recorded_at` are ignored).
+    fn record(&self, entry: AuditEntry, recorded_at: OffsetDateTime) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Entries recorded at or after `since`: the newest `limit`, oldest first.
+    fn audit(&self, since: Option<OffsetDateTime>, limit: usize) -> BoxFuture<'_, Result<Vec<AuditEntry>, StoreError>>;
+
+    /// Deletes the entries recorded before `before` (retention); how many.
+    fn purge_audit(&self, before: OffsetDateTime) -> BoxFuture<'_, Result<u64, StoreError>>;
+}
+
+/// An audit entry's decision as stored (JSON text), and back.
+fn decision_json(entry: &AuditEntry) -> Result<String, StoreError> {
+    serde_json::to_string(&entry.decision).map_err(|error| StoreError::Worker(error.to_string()))
+}
+
+fn decision_of(text: &str) -> Result<crate::audit::Decision, StoreError> {
+    serde_json::from_str(text).map_err(|error| StoreError::Worker(format!("an audit row does not read back: {error}")))
 }
 
 /// A checked feedback item with what we know of its sender.

@@ -13,13 +13,18 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, 
 use time::OffsetDateTime;
 use tokio_postgres::NoTls;
 
-use super::{BoxFuture, FeedbackRow, FeedbackStore, InsertReport, NewFeedback, StoreError, StoredFeedback, utc_text};
+use super::{
+    AuditStore, BoxFuture, FeedbackRow, FeedbackStore, InsertReport, NewFeedback, StoreError, StoredFeedback,
+    decision_json, decision_of, utc_text,
+};
+use crate::audit::AuditEntry;
 use crate::auth::{AuthError, ReplayStore};
 
 /// Migrations in order; `dvt_cds_migrations` records which have run.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("../../migrations/postgres/0001_feedback.sql"),
     include_str!("../../migrations/postgres/0002_replay.sql"),
+    include_str!("../../migrations/postgres/0003_audit.sql"),
 ];
 
 /// "dvt_cds" in ASCII: only our own instances take this advisory lock, while migrating.
@@ -268,5 +273,75 @@ impl ReplayStore for PostgresStore {
                 }
             }
         })
+    }
+}
+
+impl AuditStore for PostgresStore {
+    fn record(&self, entry: AuditEntry, recorded_at: OffsetDateTime) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(within(async move {
+            let decision = decision_json(&entry)?;
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(
+                    "INSERT INTO audit (recorded_at, service_id, hook_instance, client_issuer, client_tenant,
+                         knowledge_version, patient_hash, decision)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .await?;
+            client
+                .execute(
+                    &statement,
+                    &[
+                        &recorded_at,
+                        &entry.service_id,
+                        &entry.hook_instance,
+                        &entry.client_issuer,
+                        &entry.client_tenant,
+                        &entry.knowledge_version,
+                        &entry.patient_hash,
+                        &decision,
+                    ],
+                )
+                .await?;
+            Ok(())
+        }))
+    }
+
+    fn audit(&self, since: Option<OffsetDateTime>, limit: usize) -> BoxFuture<'_, Result<Vec<AuditEntry>, StoreError>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Box::pin(within(async move {
+            let since = since.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT id, recorded_at, service_id, hook_instance, client_issuer, client_tenant,
+                            knowledge_version, patient_hash, decision
+                     FROM (SELECT * FROM audit WHERE recorded_at >= $1 ORDER BY id DESC LIMIT $2) AS latest
+                     ORDER BY id",
+                    &[&since, &limit],
+                )
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(AuditEntry {
+                        id: row.try_get(0)?,
+                        recorded_at: utc_text(row.try_get(1)?)?,
+                        service_id: row.try_get(2)?,
+                        hook_instance: row.try_get(3)?,
+                        client_issuer: row.try_get(4)?,
+                        client_tenant: row.try_get(5)?,
+                        knowledge_version: row.try_get(6)?,
+                        patient_hash: row.try_get(7)?,
+                        decision: decision_of(row.try_get(8)?)?,
+                    })
+                })
+                .collect()
+        }))
+    }
+
+    fn purge_audit(&self, before: OffsetDateTime) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(within(async move {
+            Ok(self.client().await?.execute("DELETE FROM audit WHERE recorded_at < $1", &[&before]).await?)
+        }))
     }
 }

@@ -7,15 +7,18 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
 use super::{
-    BoxFuture, FeedbackRow, FeedbackStore, InsertReport, NewFeedback, StoreError, StoredFeedback, fingerprint, utc_text,
+    AuditStore, BoxFuture, FeedbackRow, FeedbackStore, InsertReport, NewFeedback, StoreError, StoredFeedback,
+    decision_json, decision_of, fingerprint, utc_text,
 };
+use crate::audit::AuditEntry;
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: [Migration; 2] = [
+const MIGRATIONS: [Migration; 3] = [
     Migration::Sql(include_str!("../../migrations/sqlite/0001_feedback.sql")),
     // Fingerprints were once the fields joined by U+001F (ambiguous when a field held one); each stored
     // row's fingerprint is made again from its own columns, so a retry after the upgrade still matches.
     Migration::Code(refingerprint),
+    Migration::Sql(include_str!("../../migrations/sqlite/0003_audit.sql")),
 ];
 
 /// One schema or data change; each runs in its own transaction with the `user_version` update.
@@ -185,6 +188,73 @@ impl FeedbackStore for SqliteFeedbackStore {
     }
 }
 
+impl AuditStore for SqliteFeedbackStore {
+    fn record(&self, entry: AuditEntry, recorded_at: OffsetDateTime) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.run(move |connection| {
+            let decision = decision_json(&entry)?;
+            connection
+                .prepare_cached(
+                    "INSERT INTO audit (recorded_at, service_id, hook_instance, client_issuer, client_tenant,
+                     knowledge_version, patient_hash, decision)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    utc_text(recorded_at)?,
+                    entry.service_id,
+                    entry.hook_instance,
+                    entry.client_issuer,
+                    entry.client_tenant,
+                    entry.knowledge_version,
+                    entry.patient_hash,
+                    decision,
+                ])?;
+            Ok(())
+        })
+    }
+
+    fn audit(&self, since: Option<OffsetDateTime>, limit: usize) -> BoxFuture<'_, Result<Vec<AuditEntry>, StoreError>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |connection| {
+            // RFC 3339 in UTC with the same precision sorts as text; the empty string is before all.
+            let since = since.map(utc_text).transpose()?.unwrap_or_default();
+            let mut statement = connection.prepare(
+                "SELECT id, recorded_at, service_id, hook_instance, client_issuer, client_tenant, knowledge_version,
+                        patient_hash, decision
+                 FROM (SELECT * FROM audit WHERE recorded_at >= ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+            )?;
+            let rows = statement.query_map(params![since, limit], |row| {
+                Ok((
+                    AuditEntry {
+                        id: row.get(0)?,
+                        recorded_at: row.get(1)?,
+                        service_id: row.get(2)?,
+                        hook_instance: row.get(3)?,
+                        client_issuer: row.get(4)?,
+                        client_tenant: row.get(5)?,
+                        knowledge_version: row.get(6)?,
+                        patient_hash: row.get(7)?,
+                        decision: crate::audit::Decision::default(),
+                    },
+                    row.get::<_, String>(8)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (mut entry, decision) = row?;
+                entry.decision = decision_of(&decision)?;
+                Ok(entry)
+            })
+            .collect()
+        })
+    }
+
+    fn purge_audit(&self, before: OffsetDateTime) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.run(move |connection| {
+            let deleted = connection.execute("DELETE FROM audit WHERE recorded_at < ?1", [utc_text(before)?])?;
+            Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+        })
+    }
+}
+
 /// Migration 2: every stored row's fingerprint made again from its columns, as `insert` makes it.
 fn refingerprint(transaction: &Transaction<'_>) -> Result<(), StoreError> {
     let mut select = transaction.prepare(
@@ -273,7 +343,7 @@ mod tests {
         let connection = Connection::open(&path).unwrap();
         connection.pragma_update(None, "user_version", 99).unwrap();
         drop(connection);
-        assert!(matches!(SqliteFeedbackStore::open(&path), Err(StoreError::SchemaTooNew { found: 99, known: 2 })));
+        assert!(matches!(SqliteFeedbackStore::open(&path), Err(StoreError::SchemaTooNew { found: 99, known: 3 })));
     }
 
     #[tokio::test]

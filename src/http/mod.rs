@@ -26,9 +26,10 @@ use time::OffsetDateTime;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, AllowPrivateNetwork, CorsLayer};
 
+use crate::audit::PatientKey;
 use crate::auth::{Endpoint, Trust};
 use crate::cds_hooks::Discovery;
-use crate::feedback_store::FeedbackStore;
+use crate::feedback_store::{AuditStore, FeedbackStore};
 use crate::pipeline::Deps;
 
 pub use error::ApiError;
@@ -109,13 +110,35 @@ struct StateInner {
     feedback: Arc<dyn FeedbackStore>,
     settings: HttpSettings,
     metrics: Arc<metrics::Metrics>,
+    audit: Option<Audit>,
+}
+
+/// Where and how hook calls' decisions are recorded.
+#[derive(Clone)]
+pub struct Audit {
+    pub store: Arc<dyn AuditStore>,
+    /// `None`: entries hold no patient hash.
+    pub key: Option<PatientKey>,
+    /// The knowledge every decision was made with.
+    pub knowledge_version: String,
 }
 
 impl AppState {
     pub fn new(discovery: Discovery, deps: Deps, feedback: Arc<dyn FeedbackStore>, settings: HttpSettings) -> AppState {
+        AppState::with_audit(discovery, deps, feedback, settings, None)
+    }
+
+    /// As [`AppState::new`], recording each hook call's decision in `audit`.
+    pub fn with_audit(
+        discovery: Discovery,
+        deps: Deps,
+        feedback: Arc<dyn FeedbackStore>,
+        settings: HttpSettings,
+        audit: Option<Audit>,
+    ) -> AppState {
         let discovery_body = Bytes::from(discovery.text().to_owned());
         let metrics = Arc::new(metrics::Metrics::new(deps.gather.query_tally()));
-        AppState(Arc::new(StateInner { discovery, discovery_body, deps, feedback, settings, metrics }))
+        AppState(Arc::new(StateInner { discovery, discovery_body, deps, feedback, settings, metrics, audit }))
     }
 
     fn now(&self) -> OffsetDateTime {

@@ -152,3 +152,28 @@ fn the_request_id_is_on_the_requests_log_line() {
     let line = log.lines().find(|line| line.contains("request finished")).unwrap_or_else(|| panic!("{log}"));
     assert!(line.contains("request_id=trace-4242"), "{line}");
 }
+
+#[test]
+fn one_instance_audits_its_calls_in_sqlite_without_a_patient_when_no_key_is_given() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut service = ServiceProcess::spawn(data_dir.path(), &[]);
+    let case = demo_case("iliofemoral-dvt-apixaban");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let path = format!("/cds-services/{}", service_for(case["hook"].as_str().unwrap()));
+        assert_eq!(client().post(service.url(&path)).json(&case).send().await.unwrap().status(), 200);
+        // Nothing rated, no card: nothing audited.
+        let unrated = json!({"hook": "order-select"});
+        let _ = client().post(service.url(&path)).json(&unrated).send().await.unwrap();
+    });
+    assert!(service.terminate().success());
+    assert!(service.log().contains("no --audit-key-file"), "{}", service.log());
+    let (status, stdout, stderr) =
+        crate::support::run_cli(&["audit", "list", "--data-dir", data_dir.path().to_str().unwrap()]);
+    assert!(status.success(), "{stderr}");
+    let entries: Vec<Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(entries.len(), 1, "{stdout}");
+    assert_eq!(entries[0]["hookInstance"], case["hookInstance"]);
+    assert!(entries[0].get("patientHash").is_none(), "{stdout}");
+    assert!(!stdout.contains(case["context"]["patientId"].as_str().unwrap()));
+}

@@ -146,3 +146,61 @@ fn a_kill_during_a_feedback_burst_to_postgres_loses_no_acknowledged_item() {
     let database = runtime.block_on(fresh_database());
     crate::feedback::kill_during_a_burst(&["--database-url", &database], &["--database-url", &database]);
 }
+
+/// HMAC-SHA-256 computed apart from the service's code (aws-lc-rs), hex.
+fn hmac_hex(key: &[u8], message: &str) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    aws_lc_rs::hmac::sign(&key, message.as_bytes()).as_ref().iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[tokio::test]
+async fn a_call_audited_on_one_instance_is_read_on_another_and_joined_with_its_feedback() {
+    let database = fresh_database().await;
+    let key_dir = tempfile::tempdir().unwrap();
+    let key = b"9f2c4e8a1b7d3f6054a2c9e8d7b1f3a6";
+    let key_file = key_dir.path().join("audit.key");
+    std::fs::write(&key_file, [&key[..], b"\n"].concat()).unwrap();
+    let audited = ["--audit-key-file", key_file.to_str().unwrap()];
+    let (first, _first_dir) = instance(&database, &audited);
+    let (second, _second_dir) = instance(&database, &audited);
+
+    let case = crate::support::demo_case("iliofemoral-dvt-apixaban");
+    let patient = case["context"]["patientId"].as_str().unwrap().to_owned();
+    let answer: Value = post(first.url(SELECT), None, &case).await.json().await.unwrap();
+    let card = answer["cards"][0]["uuid"].as_str().unwrap().to_owned();
+    let overridden = json!({"feedback": [{
+        "card": card, "outcome": "overridden", "outcomeTimestamp": "2026-11-24T10:15:00Z",
+        "overrideReason": {"reason": {"system": "urn:dvt-cds:override-reason", "code": "shared-decision", "display": "Shared decision with the patient"}},
+    }]});
+    assert_eq!(post(second.url(FEEDBACK), None, &overridden).await.status(), 200);
+
+    let (status, stdout, stderr) = run_cli(&["audit", "list", "--database-url", &database]);
+    assert!(status.success(), "{stderr}");
+    let entries: Vec<Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(entries.len(), 1, "{stdout}");
+    let entry = &entries[0];
+    assert_eq!(entry["serviceId"], "dvt-order-select");
+    assert_eq!(entry["hookInstance"], case["hookInstance"]);
+    assert!(entry["knowledgeVersion"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(entry["patientHash"], hmac_hex(key, &patient), "HMAC-SHA-256 of the patient id under the key");
+    assert!(!stdout.contains(&patient), "the patient id only as its hash: {stdout}");
+    assert_eq!(entry["orders"][0]["reference"], "ServiceRequest/cdt");
+    assert_eq!(entry["orders"][0]["variant"], "acr-193-v2");
+    assert_eq!(entry["orders"][0]["acrCategory"], "usually-appropriate");
+    assert_eq!(entry["orders"][0]["pamaCode"], "appropriate");
+    assert_eq!(entry["cards"][0]["uuid"], card.as_str());
+    assert_eq!(entry["cards"][0]["summary"], answer["cards"][0]["summary"]);
+    assert!(entry["rules"].as_array().unwrap().iter().any(|rule| rule == "dvt-confirmed-active"), "{entry}");
+
+    let (status, stdout, stderr) = run_cli(&["report", "--format", "json", "--database-url", &database]);
+    assert!(status.success(), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((report["decisions"].as_u64(), report["cardsShown"].as_u64()), (Some(1), Some(1)), "{report}");
+    let variant = report["byVariant"].as_array().unwrap().iter().find(|row| row["key"] == "acr-193-v2").unwrap();
+    assert_eq!((variant["shown"].as_u64(), variant["overridden"].as_u64()), (Some(1), Some(1)), "{report}");
+    assert_eq!(variant["overrideReasons"], json!({"shared-decision": 1}));
+    assert_eq!(variant["overrideRate"], 1.0);
+    let (status, html, _) =
+        run_cli(&["report", "--format", "html", "--since", "2026-01-01", "--database-url", &database]);
+    assert!(status.success() && html.contains("<svg") && html.contains("acr-193-v2"), "{html}");
+}

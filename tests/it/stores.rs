@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
+use dvt_cds::audit::{AuditEntry, CardShown, Decision, OrderDecision};
 use dvt_cds::auth::{AuthError, MemoryReplayCache, ReplayStore};
 use dvt_cds::cds_hooks::{Feedback, Outcome, OverrideReason};
 use dvt_cds::feedback_store::{
-    ClientIdentity, FeedbackStore, InsertReport, NewFeedback, PostgresStore, SqliteFeedbackStore, StoreError,
+    AuditStore, ClientIdentity, FeedbackStore, InsertReport, NewFeedback, PostgresStore, SqliteFeedbackStore,
+    StoreError,
 };
 use time::macros::datetime;
 use uuid::Uuid;
@@ -127,7 +129,7 @@ async fn a_postgres_database_from_a_newer_build_is_refused() {
     tokio::spawn(connection);
     client.batch_execute("INSERT INTO dvt_cds_migrations (version) VALUES (99)").await.unwrap();
     let refused = PostgresStore::connect(&url).await.err().unwrap();
-    assert!(matches!(refused, StoreError::SchemaTooNew { found: 99, known: 2 }), "{refused}");
+    assert!(matches!(refused, StoreError::SchemaTooNew { found: 99, known: 3 }), "{refused}");
 }
 
 #[tokio::test]
@@ -221,4 +223,72 @@ async fn expired_jtis_are_swept_from_postgres() {
 fn the_postgres_tests_have_a_server() {
     // Fails, rather than skipping, when no server was given: see `postgres_url`.
     assert!(postgres_url().starts_with("postgres://"));
+}
+
+fn audit_entry(service: &str, patient_hash: Option<&str>) -> AuditEntry {
+    AuditEntry {
+        service_id: service.to_owned(),
+        hook_instance: "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d".to_owned(),
+        client_issuer: Some("https://ehr.example.org".to_owned()),
+        client_tenant: Some("tenant-a".to_owned()),
+        knowledge_version: "sha256:0123456789abcdef".to_owned(),
+        patient_hash: patient_hash.map(str::to_owned),
+        decision: Decision {
+            orders: vec![OrderDecision {
+                reference: "ServiceRequest/cdt".to_owned(),
+                procedures: vec!["cdt".to_owned()],
+                code: Some("CPT|37212".to_owned()),
+                variant: Some("acr-193-v2".to_owned()),
+                acr_category: Some("usually-appropriate".to_owned()),
+                pama_code: Some("appropriate".to_owned()),
+            }],
+            cards: vec![CardShown {
+                uuid: Uuid::from_u128(9).to_string(),
+                indicator: "info".to_owned(),
+                summary: "CDT/PMT: usually appropriate".to_owned(),
+                source: "ACR Appropriateness Criteria".to_owned(),
+                variant: Some("acr-193-v2".to_owned()),
+            }],
+            rules: vec!["dvt-confirmed-active".to_owned(), "age-acute".to_owned()],
+            safety_flags: Vec::new(),
+        },
+        ..AuditEntry::default()
+    }
+}
+
+/// What every audit store must do, on an empty store.
+async fn audit_contract(store: &dyn AuditStore) {
+    store.record(audit_entry("dvt-order-select", Some("ab12")), datetime!(2026-11-24 09:00 UTC)).await.unwrap();
+    store.record(audit_entry("dvt-order-sign", None), datetime!(2026-11-25 09:00 UTC)).await.unwrap();
+    store.record(audit_entry("dvt-patient-view", None), datetime!(2026-11-26 09:00 UTC)).await.unwrap();
+    let all = store.audit(None, 10).await.unwrap();
+    let services: Vec<&str> = all.iter().map(|entry| entry.service_id.as_str()).collect();
+    assert_eq!(services, ["dvt-order-select", "dvt-order-sign", "dvt-patient-view"], "oldest first");
+    let mut expected = audit_entry("dvt-order-select", Some("ab12"));
+    expected.id = all[0].id;
+    expected.recorded_at = "2026-11-24T09:00:00Z".to_owned();
+    assert_eq!(all[0], expected, "read back whole");
+    let since: Vec<String> = store
+        .audit(Some(datetime!(2026-11-25 09:00 UTC)), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.recorded_at)
+        .collect();
+    assert_eq!(since, ["2026-11-25T09:00:00Z", "2026-11-26T09:00:00Z"], "since is inclusive");
+    let newest = store.audit(None, 1).await.unwrap();
+    assert_eq!(newest[0].service_id, "dvt-patient-view", "the limit keeps the newest");
+    assert_eq!(store.purge_audit(datetime!(2026-11-25 09:00 UTC)).await.unwrap(), 1);
+    assert_eq!(store.audit(None, 10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn sqlite_keeps_the_audit_store_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    audit_contract(&SqliteFeedbackStore::open(&dir.path().join("feedback.sqlite3")).unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_the_audit_store_contract() {
+    audit_contract(&PostgresStore::connect(&fresh_database().await).await.unwrap()).await;
 }
