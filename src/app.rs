@@ -8,10 +8,14 @@ use std::sync::Arc;
 use anyhow::Context;
 use time::OffsetDateTime;
 
-use crate::auth::{Profile, Trust, TrustSettings};
+use crate::audit::{self, FeedbackFact, PatientKey};
+use crate::auth::{Profile, ReplayStore, Trust, TrustSettings};
 use crate::cds_hooks::Discovery;
-use crate::config::{ClinicalArgs, DemoCommand, EvaluateArgs, FeedbackCommand, GatherArgs, ServeArgs};
-use crate::feedback_store::{FeedbackStore, SqliteFeedbackStore};
+use crate::config::{
+    AuditArgs, AuditCommand, ClinicalArgs, DemoCommand, EvaluateArgs, FeedbackCommand, GatherArgs, ReportArgs,
+    ReportFormat, ServeArgs, StorageArgs,
+};
+use crate::feedback_store::{AuditStore, FeedbackStore, PostgresStore, SqliteFeedbackStore};
 use crate::gather::{self, GatherSettings, Gatherer};
 use crate::http::{self, AppState, ConnectionSettings, CorsOrigins, HttpSettings};
 use crate::knowledge::KnowledgeBase;
@@ -59,10 +63,18 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     let trust_settings = trust_settings(&args)?;
     trust_settings.check_bind(args.bind)?;
     let cors = cors_origins(&args.cors_origins)?;
-    let feedback_db = args.storage.feedback_db();
-    let store = SqliteFeedbackStore::open(&feedback_db)
-        .with_context(|| format!("cannot open the feedback database `{}`", feedback_db.display()))?;
-    let store: Arc<dyn FeedbackStore> = Arc::new(store);
+    let Stores { feedback: store, replay, audit: audit_store } = open_stores(&args.storage).await?;
+    let audit = audit_settings(&args.audit, audit_store, &args.clinical.thresholds)?;
+    purge_audit_now_and_then(Arc::clone(&audit.store), args.audit.audit_retention);
+    match &args.storage.database_url {
+        Some(url) => {
+            tracing::info!(database = %url.location(), "feedback and the jti replay cache are in PostgreSQL");
+        }
+        None => tracing::info!(
+            database = %args.storage.feedback_db().display(),
+            "feedback is in SQLite and the jti replay cache in memory: one instance only"
+        ),
+    }
 
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
@@ -73,7 +85,10 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     if let Some(now) = args.now {
         tracing::warn!(%now, "the clock is frozen: every request is evaluated at this instant");
     }
-    let trust = Trust::new(trust_settings, address)?;
+    let trust = match replay {
+        Some(replay) => Trust::with_replay_store(trust_settings, address, replay)?,
+        None => Trust::new(trust_settings, address)?,
+    };
     log_trust(&trust);
     let settings = HttpSettings {
         max_body_bytes: args.max_body_bytes,
@@ -82,7 +97,8 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         frozen_now: args.now,
         trust: Arc::new(trust),
     };
-    let state = AppState::new(discovery, deps(&args.gather, &args.clinical)?, Arc::clone(&store), settings);
+    let state =
+        AppState::with_audit(discovery, deps(&args.gather, &args.clinical)?, Arc::clone(&store), settings, Some(audit));
     let connections = ConnectionSettings {
         max_connections: match args.max_connections {
             Some(limit) => usize::try_from(limit).context("--max-connections is too large")?,
@@ -106,6 +122,106 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         Ok(())
     });
     Ok(Running { address, shutdown, task })
+}
+
+/// Where state lives: PostgreSQL when `--database-url` is given (feedback and the shared replay
+/// cache), otherwise SQLite under the data directory (feedback) and memory (the replay cache).
+struct Stores {
+    feedback: Arc<dyn FeedbackStore>,
+    /// `None`: the in-memory cache of this instance.
+    replay: Option<Arc<dyn ReplayStore>>,
+    audit: Arc<dyn AuditStore>,
+}
+
+async fn open_stores(storage: &StorageArgs) -> anyhow::Result<Stores> {
+    if let Some(url) = &storage.database_url {
+        url.check().map_err(anyhow::Error::msg)?;
+        let location = url.location();
+        let store = PostgresStore::connect(url.as_str())
+            .await
+            .with_context(|| format!("cannot open the PostgreSQL database at {location}"))?;
+        let store = Arc::new(store);
+        return Ok(Stores {
+            feedback: Arc::clone(&store) as Arc<dyn FeedbackStore>,
+            replay: Some(Arc::clone(&store) as Arc<dyn ReplayStore>),
+            audit: store,
+        });
+    }
+    let feedback_db = storage.feedback_db();
+    let store = SqliteFeedbackStore::open(&feedback_db)
+        .with_context(|| format!("cannot open the feedback database `{}`", feedback_db.display()))?;
+    let store = Arc::new(store);
+    Ok(Stores { feedback: Arc::clone(&store) as Arc<dyn FeedbackStore>, replay: None, audit: store })
+}
+
+/// The knowledge files, for the knowledge version the audit records (a test checks the list is whole).
+const KNOWLEDGE_FILES: [&str; 10] = [
+    include_str!("../knowledge/acr.toml"),
+    include_str!("../knowledge/labs.toml"),
+    include_str!("../knowledge/medications.toml"),
+    include_str!("../knowledge/plan.toml"),
+    include_str!("../knowledge/procedures.toml"),
+    include_str!("../knowledge/safety.toml"),
+    include_str!("../knowledge/sources.toml"),
+    include_str!("../knowledge/thresholds.toml"),
+    include_str!("../knowledge/value-sets/conditions.toml"),
+    include_str!("../knowledge/value-sets/dvt.toml"),
+];
+
+/// `sha256:` and 16 hex digits of the knowledge files and the configured thresholds: two decisions
+/// with the same version were made with the same criteria.
+fn knowledge_version(thresholds: &[(String, f64)]) -> String {
+    use sha2::Digest;
+    let mut digest = sha2::Sha256::new();
+    for file in KNOWLEDGE_FILES {
+        digest.update(u64::try_from(file.len()).unwrap_or(u64::MAX).to_le_bytes());
+        digest.update(file.as_bytes());
+    }
+    for (id, value) in thresholds {
+        digest.update(format!("{id}={value}\n").as_bytes());
+    }
+    let hex: String = digest.finalize().iter().take(8).map(|byte| format!("{byte:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+fn audit_settings(
+    args: &AuditArgs,
+    store: Arc<dyn AuditStore>,
+    thresholds: &[(String, f64)],
+) -> anyhow::Result<http::Audit> {
+    let key = match &args.audit_key_file {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read the audit key `{}`", path.display()))?;
+            let key = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+            Some(PatientKey::new(key).with_context(|| format!("the audit key `{}` is too short", path.display()))?)
+        }
+        None => {
+            tracing::warn!("no --audit-key-file: the decision audit records no patient");
+            None
+        }
+    };
+    Ok(http::Audit { store, key, knowledge_version: knowledge_version(thresholds) })
+}
+
+/// Deletes audit entries older than `retention` now, then hourly; `0s` keeps everything.
+fn purge_audit_now_and_then(store: Arc<dyn AuditStore>, retention: std::time::Duration) {
+    if retention.is_zero() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            hourly.tick().await;
+            let now = OffsetDateTime::now_utc();
+            let before = now.replace_nanosecond(0).unwrap_or(now) - retention;
+            match store.purge_audit(before).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "audit entries past their retention deleted"),
+                Err(error) => tracing::warn!(error = %error, "cannot delete audit entries past their retention"),
+            }
+        }
+    });
 }
 
 /// The trust configuration: the `--config` file, or the development profile; then `--public-base-url`.
@@ -233,11 +349,7 @@ pub async fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
 /// `dvt-cds feedback list`.
 pub async fn feedback(command: FeedbackCommand) -> anyhow::Result<()> {
     let FeedbackCommand::List { storage, limit } = command;
-    let path = storage.feedback_db();
-    if !path.exists() {
-        anyhow::bail!("no feedback database at `{}`", path.display());
-    }
-    let store = SqliteFeedbackStore::open(&path).with_context(|| format!("cannot open `{}`", path.display()))?;
+    let store = open_existing(&storage).await?.feedback;
     let rows = store.recent(limit).await?;
     let mut stdout = std::io::stdout().lock();
     for row in rows {
@@ -246,6 +358,65 @@ pub async fn feedback(command: FeedbackCommand) -> anyhow::Result<()> {
     }
     store.close().await?;
     Ok(())
+}
+
+/// `dvt-cds audit list`.
+pub async fn audit(command: AuditCommand) -> anyhow::Result<()> {
+    let AuditCommand::List { storage, since, limit } = command;
+    let stores = open_existing(&storage).await?;
+    let entries = stores.audit.audit(since, limit).await?;
+    let mut stdout = std::io::stdout().lock();
+    for entry in entries {
+        serde_json::to_writer(&mut stdout, &entry).context("cannot write the audit")?;
+        writeln!(stdout).context("cannot write the audit")?;
+    }
+    stores.feedback.close().await?;
+    Ok(())
+}
+
+/// Most audit entries and feedback items one report reads.
+const REPORT_LIMIT: usize = 1_000_000;
+
+/// `dvt-cds report`.
+pub async fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let stores = open_existing(&args.storage).await?;
+    let entries = stores.audit.audit(args.since, REPORT_LIMIT).await?;
+    let since_text =
+        args.since.map(|since| since.format(&time::format_description::well_known::Rfc3339)).transpose()?;
+    let feedback: Vec<FeedbackFact> = stores
+        .feedback
+        .recent(REPORT_LIMIT)
+        .await?
+        .into_iter()
+        .filter(|row| since_text.as_deref().is_none_or(|since| row.received_at.as_str() >= since))
+        .map(|row| FeedbackFact {
+            card: row.card,
+            outcome: row.outcome,
+            override_reason: row.override_reason_code.or(row.override_reason_display),
+        })
+        .collect();
+    stores.feedback.close().await?;
+    let format = match args.format {
+        ReportFormat::Text => audit::Format::Text,
+        ReportFormat::Json => audit::Format::Json,
+        ReportFormat::Html => audit::Format::Html,
+    };
+    let text = audit::report(&entries, &feedback, since_text).render(format).context("cannot write the report")?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes()).context("cannot write the report")?;
+    if !text.ends_with('\n') {
+        writeln!(stdout).context("cannot write the report")?;
+    }
+    Ok(())
+}
+
+/// The stores of a service that has run: SQLite must exist already (reading never creates it).
+async fn open_existing(storage: &StorageArgs) -> anyhow::Result<Stores> {
+    let path = storage.feedback_db();
+    if storage.database_url.is_none() && !path.exists() {
+        anyhow::bail!("no database at `{}`", path.display());
+    }
+    open_stores(storage).await
 }
 
 /// `dvt-cds demo load`: uploads the demo patients and prints `patient-id<TAB>scenario` for each.
@@ -290,6 +461,29 @@ mod tests {
             asked.sort();
             assert_eq!(asked, knowledge.observation_codes(), "{}", service.id());
         }
+    }
+
+    #[test]
+    fn the_knowledge_version_covers_every_knowledge_file_and_the_thresholds() {
+        fn files(dir: &std::path::Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    files(&path, out);
+                } else if path.extension().is_some_and(|ext| ext == "toml") {
+                    out.push(std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+        let mut on_disk = Vec::new();
+        files(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge"), &mut on_disk);
+        on_disk.sort();
+        let mut embedded: Vec<String> = KNOWLEDGE_FILES.iter().map(|text| (*text).to_owned()).collect();
+        embedded.sort();
+        assert_eq!(on_disk, embedded, "KNOWLEDGE_FILES must list every knowledge/*.toml");
+        let version = knowledge_version(&[]);
+        assert!(version.starts_with("sha256:") && version.len() == 23, "{version}");
+        assert_ne!(version, knowledge_version(&[("lysis-platelets-below".to_owned(), 80.0)]));
     }
 
     #[test]

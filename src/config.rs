@@ -62,6 +62,11 @@ pub enum Command {
     /// Demo patients for testing with the public CDS Hooks sandbox.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// Read the decision audit.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// The governance report: the audit joined with feedback, per card kind, variant and rule.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +131,22 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub clinical: ClinicalArgs,
+
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// The decision audit: every hook call that returns cards or rating actions is recorded.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// File holding the key (at least 32 bytes; e.g. `openssl rand -hex 32`) patient ids are hashed
+    /// under (HMAC-SHA-256) in the audit. Without it the audit records no patient at all.
+    #[arg(long, env = "DVT_CDS_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<PathBuf>,
+
+    /// How long audit entries are kept, e.g. `365days`; `0s` keeps them for ever.
+    #[arg(long, env = "DVT_CDS_AUDIT_RETENTION", default_value = "365days", value_parser = humantime::parse_duration)]
+    pub audit_retention: Duration,
 }
 
 /// Clinical settings that no source fixes.
@@ -180,6 +201,53 @@ pub struct StorageArgs {
     /// Feedback database file [default: DATA_DIR/feedback.sqlite3].
     #[arg(long, env = "DVT_CDS_FEEDBACK_DB")]
     pub feedback_db: Option<PathBuf>,
+
+    /// PostgreSQL instead of the embedded SQLite, for two or more instances on one database:
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`. Feedback and the `jti` replay cache go there
+    /// (tokens are refused while it cannot be reached).
+    #[arg(long, env = "DVT_CDS_DATABASE_URL", value_parser = parse_database_url)]
+    pub database_url: Option<DatabaseUrl>,
+}
+
+/// A PostgreSQL URL. It may hold a password: it has no printable form but its host.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `host:port/database`, for the log.
+    pub fn location(&self) -> String {
+        url::Url::parse(&self.0).map_or_else(
+            |_| "?".to_owned(),
+            |url| format!("{}:{}{}", url.host_str().unwrap_or("?"), url.port().unwrap_or(5432), url.path()),
+        )
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", self.location())
+    }
+}
+
+/// Any text is taken here and checked by [`DatabaseUrl::check`] at start-up: clap's own errors
+/// quote the value, and this one may hold a password.
+fn parse_database_url(text: &str) -> Result<DatabaseUrl, std::convert::Infallible> {
+    Ok(DatabaseUrl(text.to_owned()))
+}
+
+impl DatabaseUrl {
+    /// Whether it is a PostgreSQL URL with a host; the message never quotes the value.
+    pub fn check(&self) -> Result<(), &'static str> {
+        let url = url::Url::parse(&self.0).map_err(|_| "--database-url is not a URL")?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") || url.host_str().is_none_or(str::is_empty) {
+            return Err("--database-url must be postgres://USER:PASSWORD@HOST:PORT/DATABASE");
+        }
+        Ok(())
+    }
 }
 
 impl StorageArgs {
@@ -241,6 +309,48 @@ pub enum FeedbackCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print audit entries as JSON lines, oldest first.
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Only entries recorded at or after this instant (RFC 3339) or day (YYYY-MM-DD, UTC).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<OffsetDateTime>,
+        /// How many entries (the newest).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Only calls and feedback at or after this instant (RFC 3339) or day (YYYY-MM-DD, UTC).
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<OffsetDateTime>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    /// One self-contained file with an inline SVG bar chart.
+    Html,
+}
+
+fn parse_since(text: &str) -> Result<OffsetDateTime, String> {
+    let day = time::macros::format_description!("[year]-[month]-[day]");
+    match time::Date::parse(text, &day) {
+        Ok(date) => Ok(date.midnight().assume_utc()),
+        Err(_) => parse_instant(text),
+    }
+}
+
 fn parse_instant(text: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(text, &Rfc3339).map_err(|error| format!("`{text}` is not an RFC 3339 instant: {error}"))
 }
@@ -294,6 +404,25 @@ mod tests {
         assert!(parse(&["--fhir-deadline", "800ms", "--run-ahead-ttl", "0s"]).is_ok());
         assert!(parse(&["--fhir-max-pages", "0"]).is_err());
         assert!(parse(&["--fhir-deadline", "soon"]).is_err());
+    }
+
+    #[test]
+    fn a_database_url_must_be_postgres_and_never_prints_its_password() {
+        let parse = |url: &str| Cli::parse_args_only(["dvt-cds", "serve", "--database-url", url]);
+        let Command::Serve(args) = parse("postgres://cds:s3cret@db.internal:5433/dvt").unwrap().command else {
+            panic!("not serve")
+        };
+        let url = args.storage.database_url.unwrap();
+        assert_eq!(url.as_str(), "postgres://cds:s3cret@db.internal:5433/dvt");
+        assert_eq!(format!("{url:?}"), "DatabaseUrl(db.internal:5433/dvt)");
+        assert_eq!(url.check(), Ok(()));
+        for refused in ["mysql://cds:s3cret@db/dvt", "cds:s3cret@db.internal:5432", "postgres:///dvt"] {
+            let Command::Serve(args) = parse(refused).unwrap().command else { panic!("not serve") };
+            let error = args.storage.database_url.unwrap().check().unwrap_err();
+            assert!(!error.contains("s3cret") && error.contains("--database-url"), "{error}");
+        }
+        let Command::Serve(args) = Cli::parse_args_only(["dvt-cds", "serve"]).unwrap().command else { panic!() };
+        assert_eq!(args.storage.database_url, None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `docs/ARCHITECTURE.md` is the map and states the invariants each layer keeps.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cds_hooks;
 pub mod config;

@@ -25,6 +25,8 @@ fn main() -> ExitCode {
             Command::Evaluate(args) => app::evaluate(args).await,
             Command::Feedback(command) => app::feedback(command).await,
             Command::Demo(command) => app::demo(command).await,
+            Command::Audit(command) => app::audit(command).await,
+            Command::Report(args) => app::report(args).await,
         }
     });
     match result {

@@ -7,12 +7,16 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use crate::audit::{CardShown, Decision, OrderDecision};
 use crate::auth::{FhirServerPolicy, FhirServerRefused};
 use crate::cards;
 use crate::cds_hooks::{CardError, CdsResponse, Hook, HookRequest, RequestError, ServiceDefinition};
 use crate::classify::{self, Assessment};
 use crate::evidence::Evidence;
 use crate::gather::{self, DraftOrder, GatherError, Gatherer};
+
+/// How the FHIR queries of gathering ended, by outcome (read by `/metrics`).
+pub use crate::gather::QueryTally;
 use crate::knowledge::KnowledgeBase;
 
 /// What evaluation needs besides the request: built once at start-up, shared by all requests.
@@ -103,24 +107,106 @@ pub struct Evaluation {
 }
 
 /// Evaluates one hook call for `service` at the instant `now` (every date comparison uses it).
-#[tracing::instrument(level = "debug", skip_all, fields(service_id = service.id()))]
 pub async fn evaluate(
     service: &ServiceDefinition,
     request: &HookRequest,
     deps: &Deps,
     now: OffsetDateTime,
 ) -> Result<CdsResponse, PipelineError> {
+    Ok(evaluate_assessed(service, request, deps, now).await?.0)
+}
+
+/// As [`evaluate`], with the evaluation behind the response (`None` when nothing was assessed: no
+/// order acted on maps to an ACR procedure), for [`decision`].
+#[tracing::instrument(level = "debug", skip_all, fields(service_id = service.id()))]
+pub async fn evaluate_assessed(
+    service: &ServiceDefinition,
+    request: &HookRequest,
+    deps: &Deps,
+    now: OffsetDateTime,
+) -> Result<(CdsResponse, Option<Evaluation>), PipelineError> {
     let orders = draft_orders(service, request);
     // An order hook where no order acted on maps to an ACR procedure gets nothing, and costs no FHIR
     // round trip: silence beats noise.
     if service.hook() != Hook::PatientView && !orders.iter().any(|order| order.selected && maps(order, deps)) {
-        return Ok(CdsResponse::empty());
+        return Ok((CdsResponse::empty(), None));
     }
     let evaluation = assess_orders(service, request, deps, now, orders).await?;
     let drafts: Vec<(&str, &serde_json::Value)> =
         evaluation.orders.iter().map(|order| (order.reference.as_str(), &order.raw)).collect();
     let context = cards::Context { hook: service.hook(), hook_instance: request.hook_instance(), drafts: &drafts };
-    Ok(cards::render(context, &evaluation.evidence, &evaluation.assessment, &deps.knowledge)?)
+    let response = cards::render(context, &evaluation.evidence, &evaluation.assessment, &deps.knowledge)?;
+    Ok((response, Some(evaluation)))
+}
+
+/// What the audit keeps of a call: each order's rating as the response's PAMA extensions state it,
+/// each card as shown, the rules and flags of the assessment. No record text: summaries are ours.
+pub fn decision(evaluation: &Evaluation, response: &CdsResponse) -> Result<Decision, serde_json::Error> {
+    use serde_json::Value;
+    fn text(value: &Value, pointer: &str) -> Option<String> {
+        value.pointer(pointer).and_then(Value::as_str).map(str::to_owned)
+    }
+    fn items<'a>(value: &'a Value, pointer: &str) -> &'a [Value] {
+        value.pointer(pointer).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    }
+    let body = serde_json::to_value(response)?;
+    let rated = |reference: &str| {
+        items(&body, "/systemActions").iter().filter_map(|action| action.get("resource")).find(|resource| {
+            text(resource, "/resourceType")
+                .zip(text(resource, "/id"))
+                .is_some_and(|(kind, id)| reference == format!("{kind}/{id}"))
+        })
+    };
+    let orders = evaluation
+        .evidence
+        .orders
+        .iter()
+        .map(|order| {
+            let resource = rated(&order.source.resource);
+            let extension = |url: &str| {
+                resource.and_then(|resource| {
+                    items(resource, "/extension")
+                        .iter()
+                        .find(|extension| extension.get("url").and_then(Value::as_str) == Some(url))
+                })
+            };
+            let rating = extension("http://fhir.org/argonaut/Extension/pama-rating");
+            let coding = |system: &str| {
+                rating.and_then(|rating| {
+                    items(rating, "/valueCodeableConcept/coding")
+                        .iter()
+                        .find(|coding| coding.get("system").and_then(Value::as_str) == Some(system))
+                        .and_then(|coding| text(coding, "/code"))
+                })
+            };
+            OrderDecision {
+                reference: order.source.resource.clone(),
+                procedures: order.procedures.clone(),
+                code: order.source.code.as_ref().map(|code| format!("{}|{}", code.system, code.code)),
+                variant: extension("urn:dvt-cds:extension:acr-variant")
+                    .and_then(|variant| text(variant, "/valueCoding/code")),
+                acr_category: coding("urn:dvt-cds:acr-category"),
+                pama_code: coding("http://fhir.org/argonaut/CodeSystem/pama-rating"),
+            }
+        })
+        .collect();
+    let cards = items(&body, "/cards")
+        .iter()
+        .map(|card| CardShown {
+            uuid: text(card, "/uuid").unwrap_or_default(),
+            indicator: text(card, "/indicator").unwrap_or_default(),
+            summary: text(card, "/summary").unwrap_or_default(),
+            source: text(card, "/source/label").unwrap_or_default(),
+            variant: text(card, "/source/topic/code"),
+        })
+        .collect();
+    let assessment = &evaluation.assessment;
+    Ok(Decision {
+        orders,
+        cards,
+        rules: assessment.rules.iter().map(|rule| rule.id.id().to_owned()).collect(),
+        safety_flags: assessment.safety.iter().map(|hit| hit.flag.clone()).collect(),
+    })
 }
 
 /// The assessment alone, for `dvt-cds evaluate --explain`: gathers and classifies whatever the orders.

@@ -4,7 +4,8 @@
 //! algorithm allow-list (never `none` or HMAC), `iss`, `aud` (computed from the configured public
 //! base URL, never from the Host header), `exp`/`iat`/`nbf` with leeway and a maximum lifetime,
 //! `tenant`, the signature with a pinned key or one from an allow-listed JWKS URL (cached), and a
-//! bounded `jti` replay cache.
+//! `jti` replay cache (`ReplayStore`: in memory for one instance, shared by several through the
+//! database store, which implements the trait here so this layer knows no database).
 //! `FhirServerPolicy` decides which `fhirServer` URLs a request may name. The trust configuration
 //! file is read here (`TrustSettings`).
 //! This layer knows neither axum (the `http` layer calls it) nor anything clinical, and it fetches
@@ -19,9 +20,11 @@ mod verify;
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub use fhir_server::{AllowedFhirBase, FhirServerPolicy, FhirServerRefused};
 pub use keys::JwksSettings;
+pub use replay::{BoxFuture, MemoryReplayCache, ReplayStore};
 pub use settings::{IssuerSettings, Profile, TrustConfigError, TrustSettings};
 
 use verify::Verifier;
@@ -91,6 +94,40 @@ pub enum AuthError {
     Replayed,
     #[error("the replay cache is full")]
     ReplayCacheFull,
+    #[error("the replay store cannot be reached (fail closed)")]
+    ReplayStoreUnavailable,
+}
+
+impl AuthError {
+    /// A stable name for the reason, for metrics labels.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::MissingToken => "missing-token",
+            AuthError::NotBearer => "not-bearer",
+            AuthError::Malformed(_) => "malformed",
+            AuthError::AlgorithmNotAllowed(_) => "algorithm-not-allowed",
+            AuthError::WrongType => "wrong-type",
+            AuthError::MissingKid => "missing-kid",
+            AuthError::CriticalHeader => "critical-header",
+            AuthError::MissingClaim(_) => "missing-claim",
+            AuthError::UntrustedIssuer => "untrusted-issuer",
+            AuthError::WrongAudience => "wrong-audience",
+            AuthError::Expired => "expired",
+            AuthError::NotYetValid => "not-yet-valid",
+            AuthError::IssuedInFuture => "issued-in-future",
+            AuthError::LifetimeTooLong => "lifetime-too-long",
+            AuthError::TenantNotAllowed => "tenant-not-allowed",
+            AuthError::JkuNotAllowed => "jku-not-allowed",
+            AuthError::UnknownKey => "unknown-key",
+            AuthError::KeyUnusable => "key-unusable",
+            AuthError::KeysUnavailable => "keys-unavailable",
+            AuthError::BadSignature => "bad-signature",
+            AuthError::JtiTooLong => "jti-too-long",
+            AuthError::Replayed => "replayed",
+            AuthError::ReplayCacheFull => "replay-cache-full",
+            AuthError::ReplayStoreUnavailable => "replay-store-unavailable",
+        }
+    }
 }
 
 /// A refused token: the reason and what the (unverified) token claimed, bounded for the log.
@@ -131,15 +168,25 @@ impl fmt::Debug for Trust {
 
 impl Trust {
     /// Builds the verifier for a service listening on `listening` (the audience on loopback
-    /// defaults to it).
+    /// defaults to it), remembering `jti`s in memory (one instance).
     pub fn new(settings: TrustSettings, listening: SocketAddr) -> Result<Trust, TrustConfigError> {
+        let replay = Arc::new(MemoryReplayCache::new(settings.replay_cache_capacity));
+        Trust::with_replay_store(settings, listening, replay)
+    }
+
+    /// As [`Trust::new`], remembering `jti`s in `replay` (shared by every instance that uses it).
+    pub fn with_replay_store(
+        settings: TrustSettings,
+        listening: SocketAddr,
+        replay: Arc<dyn ReplayStore>,
+    ) -> Result<Trust, TrustConfigError> {
         let profile = settings.profile;
         let require_on_services = settings.require_tokens;
         let require_on_discovery = settings.discovery_requires_token;
         let issuers = settings.issuers.len();
         let fhir_servers = settings.fhir_servers.clone();
         let verifier =
-            Verifier::new(settings, listening).map_err(|error| TrustConfigError::Client(error.to_string()))?;
+            Verifier::new(settings, listening, replay).map_err(|error| TrustConfigError::Client(error.to_string()))?;
         Ok(Trust { profile, require_on_discovery, require_on_services, issuers, verifier, fhir_servers })
     }
 

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,7 +13,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::keys::{JwksCache, Key};
-use super::replay::ReplayCache;
+use super::replay::ReplayStore;
 use super::settings::{IssuerSettings, TrustSettings};
 use super::{AuthError, Refusal, VerifiedClient};
 
@@ -28,7 +29,7 @@ pub(super) struct Verifier {
     issuers: HashMap<String, IssuerSettings>,
     audience: Audience,
     jwks: JwksCache,
-    replay: ReplayCache,
+    replay: Arc<dyn ReplayStore>,
 }
 
 #[derive(Deserialize)]
@@ -60,7 +61,11 @@ enum OneOrMany {
 }
 
 impl Verifier {
-    pub(super) fn new(settings: TrustSettings, listening: SocketAddr) -> Result<Verifier, reqwest::Error> {
+    pub(super) fn new(
+        settings: TrustSettings,
+        listening: SocketAddr,
+        replay: Arc<dyn ReplayStore>,
+    ) -> Result<Verifier, reqwest::Error> {
         let audience = Audience::new(settings.public_base_url.as_ref(), &settings.audience_aliases, listening);
         Ok(Verifier {
             algorithms: settings.algorithms,
@@ -69,7 +74,7 @@ impl Verifier {
             issuers: settings.issuers.into_iter().map(|issuer| (issuer.iss.clone(), issuer)).collect(),
             audience,
             jwks: JwksCache::new(settings.jwks)?,
-            replay: ReplayCache::new(settings.replay_cache_capacity),
+            replay,
         })
     }
 
@@ -167,7 +172,7 @@ impl Verifier {
             return Err(AuthError::BadSignature);
         }
 
-        self.replay.remember(iss, jti, exp.saturating_add(self.leeway), now)?;
+        self.replay.remember(iss, jti, exp.saturating_add(self.leeway), now).await?;
         Ok(VerifiedClient { issuer: iss.to_owned(), tenant: claims.tenant })
     }
 

@@ -43,6 +43,8 @@ pub enum IssueType {
     Throttled,
     Incomplete,
     Informational,
+    /// Something we depend on is down for now (the database): trying again later may work.
+    Transient,
 }
 
 impl OperationOutcome {

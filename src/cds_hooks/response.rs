@@ -45,6 +45,11 @@ impl CdsResponse {
         }
         Ok(CdsResponse { cards, system_actions })
     }
+
+    /// Each card's indicator, in card order (for metrics).
+    pub fn indicators(&self) -> impl Iterator<Item = Indicator> + '_ {
+        self.cards.iter().map(|card| card.indicator)
+    }
 }
 
 impl Serialize for CdsResponse {
@@ -202,6 +207,16 @@ pub enum Indicator {
     Info,
     Warning,
     Critical,
+}
+
+impl Indicator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Indicator::Info => "info",
+            Indicator::Warning => "warning",
+            Indicator::Critical => "critical",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -4,18 +4,21 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, UtcOffset};
-use uuid::Uuid;
+use time::OffsetDateTime;
 
-use super::{BoxFuture, FeedbackStore, InsertReport, NewFeedback, StoreError, StoredFeedback};
+use super::{
+    AuditStore, BoxFuture, FeedbackRow, FeedbackStore, InsertReport, NewFeedback, StoreError, StoredFeedback,
+    decision_json, decision_of, fingerprint, utc_text,
+};
+use crate::audit::AuditEntry;
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: [Migration; 2] = [
+const MIGRATIONS: [Migration; 3] = [
     Migration::Sql(include_str!("../../migrations/sqlite/0001_feedback.sql")),
     // Fingerprints were once the fields joined by U+001F (ambiguous when a field held one); each stored
     // row's fingerprint is made again from its own columns, so a retry after the upgrade still matches.
     Migration::Code(refingerprint),
+    Migration::Sql(include_str!("../../migrations/sqlite/0003_audit.sql")),
 ];
 
 /// One schema or data change; each runs in its own transaction with the `user_version` update.
@@ -23,9 +26,6 @@ enum Migration {
     Sql(&'static str),
     Code(fn(&Transaction<'_>) -> Result<(), StoreError>),
 }
-
-/// Namespace of the content fingerprints that make a retried POST idempotent.
-const FINGERPRINT_NAMESPACE: Uuid = Uuid::from_u128(0x6d1f_3c2a_8b4e_4f7a_9e21_5c0d_7a3b_1e94);
 
 pub struct SqliteFeedbackStore {
     // `None` once closed. One connection: SQLite serializes writers anyway, and each insert is short.
@@ -86,10 +86,6 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn utc_text(instant: OffsetDateTime) -> Result<String, StoreError> {
-    Ok(instant.to_offset(UtcOffset::UTC).format(&Rfc3339)?)
-}
-
 impl FeedbackStore for SqliteFeedbackStore {
     fn insert(
         &self,
@@ -109,38 +105,21 @@ impl FeedbackStore for SqliteFeedbackStore {
                      ON CONFLICT (fingerprint) DO NOTHING",
                 )?;
                 for item in &items {
-                    let feedback = &item.feedback;
-                    let reason = feedback.override_reason.as_ref();
-                    let accepted = (!feedback.accepted_suggestions.is_empty())
-                        .then(|| serde_json::to_string(&feedback.accepted_suggestions))
-                        .transpose()
-                        .map_err(|error| StoreError::Worker(error.to_string()))?;
-                    let outcome_timestamp = utc_text(feedback.outcome_timestamp)?;
-                    let card = feedback.card.to_string();
-                    let fingerprint = fingerprint(&[
-                        &item.service_id,
-                        &card,
-                        feedback.outcome.as_str(),
-                        accepted.as_deref().unwrap_or(""),
-                        reason.and_then(|r| r.system.as_deref()).unwrap_or(""),
-                        reason.and_then(|r| r.code.as_deref()).unwrap_or(""),
-                        reason.and_then(|r| r.user_comment.as_deref()).unwrap_or(""),
-                        &outcome_timestamp,
-                    ])?;
+                    let row = FeedbackRow::new(item)?;
                     let inserted = statement.execute(params![
                         received_at,
-                        item.service_id,
-                        card,
-                        feedback.outcome.as_str(),
-                        accepted,
-                        reason.and_then(|r| r.system.as_deref()),
-                        reason.and_then(|r| r.code.as_deref()),
-                        reason.and_then(|r| r.display.as_deref()),
-                        reason.and_then(|r| r.user_comment.as_deref()),
-                        outcome_timestamp,
-                        item.client.as_ref().map(|client| client.issuer.as_str()),
-                        item.client.as_ref().and_then(|client| client.tenant.as_deref()),
-                        fingerprint,
+                        row.service_id,
+                        row.card,
+                        row.outcome,
+                        row.accepted_json,
+                        row.reason_system,
+                        row.reason_code,
+                        row.reason_display,
+                        row.user_comment,
+                        row.outcome_timestamp_text,
+                        row.client_issuer,
+                        row.client_tenant,
+                        row.fingerprint,
                     ])?;
                     if inserted == 1 {
                         report.stored += 1;
@@ -203,12 +182,77 @@ impl FeedbackStore for SqliteFeedbackStore {
             .map_err(|error| StoreError::Worker(error.to_string()))?
         })
     }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.run(|connection| Ok(connection.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
 }
 
-/// UUID v5 of the fields as a JSON array: unambiguous whatever characters the fields hold.
-fn fingerprint(fields: &[&str; 8]) -> Result<String, StoreError> {
-    let encoded = serde_json::to_string(fields).map_err(|error| StoreError::Worker(error.to_string()))?;
-    Ok(Uuid::new_v5(&FINGERPRINT_NAMESPACE, encoded.as_bytes()).to_string())
+impl AuditStore for SqliteFeedbackStore {
+    fn record(&self, entry: AuditEntry, recorded_at: OffsetDateTime) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.run(move |connection| {
+            let decision = decision_json(&entry)?;
+            connection
+                .prepare_cached(
+                    "INSERT INTO audit (recorded_at, service_id, hook_instance, client_issuer, client_tenant,
+                     knowledge_version, patient_hash, decision)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    utc_text(recorded_at)?,
+                    entry.service_id,
+                    entry.hook_instance,
+                    entry.client_issuer,
+                    entry.client_tenant,
+                    entry.knowledge_version,
+                    entry.patient_hash,
+                    decision,
+                ])?;
+            Ok(())
+        })
+    }
+
+    fn audit(&self, since: Option<OffsetDateTime>, limit: usize) -> BoxFuture<'_, Result<Vec<AuditEntry>, StoreError>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |connection| {
+            // RFC 3339 in UTC with the same precision sorts as text; the empty string is before all.
+            let since = since.map(utc_text).transpose()?.unwrap_or_default();
+            let mut statement = connection.prepare(
+                "SELECT id, recorded_at, service_id, hook_instance, client_issuer, client_tenant, knowledge_version,
+                        patient_hash, decision
+                 FROM (SELECT * FROM audit WHERE recorded_at >= ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+            )?;
+            let rows = statement.query_map(params![since, limit], |row| {
+                Ok((
+                    AuditEntry {
+                        id: row.get(0)?,
+                        recorded_at: row.get(1)?,
+                        service_id: row.get(2)?,
+                        hook_instance: row.get(3)?,
+                        client_issuer: row.get(4)?,
+                        client_tenant: row.get(5)?,
+                        knowledge_version: row.get(6)?,
+                        patient_hash: row.get(7)?,
+                        decision: crate::audit::Decision::default(),
+                    },
+                    row.get::<_, String>(8)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (mut entry, decision) = row?;
+                entry.decision = decision_of(&decision)?;
+                Ok(entry)
+            })
+            .collect()
+        })
+    }
+
+    fn purge_audit(&self, before: OffsetDateTime) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.run(move |connection| {
+            let deleted = connection.execute("DELETE FROM audit WHERE recorded_at < ?1", [utc_text(before)?])?;
+            Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+        })
+    }
 }
 
 /// Migration 2: every stored row's fingerprint made again from its columns, as `insert` makes it.
@@ -238,6 +282,9 @@ fn refingerprint(transaction: &Transaction<'_>) -> Result<(), StoreError> {
 mod tests {
     use time::macros::datetime;
 
+    use uuid::Uuid;
+
+    use super::super::FINGERPRINT_NAMESPACE;
     use super::*;
     use crate::cds_hooks::{Feedback, Outcome, OverrideReason};
     use crate::feedback_store::ClientIdentity;
@@ -296,14 +343,7 @@ mod tests {
         let connection = Connection::open(&path).unwrap();
         connection.pragma_update(None, "user_version", 99).unwrap();
         drop(connection);
-        assert!(matches!(SqliteFeedbackStore::open(&path), Err(StoreError::SchemaTooNew { found: 99, known: 2 })));
-    }
-
-    #[test]
-    fn fingerprints_tell_apart_fields_that_hold_the_old_separator() {
-        let fields = |first: &'static str, second: &'static str| [first, second, "", "", "", "", "", ""];
-        assert_ne!(fingerprint(&fields("x\u{1f}", "y")).unwrap(), fingerprint(&fields("x", "\u{1f}y")).unwrap());
-        assert_eq!(fingerprint(&fields("x", "y")).unwrap(), fingerprint(&fields("x", "y")).unwrap());
+        assert!(matches!(SqliteFeedbackStore::open(&path), Err(StoreError::SchemaTooNew { found: 99, known: 3 })));
     }
 
     #[tokio::test]

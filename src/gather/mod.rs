@@ -17,6 +17,7 @@ mod keys;
 mod orders;
 mod record;
 mod run_ahead;
+mod tally;
 mod version;
 
 use std::collections::HashMap;
@@ -35,6 +36,7 @@ pub use extract::{extract, order_procedures};
 pub use keys::{KEYS, KeySpec, check_discovery};
 pub use orders::{DraftOrder, draft_orders};
 pub use record::{KeySource, KeyState, PatientRecord};
+pub use tally::QueryTally;
 
 use record::is_about_patient;
 
@@ -75,6 +77,7 @@ pub struct Gatherer {
     settings: GatherSettings,
     versions: Versions,
     run_ahead: RunAhead,
+    queries: Arc<QueryTally>,
 }
 
 impl Gatherer {
@@ -84,7 +87,18 @@ impl Gatherer {
     }
 
     fn with_client(client: Option<reqwest::Client>, settings: GatherSettings) -> Gatherer {
-        Gatherer { client, settings, versions: Versions::default(), run_ahead: RunAhead::new(settings.run_ahead_ttl) }
+        Gatherer {
+            client,
+            settings,
+            versions: Versions::default(),
+            run_ahead: RunAhead::new(settings.run_ahead_ttl),
+            queries: Arc::default(),
+        }
+    }
+
+    /// How the FHIR queries made so far ended, by outcome.
+    pub fn query_tally(&self) -> Arc<QueryTally> {
+        Arc::clone(&self.queries)
     }
 }
 
@@ -269,11 +283,15 @@ async fn fetch_missing(
     let (verdict, results) = tokio::join!(check_version, collect);
     if let Some(refusal) = verdict.refusal() {
         tracing::info!(failure = refusal.kind(), "refused the data of a FHIR server that is not R4");
+        for _ in &results {
+            gatherer.queries.count(refusal.kind());
+        }
         refuse_all(slots, &refusal);
         return;
     }
 
     for (index, result) in results {
+        gatherer.queries.count(result.as_ref().map_or_else(Failure::kind, |_| "fetched"));
         let Some(slot) = slots.get_mut(index) else { continue };
         slot.state = Some(match result {
             Ok(Fetched { resources, unreadable, pages, bytes }) => {

@@ -10,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use super::metrics::Metrics;
 use crate::auth::{AuthError, Endpoint, Refusal, Trust};
 
 /// The middleware's state: the verifier and which kind of endpoint it guards.
@@ -17,14 +18,15 @@ use crate::auth::{AuthError, Endpoint, Refusal, Trust};
 pub(super) struct Gate {
     pub(super) trust: Arc<Trust>,
     pub(super) endpoint: Endpoint,
+    pub(super) metrics: Arc<Metrics>,
 }
 
 pub(super) async fn authenticate(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
     let token = match bearer_token(request.headers()) {
         Ok(Some(token)) => token,
         Ok(None) if !gate.trust.token_required(gate.endpoint) => return next.run(request).await,
-        Ok(None) => return unauthorized(AuthError::MissingToken.into()),
-        Err(error) => return unauthorized(error.into()),
+        Ok(None) => return gate.unauthorized(AuthError::MissingToken.into()),
+        Err(error) => return gate.unauthorized(error.into()),
     };
     let verified = gate.trust.verify(&token, request.uri().path(), unix_now()).await;
     match verified {
@@ -33,12 +35,15 @@ pub(super) async fn authenticate(State(gate): State<Gate>, mut request: Request,
             request.extensions_mut().insert(client);
             next.run(request).await
         }
-        Err(refusal) => unauthorized(refusal),
+        Err(refusal) => gate.unauthorized(refusal),
     }
 }
 
-fn unauthorized(refusal: Refusal) -> Response {
-    ApiError::Unauthorized(Box::new(refusal)).into_response()
+impl Gate {
+    fn unauthorized(&self, refusal: Refusal) -> Response {
+        self.metrics.token_refused(&refusal.error);
+        ApiError::Unauthorized(Box::new(refusal)).into_response()
+    }
 }
 
 /// The token of an `Authorization: Bearer` header; `None` when there is no such header.

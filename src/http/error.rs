@@ -51,6 +51,9 @@ pub enum ApiError {
     /// 503: the request took longer than the configured timeout.
     #[error("request timed out")]
     Timeout,
+    /// 503 from `/readyz`: the database does not answer (the detail is logged, not sent).
+    #[error("not ready: {0}")]
+    NotReady(String),
     /// 500: our fault; the detail is logged, the client gets a generic message.
     #[error("internal error: {0}")]
     Internal(String),
@@ -89,7 +92,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -135,6 +138,14 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge { .. } => OperationOutcome::error(IssueType::TooLong, self.to_string()),
             ApiError::Timeout => OperationOutcome::error(IssueType::Timeout, self.to_string()),
+            ApiError::NotReady(_) => OperationOutcome::new(vec![
+                OutcomeIssue::new(
+                    IssueSeverity::Error,
+                    IssueType::Transient,
+                    "the database cannot be reached: client tokens are refused and feedback cannot be stored",
+                )
+                .at("store"),
+            ]),
             ApiError::Internal(_) => {
                 OperationOutcome::error(IssueType::Exception, "internal error; see the service log")
             }
@@ -145,6 +156,7 @@ impl ApiError {
     fn log(&self) {
         match self {
             ApiError::Internal(detail) => tracing::error!(error = %detail, "request failed"),
+            ApiError::NotReady(detail) => tracing::warn!(error = %detail, "not ready: the store does not answer"),
             // What the unverified token claimed, never the token.
             ApiError::Unauthorized(refusal) => tracing::warn!(
                 reason = %refusal.error,

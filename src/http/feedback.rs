@@ -45,12 +45,11 @@ pub(super) async fn receive(
     let accepted = items.len();
     // Card uuids and outcomes only (a user comment may hold patient details), and a bounded number.
     let cards: Vec<String> = items.iter().take(LOGGED_CARDS).map(|item| item.feedback.card.to_string()).collect();
-    let report = state
-        .0
-        .feedback
-        .insert(items, OffsetDateTime::now_utc())
-        .await
-        .map_err(|error| ApiError::Internal(error.to_string()))?;
+    let report = state.0.feedback.insert(items, OffsetDateTime::now_utc()).await.map_err(|error| {
+        state.0.metrics.store_failed("feedback");
+        ApiError::Internal(error.to_string())
+    })?;
+    state.0.metrics.feedback_received(report, total - accepted);
     tracing::info!(
         cards = ?cards,
         stored = report.stored,

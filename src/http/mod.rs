@@ -7,7 +7,10 @@ mod body;
 mod error;
 mod feedback;
 mod invoke;
+mod metrics;
 mod observe;
+mod readiness;
+mod request_id;
 mod serve;
 
 use std::sync::Arc;
@@ -23,9 +26,10 @@ use time::OffsetDateTime;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, AllowPrivateNetwork, CorsLayer};
 
+use crate::audit::PatientKey;
 use crate::auth::{Endpoint, Trust};
 use crate::cds_hooks::Discovery;
-use crate::feedback_store::FeedbackStore;
+use crate::feedback_store::{AuditStore, FeedbackStore};
 use crate::pipeline::Deps;
 
 pub use error::ApiError;
@@ -106,12 +110,36 @@ struct StateInner {
     deps: Deps,
     feedback: Arc<dyn FeedbackStore>,
     settings: HttpSettings,
+    metrics: Arc<metrics::Metrics>,
+    audit: Option<Audit>,
+}
+
+/// Where and how hook calls' decisions are recorded.
+#[derive(Clone)]
+pub struct Audit {
+    pub store: Arc<dyn AuditStore>,
+    /// `None`: entries hold no patient hash.
+    pub key: Option<PatientKey>,
+    /// The knowledge every decision was made with.
+    pub knowledge_version: String,
 }
 
 impl AppState {
     pub fn new(discovery: Discovery, deps: Deps, feedback: Arc<dyn FeedbackStore>, settings: HttpSettings) -> AppState {
+        AppState::with_audit(discovery, deps, feedback, settings, None)
+    }
+
+    /// As [`AppState::new`], recording each hook call's decision in `audit`.
+    pub fn with_audit(
+        discovery: Discovery,
+        deps: Deps,
+        feedback: Arc<dyn FeedbackStore>,
+        settings: HttpSettings,
+        audit: Option<Audit>,
+    ) -> AppState {
         let discovery_body = Bytes::from(discovery.text().to_owned());
-        AppState(Arc::new(StateInner { discovery, discovery_body, deps, feedback, settings }))
+        let metrics = Arc::new(metrics::Metrics::new(deps.gather.query_tally()));
+        AppState(Arc::new(StateInner { discovery, discovery_body, deps, feedback, settings, metrics, audit }))
     }
 
     fn now(&self) -> OffsetDateTime {
@@ -127,13 +155,14 @@ pub fn router(state: AppState) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin, _| origins.allows(origin)))
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, request_id::X_REQUEST_ID.clone()])
+        .expose_headers([request_id::X_REQUEST_ID.clone()])
         .allow_private_network(AllowPrivateNetwork::predicate(move |origin, _| origins_for_network.allows(origin)))
         .max_age(Duration::from_secs(600));
 
     // Route layers: the gate runs for these routes only, after routing (404 and 405 need no token).
     let gate = |endpoint| {
-        let gate = auth::Gate { trust: Arc::clone(&settings.trust), endpoint };
+        let gate = auth::Gate { trust: Arc::clone(&settings.trust), endpoint, metrics: Arc::clone(&state.0.metrics) };
         axum::middleware::from_fn_with_state(gate, auth::authenticate)
     };
     Router::new()
@@ -141,6 +170,8 @@ pub fn router(state: AppState) -> Router {
         .route("/cds-services/{id}", post(invoke::invoke).route_layer(gate(Endpoint::Service)))
         .route("/cds-services/{id}/feedback", post(feedback::receive).route_layer(gate(Endpoint::Service)))
         .route("/healthz", get(health))
+        .route("/readyz", get(readiness::ready))
+        .route("/metrics", get(metrics::scrape))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
@@ -149,6 +180,8 @@ pub fn router(state: AppState) -> Router {
             ApiError::Internal("a handler panicked".to_owned()).into_response()
         }))
         .layer(axum::middleware::from_fn_with_state(settings.request_timeout, observe::observe))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn(request_id::request_id))
         .layer(cors)
         .with_state(state)
 }
@@ -159,7 +192,7 @@ async fn discovery(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
-/// `GET /healthz`: the process is up and serving.
+/// `GET /healthz`: the process is up and serving (liveness; `/readyz` says whether it can do its work).
 async fn health() -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/health+json"))], r#"{"status":"pass"}"#)
         .into_response()

@@ -9,12 +9,16 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use super::error::ApiError;
+use super::request_id::RequestId;
 
 pub(super) async fn observe(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
     // The route template, not the raw path: ids in the path are recorded by the handler once checked.
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    // Checked by `request_id` (safe characters, bounded), so it can go on the line as it is.
+    let request_id = request.extensions().get::<RequestId>().and_then(|id| id.0.to_str().ok()).unwrap_or("").to_owned();
     let span = tracing::info_span!(
         "request",
+        request_id = %request_id,
         method = %request.method(),
         route = %route,
         service_id = Empty,

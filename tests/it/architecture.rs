@@ -9,20 +9,22 @@ use crate::support::root;
 /// What each layer (a folder or file directly under `src/`) may use of the crate.
 const LAYERS: &[(&str, &[&str])] = &[
     ("cds_hooks", &[]),
+    ("audit", &[]),
     ("evidence", &[]),
     ("classify", &["evidence"]),
     ("knowledge", &["classify", "evidence"]),
     ("cards", &["classify", "knowledge", "evidence", "cds_hooks"]),
     ("gather", &["cds_hooks", "evidence", "knowledge"]),
-    ("feedback_store", &["cds_hooks"]),
+    ("feedback_store", &["cds_hooks", "auth", "audit"]),
     ("auth", &["cds_hooks"]),
-    ("pipeline", &["auth", "cds_hooks", "gather", "classify", "cards", "knowledge", "evidence"]),
-    ("http", &["auth", "cds_hooks", "pipeline", "feedback_store"]),
+    ("pipeline", &["auth", "cds_hooks", "gather", "classify", "cards", "knowledge", "evidence", "audit"]),
+    ("http", &["auth", "cds_hooks", "pipeline", "feedback_store", "audit"]),
     ("config", &[]),
     ("telemetry", &["config"]),
     (
         "app",
         &[
+            "audit",
             "auth",
             "cds_hooks",
             "config",
@@ -51,13 +53,19 @@ const RESTRICTED_CRATES: &[(&str, &[&str])] = &[
     ("reqwest", &["gather", "auth"]),
     ("fhirbolt", &[]),
     ("rusqlite", &["feedback_store"]),
+    ("tokio_postgres", &["feedback_store"]),
+    ("deadpool_postgres", &["feedback_store"]),
+    ("prometheus_client", &["http"]),
+    // The audit's keyed patient hash; the knowledge version.
+    ("hmac", &["audit"]),
+    ("sha2", &["audit", "app"]),
     ("anyhow", &["app", "main", "telemetry"]),
     ("clap", &["config", "main"]),
     ("tracing_subscriber", &["telemetry"]),
 ];
 
 /// Layers that must be pure: no IO, no clock, no randomness, no async runtime.
-const PURE: &[&str] = &["evidence", "classify", "cards", "knowledge", "cds_hooks"];
+const PURE: &[&str] = &["evidence", "classify", "cards", "knowledge", "cds_hooks", "audit"];
 const IMPURE_TOKENS: &[&str] = &[
     "tokio",
     "async fn",

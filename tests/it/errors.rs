@@ -130,6 +130,10 @@ impl FeedbackStore for FaultyStore {
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async { Ok(()) })
     }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Err(StoreError::Worker("disk /var/lib/dvt-cds/feedback.sqlite3 is full".to_owned())) })
+    }
 }
 
 async fn faulty_service(delay: Duration, timeout: Duration) -> String {
@@ -240,4 +244,17 @@ async fn a_path_that_does_not_decode_gets_an_operation_outcome_too() {
         assert_eq!(outcome["issue"][0]["code"], "not-found", "{path}");
     }
     service.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_is_503_with_an_outcome_when_the_store_fails() {
+    let base = faulty_service(Duration::ZERO, Duration::from_secs(5)).await;
+    let response = client().get(format!("{base}/readyz")).send().await.unwrap();
+    let outcome = expect_outcome(response, 503).await;
+    assert_eq!(outcome["issue"][0]["code"], "transient");
+    assert_eq!(outcome["issue"][0]["expression"], json!(["store"]));
+    let text = outcome.to_string();
+    assert!(!text.contains("disk") && !text.contains("sqlite"), "internals leaked: {text}");
+    // Liveness stays 200.
+    assert_eq!(client().get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
 }

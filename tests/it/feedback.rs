@@ -127,8 +127,14 @@ fn feedback_survives_a_restart_of_the_server_on_the_same_database() {
 
 #[test]
 fn a_kill_during_a_feedback_burst_loses_no_acknowledged_item() {
+    kill_during_a_burst(&[], &[]);
+}
+
+/// Four clients post feedback until the service, started with `serve_args`, is killed (SIGKILL);
+/// then every acknowledged item must be in `feedback list LIST_ARGS`.
+pub fn kill_during_a_burst(serve_args: &[&str], list_args: &[&str]) {
     let data_dir = tempfile::tempdir().unwrap();
-    let mut service = ServiceProcess::spawn(data_dir.path(), &[]);
+    let mut service = ServiceProcess::spawn(data_dir.path(), serve_args);
     let url = service.url(FEEDBACK);
     let acknowledged = Arc::new(Mutex::new(BTreeSet::new()));
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -173,8 +179,8 @@ fn a_kill_during_a_feedback_burst_loses_no_acknowledged_item() {
     }
 
     let acknowledged = acknowledged.lock().unwrap().clone();
-    let (status, stdout, stderr) =
-        run_cli(&["feedback", "list", "--limit", "100000", "--data-dir", data_dir.path().to_str().unwrap()]);
+    let list = [&["feedback", "list", "--limit", "100000", "--data-dir", data_dir.path().to_str().unwrap()], list_args];
+    let (status, stdout, stderr) = run_cli(&list.concat());
     assert!(status.success(), "{stderr}");
     let stored: BTreeSet<String> = stdout
         .lines()

@@ -422,3 +422,74 @@ pub fn deps() -> dvt_cds::pipeline::Deps {
         dvt_cds::gather::Gatherer::default(),
     )
 }
+
+/// The PostgreSQL server of the tests: `DVT_CDS_TEST_DATABASE_URL` (`.ci/test` starts one with
+/// `.ci/postgres.sh`). Without it the test fails: a PostgreSQL test that passes without PostgreSQL
+/// proves nothing.
+pub fn postgres_url() -> String {
+    match std::env::var("DVT_CDS_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "DVT_CDS_TEST_DATABASE_URL is not set: run `bash .ci/test`, which starts PostgreSQL, or \
+             `eval \"$(bash .ci/postgres.sh env /tmp/dvt-cds-pg)\"` first"
+        ),
+    }
+}
+
+/// A new, empty database on the tests' PostgreSQL server, for one test: its URL.
+pub async fn fresh_database() -> String {
+    fresh_database_on(&postgres_url()).await
+}
+
+/// A new, empty database on the server at `server_url`: its URL.
+pub async fn fresh_database_on(server_url: &str) -> String {
+    let (client, connection) = tokio_postgres::connect(server_url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let name = format!("dvt_test_{}", Uuid::new_v4().simple());
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let mut url = url::Url::parse(server_url).unwrap();
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// A PostgreSQL server of one test's own, which it may stop and start (`.ci/postgres.sh`).
+pub struct OwnPostgres {
+    dir: TempDir,
+    pub url: String,
+}
+
+impl OwnPostgres {
+    pub fn start() -> OwnPostgres {
+        let dir = tempfile::tempdir().unwrap();
+        let url = OwnPostgres::script("start", dir.path());
+        OwnPostgres { dir, url }
+    }
+
+    pub fn stop(&self) {
+        OwnPostgres::script("stop", self.dir.path());
+    }
+
+    /// Starts it again, on the same port with the same data.
+    pub fn restart(&self) {
+        assert_eq!(OwnPostgres::script("start", self.dir.path()), self.url);
+    }
+
+    fn script(command: &str, dir: &Path) -> String {
+        let output = Command::new("bash")
+            .arg(root().join(".ci/postgres.sh"))
+            .args([command, dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "postgres.sh {command}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(root().join(".ci/postgres.sh"))
+            .args(["stop", self.dir.path().to_str().unwrap()])
+            .output();
+    }
+}
