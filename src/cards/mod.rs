@@ -529,6 +529,11 @@ fn outside_card(
     let cautions = flags_of(members, assessment, None);
     let summary =
         wording::outside_summary(&names, lead.rating == OrderRating::NotRated, &lead.notes, cautions.first().copied());
+    // The topic that rates the order, or the iliofemoral topic for what no table rates.
+    let topic = match lead.rating {
+        OrderRating::NoVariant { topic } => topic,
+        _ => 193,
+    };
     let mut detail = wording::outside_line(&names, !lead.notes.is_empty());
     detail.push_str(&wording::notes(&lead.notes));
     detail.push_str(&wording::confirm_section(&lead.notes));
@@ -536,7 +541,7 @@ fn outside_card(
     if assessment.variant_of_topic(6) == Some(Variant::Acr6V2) {
         detail.push_str(wording::FILTER_VARIANT_2);
     }
-    detail.push_str(&wording::why(assessment, 193));
+    detail.push_str(&wording::why(assessment, topic));
     if members.iter().any(|verdict| verdict.kind == Some(ProcedureKind::Lysis)) {
         detail.push_str(&wording::prelysis_section(&assessment.prelysis));
         detail.push_str(&wording::unchecked_line(knowledge));
@@ -546,7 +551,7 @@ fn outside_card(
     let source = if lead.notes.is_empty() {
         Source::new(wording::safety_source(&source_names(knowledge, &cautions)))
     } else {
-        topic_source(knowledge, 193)
+        topic_source(knowledge, topic)
     };
     with_override_reasons(Card::builder(ids.uuid(&key), summary, indicator_of(members), source).detail(detail)).build()
 }

@@ -261,6 +261,7 @@ fn confirm(rule: Rule) -> Option<&'static str> {
         Rule::NotOtherwiseHealthyLysisContraindication => "The contraindication on record, and its date.",
         Rule::StentWithoutRemoval => "Whether thrombus removal is planned with the stent.",
         Rule::ThrombolyticRouteUnknown => "Whether the thrombolytic is given systemically or through a catheter.",
+        Rule::NoVariantMatches => "The indication: the record matches none of the topic's scenarios.",
         _ => return None,
     })
 }
@@ -522,6 +523,7 @@ fn outside_words(rule: Rule) -> &'static str {
         Rule::NotOtherwiseHealthyLysisContraindication => "contraindication to lysis",
         Rule::StentWithoutRemoval => "stent without thrombus removal",
         Rule::ThrombolyticRouteUnknown => "route not stated",
+        Rule::NoVariantMatches => "no scenario matches",
         _ => "see below",
     }
 }
@@ -635,7 +637,7 @@ fn escape_code(text: &str) -> String {
 /// Which rules explain a card for `topic`: the rules about the DVT itself, and the topic's own.
 fn rule_topic(rule: Rule) -> Option<u32> {
     match rule {
-        Rule::IvcV1 | Rule::IvcV2 | Rule::IvcV3 | Rule::IvcV6 => Some(6),
+        Rule::IvcV1 | Rule::IvcV2 | Rule::IvcV3 | Rule::IvcV6 | Rule::FilterAnticoagulationPossible => Some(6),
         Rule::SuspectedDvtImagingV1 => Some(75),
         Rule::DvtConfirmedActive
         | Rule::DvtNotCountedRefuted

@@ -148,7 +148,13 @@ pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -
 
 /// Rules only a verdict fires (the others it notes were fired by the classifier already).
 fn verdict_only(rule: Rule) -> bool {
-    matches!(rule, Rule::StentWithoutRemoval | Rule::ThrombolyticRouteUnknown | Rule::FilterAnticoagulationPossible)
+    matches!(
+        rule,
+        Rule::StentWithoutRemoval
+            | Rule::ThrombolyticRouteUnknown
+            | Rule::FilterAnticoagulationPossible
+            | Rule::NoVariantMatches
+    )
 }
 
 /// Collects rules, facts, variants and missing items, each once.

@@ -239,9 +239,13 @@ fn verdict(
     let mut notes = Vec::new();
     let mut rating = rate(&order.procedures, assessment, acr);
     if order.kind == Some(ProcedureKind::Anticoagulation) {
-        // ACR rates "anticoagulation alone": an anticoagulant drafted with thrombus removal is not that.
+        // ACR rates "anticoagulation alone": an anticoagulant drafted with thrombus removal is not that,
+        // unless the record contraindicates the removal, which then does not count.
         with_removal = others()
             .filter(|other| other.kind.is_some_and(ProcedureKind::removes_thrombus))
+            .filter(|other| {
+                !findings_for(other, criteria, &assessment.safety).iter().any(|f| f.effect == Effect::Contraindicates)
+            })
             .map(|other| other.source.resource.clone())
             .collect();
         if !with_removal.is_empty() {
@@ -279,8 +283,22 @@ fn verdict(
     if rating == OrderRating::NotRated && dvt_on_record && order.kind == Some(ProcedureKind::Lysis) {
         notes.push(Rule::ThrombolyticRouteUnknown);
     }
-    if matches!(rating, OrderRating::NoVariant { topic: 193 }) && dvt_on_record {
-        notes.extend(assessment.rules.iter().map(|hit| hit.id).filter(|rule| OUTSIDE_RULES.contains(rule)));
+    if let OrderRating::NoVariant { topic } = rating
+        && dvt_on_record
+    {
+        // The DVT's own status explains any topic; the others are the iliofemoral topic's reasons.
+        let explains = |rule: &Rule| {
+            OUTSIDE_RULES.contains(rule)
+                && (topic == 193
+                    || matches!(
+                        rule,
+                        Rule::DvtNotCountedRefuted | Rule::DvtNotCountedInactive | Rule::DvtSuspectedOnly
+                    ))
+        };
+        notes.extend(assessment.rules.iter().map(|hit| hit.id).filter(explains));
+        if notes.is_empty() {
+            notes.push(Rule::NoVariantMatches);
+        }
     }
     if rating.variant() == Some(Variant::Acr6V1) && order.kind == Some(ProcedureKind::IvcFilter) {
         notes.push(Rule::FilterAnticoagulationPossible);

@@ -26,6 +26,7 @@ pub const DEMO_PATIENTS: &[(&str, &str)] = &[
     ("femoral-duplex-other-leg", include_str!("../../fixtures/patients/femoral-duplex-other-leg.json")),
     ("femoropopliteal-20-days", include_str!("../../fixtures/patients/femoropopliteal-20-days.json")),
     ("femoropopliteal-severe", include_str!("../../fixtures/patients/femoropopliteal-severe.json")),
+    ("filter-chronic-dvt", include_str!("../../fixtures/patients/filter-chronic-dvt.json")),
     ("filter-v1-anticoagulable", include_str!("../../fixtures/patients/filter-v1-anticoagulable.json")),
     ("filter-v2-gi-bleed", include_str!("../../fixtures/patients/filter-v2-gi-bleed.json")),
     ("hit-enoxaparin", include_str!("../../fixtures/patients/hit-enoxaparin.json")),
