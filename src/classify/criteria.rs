@@ -103,10 +103,12 @@ pub enum Window {
     Ever,
     Days(i64),
     Months(u32),
+    /// Began at least this many months ago ("history of ischaemic stroke more than 3 months ago").
+    OlderThanMonths(u32),
 }
 
 impl Window {
-    /// `current`, `ever`, `days:N` or `months:N`.
+    /// `current`, `ever`, `days:N`, `months:N` or `older-than-months:N`.
     pub fn parse(text: &str) -> Option<Window> {
         match text {
             "current" => Some(Window::Current),
@@ -116,6 +118,7 @@ impl Window {
                 match unit {
                     "days" => count.parse().ok().filter(|n| *n > 0).map(Window::Days),
                     "months" => count.parse().ok().filter(|n| *n > 0).map(Window::Months),
+                    "older-than-months" => count.parse().ok().filter(|n| *n > 0).map(Window::OlderThanMonths),
                     _ => None,
                 }
             }

@@ -248,9 +248,19 @@ fn condition_in_window(condition: &ConditionFact, window: Window, active_only: b
         Window::Current | Window::Ever => true,
         Window::Days(days) => (today - earliest_or_latest).whole_days() < days,
         Window::Months(months) => add_months(earliest_or_latest, months) > today,
+        Window::OlderThanMonths(_) => false,
     };
     if matches!(window, Window::Current | Window::Ever) {
         return Some(confirmed);
+    }
+    if let Window::OlderThanMonths(months) = window {
+        // The mirror image: certain only when even the latest possible start is old enough.
+        let older = |date: Date| add_months(date, months) <= today;
+        return match condition.start() {
+            None => Some(false),
+            Some(start) if !older(start.earliest()) => None,
+            Some(start) => Some(confirmed && older(start.latest())),
+        };
     }
     match condition.start() {
         None => Some(false),
@@ -294,5 +304,18 @@ mod tests {
         assert_eq!(check(Some("2026-08")), Some(false), "the month straddles the edge");
         assert_eq!(check(None), Some(false), "no date: it may apply");
         assert_eq!(condition_in_window(&stroke(None), Window::Current, false, today), None, "resolved");
+    }
+
+    #[test]
+    fn an_older_than_window_is_the_mirror_image_of_a_within_window() {
+        let today = date!(2026 - 11 - 24);
+        let older = Window::OlderThanMonths(3);
+        let check = |onset| condition_in_window(&stroke(onset), older, false, today);
+        assert_eq!(check(Some("2025-01-10")), Some(true), "almost two years ago");
+        assert_eq!(check(Some("2026-08-24")), Some(true), "exactly 3 months ago counts as older");
+        assert_eq!(check(Some("2026-08-25")), None, "one day inside 3 months is recent, not history");
+        assert_eq!(check(Some("2026-08")), Some(false), "the month straddles the edge");
+        assert_eq!(check(None), Some(false), "no date: it may apply");
+        assert_eq!(Window::parse("older-than-months:3"), Some(older));
     }
 }

@@ -76,10 +76,16 @@ pub enum Concept {
     PulmonaryEmbolism,
     LongTermAnticoagulantUse,
     LongTermAntiplateletUse,
+    IntracranialLesion,
+    HeadTrauma,
+    SeizureDisorder,
+    PepticUlcer,
+    SevereLiverDisease,
+    StructuralCerebralLesion,
 }
 
 impl Concept {
-    pub const ALL: [Concept; 24] = [
+    pub const ALL: [Concept; 30] = [
         Concept::Dvt,
         Concept::PhlegmasiaCeruleaDolens,
         Concept::MayThurner,
@@ -104,6 +110,12 @@ impl Concept {
         Concept::PulmonaryEmbolism,
         Concept::LongTermAnticoagulantUse,
         Concept::LongTermAntiplateletUse,
+        Concept::IntracranialLesion,
+        Concept::HeadTrauma,
+        Concept::SeizureDisorder,
+        Concept::PepticUlcer,
+        Concept::SevereLiverDisease,
+        Concept::StructuralCerebralLesion,
     ];
 
     /// The id the knowledge files use.
@@ -133,6 +145,12 @@ impl Concept {
             Concept::PulmonaryEmbolism => "pulmonary-embolism",
             Concept::LongTermAnticoagulantUse => "long-term-anticoagulant-use",
             Concept::LongTermAntiplateletUse => "long-term-antiplatelet-use",
+            Concept::IntracranialLesion => "intracranial-lesion",
+            Concept::HeadTrauma => "head-trauma",
+            Concept::SeizureDisorder => "seizure-disorder",
+            Concept::PepticUlcer => "peptic-ulcer",
+            Concept::SevereLiverDisease => "severe-liver-disease",
+            Concept::StructuralCerebralLesion => "structural-cerebral-lesion",
         }
     }
 

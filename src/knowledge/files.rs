@@ -9,6 +9,8 @@ pub struct Files {
     pub acr: String,
     pub procedures: String,
     pub value_sets: Vec<(String, String)>,
+    /// `value-sets/published.toml`, written by `knowledge/value-sets/generate.py` from the published sets.
+    pub published: String,
     pub medications: String,
     pub labs: String,
     pub thresholds: String,
@@ -29,6 +31,7 @@ impl Files {
                     include_str!("../../knowledge/value-sets/conditions.toml").to_owned(),
                 ),
             ],
+            published: include_str!("../../knowledge/value-sets/published.toml").to_owned(),
             medications: include_str!("../../knowledge/medications.toml").to_owned(),
             labs: include_str!("../../knowledge/labs.toml").to_owned(),
             thresholds: include_str!("../../knowledge/thresholds.toml").to_owned(),
@@ -99,7 +102,7 @@ pub(super) struct ProcedureRow {
     pub codes: Vec<CodeRow>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CodeRow {
     pub system: String,
@@ -112,6 +115,9 @@ pub(super) struct CodeRow {
     pub acuity: Option<String>,
     pub status: String,
     pub source: String,
+    /// Why this row is not from a published value set (in the value-set files, every row that is not the
+    /// segment, side and acuity of a published DVT code says this).
+    pub hand_made: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,7 +136,41 @@ pub(super) struct ConceptRow {
     #[serde(default)]
     pub texts: Vec<String>,
     pub texts_source: Option<String>,
+    #[serde(default)]
     pub codes: Vec<CodeRow>,
+}
+
+/// `value-sets/published.toml`: the published value sets, one per target it serves.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PublishedFile {
+    pub value_set: Vec<PublishedSet>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PublishedSet {
+    /// `concept`, `medication` or `lab`.
+    pub target: String,
+    pub id: String,
+    pub file: String,
+    pub title: String,
+    pub oid: String,
+    pub version: String,
+    pub repository: String,
+    pub commit: String,
+    pub path: String,
+    pub source: String,
+    /// For reviewers: which codes of the set serve the target, and why.
+    #[serde(rename = "selection")]
+    pub _selection: String,
+    /// How many codes the set lists (the selection keeps `codes`).
+    pub published: usize,
+    /// Medication sets: the codes that are heparins.
+    #[serde(default)]
+    pub heparins: Vec<String>,
+    /// `[system, code, display]` as published.
+    pub codes: Vec<(String, String, String)>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,6 +187,7 @@ pub(super) struct MedicationClassRow {
     /// For reviewers of the file; required, not used at run time.
     #[serde(rename = "description")]
     pub _description: String,
+    #[serde(default)]
     pub codes: Vec<MedicationCodeRow>,
 }
 
@@ -159,6 +200,8 @@ pub(super) struct MedicationCodeRow {
     pub heparin: bool,
     pub status: String,
     pub source: String,
+    /// Why the code is listed by hand (no published set holds it); required in `medications.toml` classes.
+    pub hand_made: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +225,7 @@ pub(super) struct LabsFile {
 pub(super) struct LabRow {
     pub id: String,
     pub unit: String,
+    #[serde(default)]
     pub codes: Vec<LabCodeRow>,
 }
 
@@ -192,6 +236,8 @@ pub(super) struct LabCodeRow {
     pub display: String,
     pub status: String,
     pub source: String,
+    /// Why the code is listed by hand (no published set holds it); required.
+    pub hand_made: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use super::files::{self, CodeRow, Files, TriggerRow};
 use super::{
     Category, ConceptMatch, Interpretation, KnowledgeBase, KnowledgeError, OrderCode, PlanApplies, PlanItem, Procedure,
-    Rating, SYSTEMS, Source, Unchecked, VariantRows, normalize,
+    PublishedValueSet, Rating, SYSTEMS, Source, Unchecked, VariantRows, normalize,
 };
 use crate::classify::{Criteria, FlagClass, FlagRule, Thresholds, Trigger, Variant, Window};
 use crate::evidence::{
@@ -81,23 +81,91 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         }
     }
 
-    // Medications: RxNorm codes by class; an order for one means the class's procedure.
+    // The published value sets (generated file), by target.
+    let published: files::PublishedFile = parse("value-sets/published.toml", &files.published)?;
+    let mut value_sets = Vec::new();
+    for set in &published.value_set {
+        let file = "value-sets/published.toml";
+        cite(file, &format!("value set `{}`", set.oid), &set.source)?;
+        if set.codes.is_empty() || set.codes.len() > set.published {
+            return invalid(file, format!("value set `{}` for `{}`: codes do not fit its size", set.oid, set.id));
+        }
+        value_sets.push(PublishedValueSet {
+            target: set.target.clone(),
+            id: set.id.clone(),
+            file: set.file.clone(),
+            title: set.title.clone(),
+            oid: set.oid.clone(),
+            version: set.version.clone(),
+            repository: set.repository.clone(),
+            commit: set.commit.clone(),
+            path: set.path.clone(),
+            kept: set.codes.len(),
+            published: set.published,
+        });
+    }
+    let published_for = |target: &str, id: &str| -> Vec<(&files::PublishedSet, &(String, String, String))> {
+        published
+            .value_set
+            .iter()
+            .filter(|set| set.target == target && set.id == id)
+            .flat_map(|set| set.codes.iter().map(move |code| (set, code)))
+            .collect()
+    };
+    for set in &published.value_set {
+        let known = match set.target.as_str() {
+            "concept" => Concept::parse(&set.id).is_some(),
+            "medication" => MedicationClass::parse(&set.id).is_some(),
+            "lab" => Lab::parse(&set.id).is_some(),
+            _ => false,
+        };
+        if !known {
+            return invalid(
+                "value-sets/published.toml",
+                format!("value set `{}`: unknown {} `{}`", set.oid, set.target, set.id),
+            );
+        }
+    }
+
+    // Medications: RxNorm codes by class (published sets, then the hand-made rows); an order for one means the
+    // class's procedure.
     let mut medications = HashMap::new();
     for class_row in &medications_file.class {
         let file = "medications.toml";
         let class = MedicationClass::parse(&class_row.id)
             .ok_or_else(|| error(file, format!("unknown medication class `{}`", class_row.id)))?;
+        let mut class_codes: Vec<(String, String, bool)> = Vec::new();
+        for (set, (system, code, display)) in published_for("medication", &class_row.id) {
+            if system != "rxnorm" {
+                return invalid(
+                    "value-sets/published.toml",
+                    format!("value set `{}`: `{code}` is not RxNorm", set.oid),
+                );
+            }
+            if !class_codes.iter().any(|(known, _, _)| known == code) {
+                class_codes.push((code.clone(), display.clone(), set.heparins.contains(code)));
+            }
+        }
         for code in &class_row.codes {
             cite(file, &format!("RxNorm `{}`", code.code), &code.source)?;
             check_status(file, &code.status, &code.code)?;
-            displays.insert((super::RXNORM.to_owned(), code.code.clone()), code.display.clone());
-            if medications.insert(code.code.clone(), (class, code.heparin)).is_some() {
-                return invalid(file, format!("RxNorm `{}` is listed twice", code.code));
+            if code.hand_made.is_none() {
+                return invalid(file, format!("RxNorm `{}`: a hand-made row says why (`hand_made`)", code.code));
+            }
+            if class_codes.iter().any(|(known, _, _)| *known == code.code) {
+                return invalid(file, format!("RxNorm `{}` is in a published set already", code.code));
+            }
+            class_codes.push((code.code.clone(), code.display.clone(), code.heparin));
+        }
+        for (code, display, heparin) in class_codes {
+            displays.insert((super::RXNORM.to_owned(), code.clone()), display);
+            if medications.insert(code.clone(), (class, heparin)).is_some() {
+                return invalid(file, format!("RxNorm `{code}` is listed in two classes"));
             }
             for (procedure_class, procedure) in &medication_procedures {
                 if *procedure_class == class {
                     procedure_codes
-                        .entry((super::RXNORM.to_owned(), code.code.clone()))
+                        .entry((super::RXNORM.to_owned(), code.clone()))
                         .or_default()
                         .push(procedure.clone());
                 }
@@ -150,10 +218,12 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         return invalid("acr.toml", format!("variant `{missing}` has no rows"));
     }
 
-    // Value sets.
+    // Value sets: each concept's codes are those of its published sets plus its hand-made rows. In the DVT file
+    // a row without `hand_made` gives the segment, side and acuity of a published DVT code.
     let mut condition_codes: HashMap<(String, String), Vec<ConceptMatch>> = HashMap::new();
     let mut condition_prefixes = Vec::new();
     let mut condition_texts = Vec::new();
+    let mut concept_counts: HashMap<Concept, usize> = HashMap::new();
     let mut concepts_seen = BTreeSet::new();
     for (file, text) in &files.value_sets {
         let value_sets: files::ValueSetFile = parse(file, text)?;
@@ -163,7 +233,8 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
             if !concepts_seen.insert(concept) {
                 return invalid(file, format!("concept `{}` is defined twice", row.id));
             }
-            if row.codes.is_empty() && row.texts.is_empty() {
+            let published_codes = published_for("concept", &row.id);
+            if row.codes.is_empty() && row.texts.is_empty() && published_codes.is_empty() {
                 return invalid(file, format!("concept `{}` has neither codes nor texts", row.id));
             }
             if !row.texts.is_empty() {
@@ -171,15 +242,67 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
                 cite(file, &format!("concept `{}` texts", row.id), source)?;
                 condition_texts.extend(row.texts.iter().map(|text| (text.to_lowercase(), concept)));
             }
-            let mut seen = HashSet::new();
+            // (system, normalised code) → (row, display, source) for every code of the concept.
+            let mut seen: HashSet<(&'static str, String)> = HashSet::new();
+            let mut rows: Vec<(CodeRow, bool)> = Vec::new();
+            for (set, (system, code, display)) in &published_codes {
+                let uri = system_uri("value-sets/published.toml", system)?;
+                if !seen.insert((uri, normalize(uri, code))) {
+                    continue;
+                }
+                let annotation = row.codes.iter().find(|hand| {
+                    hand.hand_made.is_none()
+                        && hand.system == *system
+                        && normalize(uri, &hand.code) == normalize(uri, code)
+                });
+                if concept == Concept::Dvt && annotation.is_none() {
+                    return invalid(file, format!("published DVT code `{code}` has no segment, side and acuity row"));
+                }
+                rows.push((
+                    CodeRow {
+                        system: system.clone(),
+                        code: code.clone(),
+                        display: display.clone(),
+                        prefix: false,
+                        segment: annotation.and_then(|a| a.segment.clone()),
+                        laterality: annotation.and_then(|a| a.laterality.clone()),
+                        acuity: annotation.and_then(|a| a.acuity.clone()),
+                        status: "V".to_owned(),
+                        source: set.source.clone(),
+                        hand_made: None,
+                    },
+                    true,
+                ));
+            }
             for code in &row.codes {
+                let system = system_uri(file, &code.system)?;
+                let normalized = normalize(system, &code.code);
+                if code.hand_made.is_none() {
+                    if concept == Concept::Dvt && seen.contains(&(system, normalized)) {
+                        continue;
+                    }
+                    return invalid(
+                        file,
+                        format!(
+                            "concept `{}` code `{}`: in no published set, so it says why (`hand_made`)",
+                            row.id, code.code
+                        ),
+                    );
+                }
+                if !seen.insert((system, normalized)) {
+                    return invalid(
+                        file,
+                        format!("concept `{}` lists code `{}` twice (or a published set has it)", row.id, code.code),
+                    );
+                }
+                rows.push((code.clone(), false));
+            }
+            concept_counts.insert(concept, rows.len());
+            for (code, _published) in &rows {
                 cite(file, &format!("concept `{}` code `{}`", row.id, code.code), &code.source)?;
                 check_status(file, &code.status, &code.code)?;
                 let system = system_uri(file, &code.system)?;
                 let normalized = normalize(system, &code.code);
-                if !seen.insert((system, normalized.clone())) {
-                    return invalid(file, format!("concept `{}` lists code `{}` twice", row.id, code.code));
-                }
                 if !code.prefix {
                     displays.entry((system.to_owned(), normalized.clone())).or_insert_with(|| code.display.clone());
                 }
@@ -211,12 +334,30 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         let file = "labs.toml";
         let lab = Lab::parse(&row.id).ok_or_else(|| error(file, format!("unknown lab `{}`", row.id)))?;
         lab_units.insert(lab, row.unit.clone());
+        let mut lab_codes: Vec<(String, String)> = Vec::new();
+        for (set, (system, code, display)) in published_for("lab", &row.id) {
+            if system != "loinc" {
+                return invalid("value-sets/published.toml", format!("value set `{}`: `{code}` is not LOINC", set.oid));
+            }
+            if !lab_codes.iter().any(|(known, _)| known == code) {
+                lab_codes.push((code.clone(), display.clone()));
+            }
+        }
         for code in &row.codes {
             cite(file, &format!("LOINC `{}`", code.code), &code.source)?;
             check_status(file, &code.status, &code.code)?;
-            displays.insert((super::LOINC.to_owned(), code.code.clone()), code.display.clone());
-            if labs.insert(code.code.clone(), lab).is_some() {
-                return invalid(file, format!("LOINC `{}` is listed twice", code.code));
+            if code.hand_made.is_none() {
+                return invalid(file, format!("LOINC `{}`: a hand-made row says why (`hand_made`)", code.code));
+            }
+            if lab_codes.iter().any(|(known, _)| *known == code.code) {
+                return invalid(file, format!("LOINC `{}` is in a published set already", code.code));
+            }
+            lab_codes.push((code.code.clone(), code.display.clone()));
+        }
+        for (code, display) in lab_codes {
+            displays.insert((super::LOINC.to_owned(), code.clone()), display);
+            if labs.insert(code.clone(), lab).is_some() {
+                return invalid(file, format!("LOINC `{code}` is listed for two labs"));
             }
         }
     }
@@ -344,6 +485,8 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         condition_codes,
         condition_prefixes,
         condition_texts,
+        concept_counts,
+        value_sets,
         medications,
         thrombolytic_allergy_codes: medications_file
             .allergy

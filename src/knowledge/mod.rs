@@ -31,6 +31,10 @@ pub struct KnowledgeBase {
     condition_codes: HashMap<(String, String), Vec<ConceptMatch>>,
     condition_prefixes: Vec<(String, String, ConceptMatch)>,
     condition_texts: Vec<(String, Concept)>,
+    /// How many codes (exact or prefix) each concept has, published and hand-made.
+    concept_counts: HashMap<Concept, usize>,
+    /// The published value sets the codes come from.
+    value_sets: Vec<PublishedValueSet>,
     medications: HashMap<String, (MedicationClass, bool)>,
     thrombolytic_allergy_codes: Vec<String>,
     contrast_texts: Vec<String>,
@@ -159,6 +163,25 @@ pub struct OrderCode {
     pub system: String,
     pub code: String,
     pub display: String,
+}
+
+/// A published value set (VSAC expansion), as `value-sets/published.toml` records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedValueSet {
+    /// `concept`, `medication` or `lab`.
+    pub target: String,
+    /// The concept, medication class or lab it serves.
+    pub id: String,
+    pub file: String,
+    pub title: String,
+    pub oid: String,
+    pub version: String,
+    pub repository: String,
+    pub commit: String,
+    pub path: String,
+    /// Codes of the set this service uses, of `published`.
+    pub kept: usize,
+    pub published: usize,
 }
 
 /// What a condition code means.
@@ -315,6 +338,16 @@ impl KnowledgeBase {
             }
         }
         matches
+    }
+
+    /// How many codes a concept has (published and hand-made; an ICD-10-CM prefix counts once).
+    pub fn concept_code_count(&self, concept: Concept) -> usize {
+        self.concept_counts.get(&concept).copied().unwrap_or(0)
+    }
+
+    /// The published value sets the knowledge uses, in file order.
+    pub fn value_sets(&self) -> &[PublishedValueSet] {
+        &self.value_sets
     }
 
     /// Concepts with no verified code, named in `text`.
