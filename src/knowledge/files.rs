@@ -136,6 +136,11 @@ pub(super) struct ConceptRow {
     #[serde(default)]
     pub texts: Vec<String>,
     pub texts_source: Option<String>,
+    /// Phrases that name the concept in a Condition's text when none of its codes is known: not used as the
+    /// concept (the phrase may be negated or historical), but reported so the clinician codes it.
+    #[serde(default)]
+    pub text_only: Vec<String>,
+    pub text_only_source: Option<String>,
     #[serde(default)]
     pub codes: Vec<CodeRow>,
 }

@@ -223,6 +223,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
     let mut condition_codes: HashMap<(String, String), Vec<ConceptMatch>> = HashMap::new();
     let mut condition_prefixes = Vec::new();
     let mut condition_texts = Vec::new();
+    let mut text_only = Vec::new();
     let mut concept_counts: HashMap<Concept, usize> = HashMap::new();
     let mut concepts_seen = BTreeSet::new();
     for (file, text) in &files.value_sets {
@@ -241,6 +242,11 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
                 let source = row.texts_source.as_deref().unwrap_or_default();
                 cite(file, &format!("concept `{}` texts", row.id), source)?;
                 condition_texts.extend(row.texts.iter().map(|text| (text.to_lowercase(), concept)));
+            }
+            if !row.text_only.is_empty() {
+                let source = row.text_only_source.as_deref().unwrap_or_default();
+                cite(file, &format!("concept `{}` text_only", row.id), source)?;
+                text_only.extend(row.text_only.iter().map(|text| (text.to_lowercase(), concept)));
             }
             // (system, normalised code) → (row, display, source) for every code of the concept.
             let mut seen: HashSet<(&'static str, String)> = HashSet::new();
@@ -485,6 +491,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         condition_codes,
         condition_prefixes,
         condition_texts,
+        text_only,
         concept_counts,
         value_sets,
         medications,

@@ -31,6 +31,8 @@ pub struct KnowledgeBase {
     condition_codes: HashMap<(String, String), Vec<ConceptMatch>>,
     condition_prefixes: Vec<(String, String, ConceptMatch)>,
     condition_texts: Vec<(String, Concept)>,
+    /// Phrases that name a concept but are only reported, never used (`text_only` in the value-set files).
+    text_only: Vec<(String, Concept)>,
     /// How many codes (exact or prefix) each concept has, published and hand-made.
     concept_counts: HashMap<Concept, usize>,
     /// The published value sets the codes come from.
@@ -246,6 +248,42 @@ pub const SYSTEMS: [(&str, &str, &str); 5] = [
     ("cpt", "http://www.ama-assn.org/go/cpt", "CPT"),
 ];
 
+/// Other spellings of the code systems above that records use: the HL7 OIDs (FHIR R4 "Using Codes",
+/// terminologies-systems.html lists each system's OID), an `http://snomed.info/sct/{module}` edition URI, and
+/// a trailing slash or upper case in the URL. Matched after trimming and lower-casing.
+const SYSTEM_ALIASES: [(&str, &str); 9] = [
+    ("urn:oid:2.16.840.1.113883.6.90", ICD10CM),
+    ("urn:oid:2.16.840.1.113883.6.96", SNOMED),
+    ("urn:oid:2.16.840.1.113883.6.1", LOINC),
+    ("urn:oid:2.16.840.1.113883.6.88", RXNORM),
+    ("urn:oid:2.16.840.1.113883.6.12", CPT),
+    ("2.16.840.1.113883.6.90", ICD10CM),
+    ("2.16.840.1.113883.6.96", SNOMED),
+    ("2.16.840.1.113883.6.1", LOINC),
+    ("2.16.840.1.113883.6.88", RXNORM),
+];
+
+/// The canonical URL of a code system the knowledge knows, whatever form the record wrote it in; any other
+/// system unchanged.
+pub fn canonical_system(system: &str) -> &str {
+    let trimmed = system.trim();
+    let lowered = trimmed.trim_end_matches('/').to_ascii_lowercase();
+    if let Some((_, uri, _)) = SYSTEMS.iter().find(|(_, uri, _)| uri.eq_ignore_ascii_case(&lowered)) {
+        return uri;
+    }
+    if let Some((_, uri)) = SYSTEM_ALIASES.iter().find(|(alias, _)| *alias == lowered) {
+        return uri;
+    }
+    // A SNOMED CT edition or version URI (`http://snomed.info/sct/731000124108/version/20230301`).
+    if lowered.starts_with("http://snomed.info/sct/") {
+        return SNOMED;
+    }
+    if lowered == "2.16.840.1.113883.6.12" {
+        return CPT;
+    }
+    trimmed
+}
+
 pub const ICD10CM: &str = "http://hl7.org/fhir/sid/icd-10-cm";
 pub const SNOMED: &str = "http://snomed.info/sct";
 pub const LOINC: &str = "http://loinc.org";
@@ -357,6 +395,12 @@ impl KnowledgeBase {
             self.condition_texts.iter().filter(|(phrase, _)| text.contains(phrase.as_str())).map(|(_, c)| *c).collect();
         concepts.dedup();
         concepts
+    }
+
+    /// The concept a Condition's text names when none of its codes is known, to report, not to use.
+    pub fn text_only_concept(&self, text: &str) -> Option<Concept> {
+        let text = text.to_lowercase();
+        self.text_only.iter().find(|(phrase, _)| text.contains(phrase.as_str())).map(|(_, concept)| *concept)
     }
 
     /// The class of an RxNorm code, and whether it is a heparin.
