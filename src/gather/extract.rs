@@ -59,6 +59,9 @@ pub fn extract(record: &PatientRecord, orders: &[DraftOrder], knowledge: &Knowle
             _ => {}
         }
     }
+    if let Some(egfr) = computed_egfr(&evidence, knowledge) {
+        evidence.labs.push(egfr);
+    }
     evidence.orders = orders.iter().map(|order| order_fact(order, &evidence, knowledge)).collect();
     for (key, reason) in record.unavailable() {
         let contents = keys::spec(key).map_or(key, |spec| spec.contents);
@@ -80,6 +83,68 @@ fn unknown_modifier(resource: &Resource) -> Option<String> {
         resource.reference(),
         urls.join(", ")
     ))
+}
+
+/// With no eGFR in the record, the eGFR of the newest creatinine by CKD-EPI 2021 (race-free), when the
+/// patient's sex (female or male) and age on that day are known; the fact says it was computed and from what.
+fn computed_egfr(evidence: &Evidence, knowledge: &KnowledgeBase) -> Option<LabFact> {
+    let number = |lab: &LabFact| match lab.value {
+        LabValue::Number { value, .. } => Some(value),
+        _ => None,
+    };
+    if evidence.labs.iter().any(|lab| lab.lab == Lab::Egfr && number(lab).is_some()) {
+        return None;
+    }
+    let creatinine = evidence
+        .labs
+        .iter()
+        .filter(|lab| lab.lab == Lab::Creatinine && number(lab).is_some())
+        .filter_map(|lab| lab.date.as_ref().map(|date| (date.date.latest(), lab)))
+        .max_by_key(|(latest, _)| *latest)
+        .map(|(_, lab)| lab)?;
+    let patient = evidence.patient.as_ref()?;
+    let female = match patient.sex.as_deref() {
+        Some("female") => true,
+        Some("male") => false,
+        _ => return None,
+    };
+    let birth = patient.birth_date.as_ref()?;
+    let taken = &creatinine.date.as_ref()?.date;
+    // The age must be the same whichever day of the birth date's and the result's ranges is meant.
+    let age = whole_years(birth.earliest(), taken.earliest());
+    let others = [
+        whole_years(birth.latest(), taken.latest()),
+        whole_years(birth.earliest(), taken.latest()),
+        whole_years(birth.latest(), taken.earliest()),
+    ];
+    if others.iter().any(|other| *other != age) {
+        return None;
+    }
+    let value = number(creatinine)?;
+    let egfr = knowledge.egfr_equation().egfr(value, f64::from(age), female)?;
+    Some(LabFact {
+        source: Source {
+            resource: creatinine.source.resource.clone(),
+            code: Some(CodeRef {
+                system: "computed".to_owned(),
+                code: "CKD-EPI 2021".to_owned(),
+                display: Some(format!(
+                    "eGFR computed (CKD-EPI 2021, race-free) from creatinine {} mg/dL, age {age}, {}",
+                    trim((value * 100.0).round() / 100.0),
+                    if female { "female" } else { "male" }
+                )),
+            }),
+        },
+        lab: Lab::Egfr,
+        value: LabValue::Number { value: egfr.round(), unit: knowledge.lab_unit(Lab::Egfr).to_owned() },
+        date: creatinine.date.clone(),
+    })
+}
+
+/// Whole years from `birth` to `on` (birthdays count on the day).
+fn whole_years(birth: Date, on: Date) -> i32 {
+    let had_birthday = (on.month() as u8, on.day()) >= (birth.month() as u8, birth.day());
+    on.year() - birth.year() - i32::from(!had_birthday)
 }
 
 /// A Procedure entered in error or not done never happened: it is no finding.
@@ -496,25 +561,11 @@ fn quantity_value(quantity: Option<&Quantity>, lab: Lab, knowledge: &KnowledgeBa
     let Some(value) = quantity.value else {
         return LabValue::Unreadable { reason: "no value".to_owned() };
     };
+    // UCUM `code` first, else the human `unit`; either may be what the lab system filled in.
     let unit_text = quantity.code.as_deref().or(quantity.unit.as_deref()).unwrap_or("");
-    let unit: String =
-        unit_text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase().replace('µ', "u");
-    let factor = match (lab, unit.as_str()) {
-        (Lab::Platelets, "10*3/ul" | "10^3/ul" | "k/ul" | "x10e3/ul" | "thou/ul" | "10*3/mm3" | "10^3/mm3")
-        | (Lab::Platelets, "10*9/l" | "10^9/l" | "x10e9/l" | "gpt/l")
-        | (Lab::Hemoglobin, "g/dl")
-        | (Lab::Creatinine, "mg/dl")
-        | (Lab::Egfr, "ml/min/{1.73_m2}" | "ml/min/1.73m2" | "ml/min/1.73m^2" | "ml/min/{1.73m2}" | "ml/min")
-        | (Lab::Inr, "{inr}" | "inr" | "{ratio}" | "ratio" | "1" | "")
-        | (Lab::SystolicBp | Lab::DiastolicBp, "mm[hg]" | "mmhg") => Some(1.0),
-        (Lab::Platelets, "/ul" | "/mm3" | "{cells}/ul" | "cells/ul") => Some(0.001),
-        (Lab::Hemoglobin, "g/l") => Some(0.1),
-        // 1 mmol/L of haemoglobin (monomer) is 1.611 g/dL.
-        (Lab::Hemoglobin, "mmol/l") => Some(1.611),
-        // Creatinine: 88.4 umol/L per mg/dL.
-        (Lab::Creatinine, "umol/l") => Some(1.0 / 88.4),
-        _ => None,
-    };
+    let factor = knowledge.unit_factor(lab, unit_text).or_else(|| {
+        quantity.unit.as_deref().filter(|unit| *unit != unit_text).and_then(|unit| knowledge.unit_factor(lab, unit))
+    });
     match factor {
         Some(factor) => LabValue::Number { value: value * factor, unit: knowledge.lab_unit(lab).to_owned() },
         None => LabValue::Unreadable { reason: format!("unit `{unit_text}` is not one we convert") },
@@ -876,6 +927,71 @@ mod tests {
         assert!(notes[1].starts_with("Condition/modified (it has a modifierExtension"));
         assert!(notes[1].contains("http://example.org/negated"));
         assert!(notes[2].starts_with("Condition/vague (its onset, onsetString \"about 3 weeks ago\""));
+    }
+
+    #[test]
+    fn cell_counts_in_every_spelling_and_unknown_units_reported() {
+        let platelets = |id: &str, value: f64, unit: &str| {
+            json!({"resource": {"resourceType": "Observation", "id": id, "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "777-3"}]},
+                "effectiveDateTime": "2026-11-23", "valueQuantity": {"value": value, "unit": unit}}})
+        };
+        let spellings = [
+            ("10*3/uL", 150.0),
+            ("10^3/uL", 150.0),
+            ("K/uL", 150.0),
+            ("THOU/uL", 150.0),
+            ("THOU/mm3", 150.0),
+            ("x10E3/uL", 150.0),
+            ("10*9/L", 150.0),
+            ("/uL", 150000.0),
+            ("/mm3", 150000.0),
+            ("10 ^3 / µL", 150.0),
+        ];
+        let resources: Vec<serde_json::Value> =
+            spellings.iter().enumerate().map(|(i, (unit, value))| platelets(&format!("p{i}"), *value, unit)).collect();
+        let mut resources = resources;
+        resources.push(platelets("odd", 150.0, "per hpf"));
+        let evidence = extract(&record(serde_json::Value::Array(resources)), &[], &knowledge());
+        for lab in &evidence.labs[..spellings.len()] {
+            assert_eq!(
+                lab.value,
+                LabValue::Number { value: 150.0, unit: "10*9/L".to_owned() },
+                "{}",
+                lab.source.resource
+            );
+        }
+        assert_eq!(
+            evidence.labs[spellings.len()].value,
+            LabValue::Unreadable { reason: "unit `per hpf` is not one we convert".to_owned() }
+        );
+    }
+
+    #[test]
+    fn egfr_is_computed_from_creatinine_age_and_sex_and_says_so() {
+        let patient = |gender: &str| {
+            json!({"resource": {"resourceType": "Patient", "id": "p1", "gender": gender,
+            "birthDate": "1976-06-15"}})
+        };
+        let creatinine = |value: f64, unit: &str| {
+            json!({"resource": {"resourceType": "Observation", "id": "cr",
+            "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "2160-0"}]},
+            "effectiveDateTime": "2026-11-23", "valueQuantity": {"value": value, "unit": unit}}})
+        };
+        let egfr = |resources: serde_json::Value| {
+            let evidence = extract(&record(resources), &[], &knowledge());
+            evidence.labs.into_iter().find(|lab| lab.lab == Lab::Egfr)
+        };
+        // CKD-EPI 2021 at 50 years, creatinine 1.0 mg/dL: 92 for a man, 69 for a woman (Inker 2021).
+        let male = egfr(json!([patient("male"), creatinine(1.0, "mg/dL")])).unwrap();
+        assert_eq!(male.value, LabValue::Number { value: 92.0, unit: "mL/min/{1.73_m2}".to_owned() });
+        let code = male.source.code.unwrap();
+        assert_eq!((code.system.as_str(), male.source.resource.as_str()), ("computed", "Observation/cr"));
+        assert!(code.display.unwrap().contains("from creatinine 1 mg/dL, age 50, male"));
+        let female = egfr(json!([patient("female"), creatinine(88.4, "umol/L")])).unwrap();
+        assert_eq!(female.value, LabValue::Number { value: 69.0, unit: "mL/min/{1.73_m2}".to_owned() });
+        assert_eq!(egfr(json!([patient("unknown"), creatinine(1.0, "mg/dL")])), None, "sex unknown: not computed");
+        assert_eq!(egfr(json!([creatinine(1.0, "mg/dL")])), None, "no patient: not computed");
     }
 
     #[test]

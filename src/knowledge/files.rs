@@ -223,6 +223,31 @@ pub(super) struct LabsFile {
     pub lab: Vec<LabRow>,
     pub panel: PanelRow,
     pub interpretation: InterpretationRow,
+    pub egfr_from_creatinine: EgfrEquationRow,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UnitRow {
+    pub unit: String,
+    pub factor: f64,
+    pub source: String,
+}
+
+/// The CKD-EPI 2021 creatinine equation's coefficients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EgfrEquationRow {
+    pub source: String,
+    pub constant: f64,
+    pub exponent_above: f64,
+    pub age_base: f64,
+    pub female_factor: f64,
+    pub kappa_female: f64,
+    pub kappa_male: f64,
+    pub alpha_female: f64,
+    pub alpha_male: f64,
+    pub minimum_age: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,6 +255,9 @@ pub(super) struct LabsFile {
 pub(super) struct LabRow {
     pub id: String,
     pub unit: String,
+    /// Units results arrive in, with the factor to `unit`.
+    #[serde(default)]
+    pub units: Vec<UnitRow>,
     #[serde(default)]
     pub codes: Vec<LabCodeRow>,
 }

@@ -336,10 +336,20 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
     let labs_file: files::LabsFile = parse("labs.toml", &files.labs)?;
     let mut labs = HashMap::new();
     let mut lab_units = HashMap::new();
+    let mut lab_factors = HashMap::new();
     for row in &labs_file.lab {
         let file = "labs.toml";
         let lab = Lab::parse(&row.id).ok_or_else(|| error(file, format!("unknown lab `{}`", row.id)))?;
         lab_units.insert(lab, row.unit.clone());
+        for unit in &row.units {
+            cite(file, &format!("lab `{}` unit `{}`", row.id, unit.unit), &unit.source)?;
+            if !(unit.factor.is_finite() && unit.factor > 0.0) {
+                return invalid(file, format!("lab `{}` unit `{}`: the factor must be above 0", row.id, unit.unit));
+            }
+            if lab_factors.insert((lab, super::unit_key(&unit.unit)), unit.factor).is_some() {
+                return invalid(file, format!("lab `{}` lists unit `{}` twice", row.id, unit.unit));
+            }
+        }
         let mut lab_codes: Vec<(String, String)> = Vec::new();
         for (set, (system, code, display)) in published_for("lab", &row.id) {
             if system != "loinc" {
@@ -374,6 +384,19 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
     let panel = &labs_file.panel.blood_pressure;
     displays.insert((super::LOINC.to_owned(), panel.code.clone()), panel.display.clone());
     cite("labs.toml", "interpretation", &labs_file.interpretation.source)?;
+    cite("labs.toml", "egfr_from_creatinine", &labs_file.egfr_from_creatinine.source)?;
+    let equation = &labs_file.egfr_from_creatinine;
+    let egfr_equation = super::EgfrEquation {
+        constant: equation.constant,
+        exponent_above: equation.exponent_above,
+        age_base: equation.age_base,
+        female_factor: equation.female_factor,
+        kappa_female: equation.kappa_female,
+        kappa_male: equation.kappa_male,
+        alpha_female: equation.alpha_female,
+        alpha_male: equation.alpha_male,
+        minimum_age: equation.minimum_age,
+    };
 
     // Thresholds, with configured values for the ones no source fixes.
     let thresholds_file: files::ThresholdsFile = parse("thresholds.toml", &files.thresholds)?;
@@ -504,6 +527,8 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         contrast_texts: medications_file.allergy.contrast_texts.iter().map(|t| t.to_lowercase()).collect(),
         labs,
         lab_units,
+        lab_factors,
+        egfr_equation,
         displays,
         blood_pressure_panel: labs_file.panel.blood_pressure.code,
         interpretation,

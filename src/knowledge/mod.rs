@@ -42,6 +42,9 @@ pub struct KnowledgeBase {
     contrast_texts: Vec<String>,
     labs: HashMap<String, Lab>,
     lab_units: HashMap<Lab, String>,
+    /// (lab, unit key) → the factor to the lab's compared unit.
+    lab_factors: HashMap<(Lab, String), f64>,
+    egfr_equation: EgfrEquation,
     /// Our display of every code the files list, for records that send a code without one.
     displays: HashMap<(String, String), String>,
     blood_pressure_panel: String,
@@ -184,6 +187,46 @@ pub struct PublishedValueSet {
     /// Codes of the set this service uses, of `published`.
     pub kept: usize,
     pub published: usize,
+}
+
+/// The CKD-EPI 2021 creatinine equation (race-free), as `labs.toml` gives its coefficients.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EgfrEquation {
+    pub constant: f64,
+    pub exponent_above: f64,
+    pub age_base: f64,
+    pub female_factor: f64,
+    pub kappa_female: f64,
+    pub kappa_male: f64,
+    pub alpha_female: f64,
+    pub alpha_male: f64,
+    pub minimum_age: f64,
+}
+
+impl EgfrEquation {
+    /// eGFR in mL/min/1.73 m2 from serum creatinine in mg/dL, age in years and sex; `None` under the minimum age
+    /// or for a creatinine that is not a positive number.
+    pub fn egfr(&self, creatinine_mg_dl: f64, age_years: f64, female: bool) -> Option<f64> {
+        if !(creatinine_mg_dl.is_finite() && creatinine_mg_dl > 0.0) || age_years < self.minimum_age {
+            return None;
+        }
+        let (kappa, alpha) =
+            if female { (self.kappa_female, self.alpha_female) } else { (self.kappa_male, self.alpha_male) };
+        let ratio = creatinine_mg_dl / kappa;
+        let sex = if female { self.female_factor } else { 1.0 };
+        Some(
+            self.constant
+                * ratio.min(1.0).powf(alpha)
+                * ratio.max(1.0).powf(self.exponent_above)
+                * self.age_base.powf(age_years)
+                * sex,
+        )
+    }
+}
+
+/// A unit as compared: no spaces, lower case, the micro sign as `u`.
+pub(crate) fn unit_key(unit: &str) -> String {
+    unit.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase().replace(['µ', 'μ'], "u")
 }
 
 /// What a condition code means.
@@ -424,6 +467,15 @@ impl KnowledgeBase {
     /// Our display for a code, when the files list it.
     pub fn display(&self, system: &str, code: &str) -> Option<&str> {
         self.displays.get(&(system.to_owned(), normalize(system, code))).map(String::as_str)
+    }
+
+    /// The factor from `unit` to the unit labs of this kind are compared in, when `labs.toml` lists the unit.
+    pub fn unit_factor(&self, lab: Lab, unit: &str) -> Option<f64> {
+        self.lab_factors.get(&(lab, unit_key(unit))).copied()
+    }
+
+    pub fn egfr_equation(&self) -> &EgfrEquation {
+        &self.egfr_equation
     }
 
     /// The canonical unit labs of this kind are compared in.
