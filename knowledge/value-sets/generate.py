@@ -352,7 +352,7 @@ def observation_codes(published: str) -> list[str]:
     procedures = tomllib.loads((knowledge / "procedures.toml").read_text(encoding="utf-8"))
     codes = {code["code"] for lab in labs["lab"] for code in lab.get("codes", [])}
     codes |= {c for v in tomllib.loads(published)["value_set"] if v["target"] == "lab" for _, c, _ in v["codes"]}
-    codes |= {panel["code"] for panel in labs["panel"].values()}
+    codes |= {panel["code"] for panel in labs["panel"]["blood_pressure"]}
     codes |= {
         code["code"]
         for procedure in procedures["procedure"]

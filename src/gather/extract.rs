@@ -462,7 +462,7 @@ fn observation(resource: &Resource, knowledge: &KnowledgeBase, evidence: &mut Ev
         if system != knowledge::LOINC {
             continue;
         }
-        if value == knowledge.blood_pressure_panel() {
+        if knowledge.is_blood_pressure_panel(value) {
             for component in &resource.component {
                 let Some(component_code) = &component.code else { continue };
                 let Some((lab, loinc, loinc_display)) = component_code
@@ -964,6 +964,31 @@ mod tests {
         assert_eq!(
             evidence.labs[spellings.len()].value,
             LabValue::Unreadable { reason: "unit `per hpf` is not one we convert".to_owned() }
+        );
+    }
+
+    #[test]
+    fn both_blood_pressure_panels_are_read_through_their_components() {
+        let panel = |id: &str, code: &str| {
+            json!({"resource": {"resourceType": "Observation", "id": id,
+            "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "effectiveDateTime": "2026-11-23", "component": [
+                {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                 "valueQuantity": {"value": 185, "unit": "mm[Hg]"}},
+                {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+                 "valueQuantity": {"value": 95, "unit": "mmHg"}}]}})
+        };
+        let evidence =
+            extract(&record(json!([panel("fhir", "85354-9"), panel("synthea", "55284-4")])), &[], &knowledge());
+        let read: Vec<(&str, Lab)> = evidence.labs.iter().map(|lab| (lab.source.resource.as_str(), lab.lab)).collect();
+        assert_eq!(
+            read,
+            [
+                ("Observation/fhir", Lab::SystolicBp),
+                ("Observation/fhir", Lab::DiastolicBp),
+                ("Observation/synthea", Lab::SystolicBp),
+                ("Observation/synthea", Lab::DiastolicBp),
+            ]
         );
     }
 

@@ -276,7 +276,8 @@ pub(super) struct LabCodeRow {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PanelRow {
-    pub blood_pressure: PanelCode,
+    /// Blood pressure panels: systolic and diastolic are read from their components.
+    pub blood_pressure: Vec<PanelCode>,
 }
 
 #[derive(Debug, Deserialize)]

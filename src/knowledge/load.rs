@@ -380,9 +380,10 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
     if let Some(missing) = Lab::ALL.iter().find(|lab| !lab_units.contains_key(lab)) {
         return invalid("labs.toml", format!("lab `{}` has no codes", missing.id()));
     }
-    cite("labs.toml", "blood pressure panel", &labs_file.panel.blood_pressure.source)?;
-    let panel = &labs_file.panel.blood_pressure;
-    displays.insert((super::LOINC.to_owned(), panel.code.clone()), panel.display.clone());
+    for panel in &labs_file.panel.blood_pressure {
+        cite("labs.toml", &format!("blood pressure panel `{}`", panel.code), &panel.source)?;
+        displays.insert((super::LOINC.to_owned(), panel.code.clone()), panel.display.clone());
+    }
     cite("labs.toml", "interpretation", &labs_file.interpretation.source)?;
     cite("labs.toml", "egfr_from_creatinine", &labs_file.egfr_from_creatinine.source)?;
     let equation = &labs_file.egfr_from_creatinine;
@@ -530,7 +531,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         lab_factors,
         egfr_equation,
         displays,
-        blood_pressure_panel: labs_file.panel.blood_pressure.code,
+        blood_pressure_panels: labs_file.panel.blood_pressure.iter().map(|panel| panel.code.clone()).collect(),
         interpretation,
         unchecked,
         plan,

@@ -47,7 +47,7 @@ pub struct KnowledgeBase {
     egfr_equation: EgfrEquation,
     /// Our display of every code the files list, for records that send a code without one.
     displays: HashMap<(String, String), String>,
-    blood_pressure_panel: String,
+    blood_pressure_panels: Vec<String>,
     interpretation: Interpretation,
     unchecked: Vec<Unchecked>,
     plan: Vec<PlanItem>,
@@ -483,8 +483,9 @@ impl KnowledgeBase {
         self.lab_units.get(&lab).map_or("", String::as_str)
     }
 
-    pub fn blood_pressure_panel(&self) -> &str {
-        &self.blood_pressure_panel
+    /// A blood pressure panel LOINC (85354-9, 55284-4): its components carry systolic and diastolic.
+    pub fn is_blood_pressure_panel(&self, code: &str) -> bool {
+        self.blood_pressure_panels.iter().any(|panel| panel == code.trim())
     }
 
     pub fn interpretation(&self) -> &Interpretation {
@@ -512,7 +513,7 @@ impl KnowledgeBase {
     /// duplex study codes. The `observations` prefetch template must ask for exactly these.
     pub fn observation_codes(&self) -> Vec<String> {
         let mut codes: Vec<String> = self.labs.keys().cloned().collect();
-        codes.push(self.blood_pressure_panel.clone());
+        codes.extend(self.blood_pressure_panels.iter().cloned());
         codes
             .extend(self.codes_of("us-duplex").into_iter().filter(|(system, _)| system == LOINC).map(|(_, code)| code));
         codes.sort();
