@@ -471,7 +471,21 @@ fn missing_safety_data(evidence: &Evidence, thresholds: &Thresholds, today: Date
     ];
     for (lab, id, what, document) in needed {
         match safety::current_lab(evidence, lab, thresholds, today) {
-            Some(fact) => out.evidence(lab_fact(fact)),
+            Some(fact) => {
+                out.evidence(lab_fact(fact));
+                // A result we cannot read (an unknown unit) is no result: say so, never compare it.
+                if let crate::evidence::LabValue::Unreadable { reason } = &fact.value {
+                    out.missing(Missing {
+                        id,
+                        what: format!(
+                            "{what} that can be read: the newest ({}) is not interpretable: {reason}",
+                            fact.source.resource
+                        ),
+                        document: Some(document.to_owned()),
+                        if_documented: Vec::new(),
+                    });
+                }
+            }
             None => out.missing(Missing {
                 id,
                 what: format!("{what} from the last {} days", thresholds.lab_current_days),
