@@ -18,6 +18,8 @@ pub struct Thresholds {
     pub acute_days: i64,
     pub persistent_months: u32,
     pub pregnancy_test_days: i64,
+    /// A pregnancy diagnosis with no end that began longer ago than this is not applied but asked to be confirmed.
+    pub pregnancy_max_days: i64,
     pub lab_current_days: i64,
     pub vital_current_days: i64,
     pub systolic_above: f64,

@@ -98,6 +98,8 @@ pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -
     }
 
     missing_safety_data(evidence, thresholds, today, &mut out);
+    implausible_pregnancy(&pregnancy, thresholds, &mut out);
+    order_on_the_other_side(evidence, &mut out);
     for gap in &evidence.gaps {
         out.missing(Missing {
             id: "data-unavailable",
@@ -122,6 +124,63 @@ pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -
     }
     out.assessment.safety = safety_hits;
     out.assessment
+}
+
+/// A pregnancy recorded longer ago than a pregnancy lasts, with no end, is not applied: the card asks to confirm it.
+fn implausible_pregnancy(pregnancy: &safety::Pregnancy, thresholds: &Thresholds, out: &mut Recorder) {
+    for fact in &pregnancy.implausible {
+        out.evidence(fact.clone());
+        out.missing(Missing {
+            id: "pregnancy-unconfirmed",
+            what: format!(
+                "Whether the pregnancy on {} is current: it began more than {} days ago and has no end recorded, so it is not applied",
+                fact.resource, thresholds.pregnancy_max_days
+            ),
+            document: Some(format!("the pregnancy's end (abatement) or clinical status on {}", fact.resource)),
+            if_documented: Vec::new(),
+        });
+    }
+}
+
+/// A selected order for one leg when the only DVT on record is in the other: the card says so, to confirm the side.
+fn order_on_the_other_side(evidence: &Evidence, out: &mut Recorder) {
+    use crate::evidence::Laterality::{Left, Right};
+    let sides: Vec<(crate::evidence::Laterality, &crate::evidence::ConditionFact)> = evidence
+        .conditions_of(crate::evidence::Concept::Dvt)
+        .filter(|condition| condition.is_asserted() && condition.is_active())
+        .filter_map(|condition| {
+            let side = condition.dvt.map(|dvt| dvt.laterality).filter(|side| matches!(side, Left | Right));
+            side.or(condition.body_site_laterality).map(|side| (side, condition))
+        })
+        .collect();
+    let [(dvt_side, dvt)] = sides.as_slice() else { return };
+    if !matches!(dvt_side, Left | Right) {
+        return;
+    }
+    let selected =
+        |reference: &str| evidence.orders.iter().any(|order| order.selected && order.source.resource == reference);
+    for named in evidence.order_sides.iter().filter(|named| selected(&named.order)) {
+        if matches!((named.laterality, dvt_side), (Left, Right) | (Right, Left)) {
+            let word = |side| if side == Left { "left" } else { "right" };
+            out.evidence(condition_fact(dvt));
+            out.missing(Missing {
+                id: "order-side",
+                what: format!(
+                    "Which leg: {} names the {} leg ({}), but the only DVT on record ({}) is in the {} leg",
+                    named.order,
+                    word(named.laterality),
+                    named.named_in,
+                    dvt.source.resource,
+                    word(*dvt_side)
+                ),
+                document: Some(format!(
+                    "the side in the order's bodySite, or the DVT's side on {}",
+                    dvt.source.resource
+                )),
+                if_documented: Vec::new(),
+            });
+        }
+    }
 }
 
 /// Collects rules, facts, variants and missing items, each once.

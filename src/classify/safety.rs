@@ -13,18 +13,20 @@ use crate::evidence::{ConditionFact, Evidence, Lab, LabFact, LabValue, Procedure
 pub(super) struct Pregnancy {
     pub pregnant: bool,
     pub facts: Vec<Fact>,
+    /// Pregnancy diagnoses with no end that began longer ago than a pregnancy lasts: not applied, to confirm.
+    pub implausible: Vec<Fact>,
 }
 
 /// Classifier step 4's pregnancy test: an active pregnancy diagnosis, or a positive hCG within the window
 /// with no negative one after it.
 pub(super) fn pregnancy(evidence: &Evidence, thresholds: &Thresholds, today: Date) -> Pregnancy {
-    let conditions: Vec<Fact> = evidence
+    let (too_old, conditions): (Vec<&ConditionFact>, Vec<&ConditionFact>) = evidence
         .conditions_of(crate::evidence::Concept::Pregnancy)
         .filter(|condition| condition.is_asserted())
-        .map(condition_fact)
-        .collect();
+        .partition(|condition| began_too_long_ago(condition, thresholds, today));
+    let implausible: Vec<Fact> = too_old.into_iter().map(condition_fact).collect();
     if !conditions.is_empty() {
-        return Pregnancy { pregnant: true, facts: conditions };
+        return Pregnancy { pregnant: true, facts: conditions.into_iter().map(condition_fact).collect(), implausible };
     }
     let tests = || {
         evidence
@@ -38,14 +40,20 @@ pub(super) fn pregnancy(evidence: &Evidence, thresholds: &Thresholds, today: Dat
         .filter(|(_, date)| date.days_before(today).0 <= thresholds.pregnancy_test_days)
         .max_by_key(|(_, date)| date.latest());
     let Some((positive, positive_date)) = newest_positive else {
-        return Pregnancy::default();
+        return Pregnancy { implausible, ..Pregnancy::default() };
     };
     let negated =
         tests().any(|(lab, date)| lab.value == LabValue::Negative && date.earliest() > positive_date.latest());
     if negated {
-        return Pregnancy::default();
+        return Pregnancy { implausible, ..Pregnancy::default() };
     }
-    Pregnancy { pregnant: true, facts: vec![lab_fact(positive)] }
+    Pregnancy { pregnant: true, facts: vec![lab_fact(positive)], implausible }
+}
+
+/// A pregnancy with no end recorded whose start is, even at its latest, longer ago than a pregnancy lasts.
+fn began_too_long_ago(condition: &ConditionFact, thresholds: &Thresholds, today: Date) -> bool {
+    !condition.abated
+        && condition.start().is_some_and(|start| (today - start.latest()).whole_days() > thresholds.pregnancy_max_days)
 }
 
 /// The newest result of `lab`, if it is recent enough to count as current.

@@ -27,6 +27,19 @@ pub struct Evidence {
     pub gaps: Vec<DataGap>,
     /// Resources that could not be read, by location.
     pub unreadable: Vec<String>,
+    /// The side of the leg a draft order names (bodySite, code or text), for orders that name one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub order_sides: Vec<OrderSide>,
+}
+
+/// A draft order that names a side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderSide {
+    /// `ServiceRequest/x`.
+    pub order: String,
+    pub laterality: Laterality,
+    /// Where the order says it: `bodySite`, `code` or `text`.
+    pub named_in: &'static str,
 }
 
 /// Where a fact comes from: the resource, and the code that matched.

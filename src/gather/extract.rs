@@ -12,7 +12,7 @@ use super::record::{PatientRecord, local_reference};
 use crate::evidence::{
     Acuity, AllergyClass, AllergyFact, ClinicalStatus, CodeRef, Concept, ConditionFact, DataGap, Dated, Demographics,
     DvtCode, Evidence, FhirDate, ImagingFact, Lab, LabFact, LabValue, Laterality, Match, MedicationClass,
-    MedicationFact, OrderFact, ProcedureFact, Reason, Segment, Severity, Source, Verification,
+    MedicationFact, OrderFact, OrderSide, ProcedureFact, Reason, Segment, Severity, Source, Verification,
 };
 use crate::knowledge::{self, KnowledgeBase};
 
@@ -63,6 +63,7 @@ pub fn extract(record: &PatientRecord, orders: &[DraftOrder], knowledge: &Knowle
         evidence.labs.push(egfr);
     }
     evidence.orders = orders.iter().map(|order| order_fact(order, &evidence, knowledge)).collect();
+    evidence.order_sides = orders.iter().filter_map(order_side).collect();
     for (key, reason) in record.unavailable() {
         let contents = keys::spec(key).map_or(key, |spec| spec.contents);
         evidence.gaps.push(DataGap { key: key.to_owned(), contents: contents.to_owned(), reason: reason.to_owned() });
@@ -713,6 +714,55 @@ fn allergies(resource: &Resource, knowledge: &KnowledgeBase) -> Vec<AllergyFact>
     facts
 }
 
+/// The side a draft order names: a laterality qualifier in `bodySite`, else the words left, right or bilateral
+/// in its bodySite, code or note text. `None` when it names none, or both left and right.
+fn order_side(order: &DraftOrder) -> Option<OrderSide> {
+    let resource = &order.resource;
+    let side = |laterality| Some(OrderSide { order: order.reference.clone(), laterality, named_in: "bodySite" });
+    if let Some((_, laterality)) = resource
+        .body_site
+        .iter()
+        .find_map(|site| knowledge::LATERALITY_CODES.iter().find(|(code, _)| site.has(knowledge::SNOMED, code)))
+    {
+        return side(*laterality);
+    }
+    let words = |concept: &CodeableConcept| -> Vec<String> {
+        concept.text.iter().cloned().chain(concept.coding.iter().filter_map(|c| c.display.clone())).collect()
+    };
+    let places: [(&'static str, Vec<String>); 2] = [
+        ("bodySite", resource.body_site.iter().flat_map(words).collect()),
+        ("code", order_concept(resource).map(words).unwrap_or_default()),
+    ];
+    for (named_in, texts) in places {
+        if let Some(laterality) = named_side(&texts) {
+            return Some(OrderSide { order: order.reference.clone(), laterality, named_in });
+        }
+    }
+    None
+}
+
+/// Left, right or bilateral when the texts name exactly one of them as a word.
+fn named_side(texts: &[String]) -> Option<Laterality> {
+    let mut found: Vec<Laterality> = Vec::new();
+    for text in texts {
+        for word in text.to_lowercase().split(|c: char| !c.is_alphanumeric()) {
+            let side = match word {
+                "left" | "lt" => Laterality::Left,
+                "right" | "rt" => Laterality::Right,
+                "bilateral" | "both" => Laterality::Bilateral,
+                _ => continue,
+            };
+            if !found.contains(&side) {
+                found.push(side);
+            }
+        }
+    }
+    match found.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
+}
+
 /// What an order asks for: ServiceRequest.code, MedicationRequest.medicationCodeableConcept or
 /// DeviceRequest.codeCodeableConcept.
 fn order_concept(resource: &Resource) -> Option<&CodeableConcept> {
@@ -927,6 +977,15 @@ mod tests {
         assert!(notes[1].starts_with("Condition/modified (it has a modifierExtension"));
         assert!(notes[1].contains("http://example.org/negated"));
         assert!(notes[2].starts_with("Condition/vague (its onset, onsetString \"about 3 weeks ago\""));
+    }
+
+    #[test]
+    fn an_order_names_its_side_by_qualifier_or_word() {
+        let texts = |words: &[&str]| words.iter().map(|w| (*w).to_owned()).collect::<Vec<String>>();
+        assert_eq!(named_side(&texts(&["CDT, left lower extremity"])), Some(Laterality::Left));
+        assert_eq!(named_side(&texts(&["Venogram RT leg"])), Some(Laterality::Right));
+        assert_eq!(named_side(&texts(&["left and right"])), None, "both sides named: not decided");
+        assert_eq!(named_side(&texts(&["Leftover"])), None, "a word, not a part of one");
     }
 
     #[test]

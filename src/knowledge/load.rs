@@ -441,6 +441,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         acute_days: whole("acute-days")?,
         persistent_months,
         pregnancy_test_days: whole("pregnancy-test-days")?,
+        pregnancy_max_days: whole("pregnancy-max-days")?,
         lab_current_days: whole("lab-current-days")?,
         vital_current_days: whole("vital-current-days")?,
         systolic_above: value("systolic-above")?,
