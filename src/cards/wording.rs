@@ -296,6 +296,15 @@ pub(super) fn prelysis_section(labs: &[LabStatus]) -> String {
     let mut text = String::from("**Before lysis**\n\n");
     for status in labs {
         match (&status.newest, status.current) {
+            (Some(fact), false) if status.unreadable.is_some() => {
+                let _ = writeln!(
+                    text,
+                    "- {}: not interpretable ({}); order a readable one (LOINC {})",
+                    result_line(fact),
+                    escape(status.unreadable.as_deref().unwrap_or_default()),
+                    status.order
+                );
+            }
             (Some(fact), true) => {
                 let _ = writeln!(text, "- {}", result_line(fact));
             }
@@ -696,18 +705,26 @@ pub(super) fn plan_for(dvt: &[Fact]) -> String {
     text
 }
 
-/// Data that could not be obtained or read, if any.
+/// Data that could not be obtained or read, if any, and what the record says that needs confirming.
 pub(super) fn not_seen(assessment: &Assessment) -> String {
-    let unseen: Vec<&Missing> =
-        assessment.missing.iter().filter(|m| matches!(m.id, "data-unavailable" | "unreadable-resource")).collect();
-    if unseen.is_empty() {
-        return String::new();
+    let of = |ids: &[&str]| -> Vec<&Missing> { assessment.missing.iter().filter(|m| ids.contains(&m.id)).collect() };
+    let mut text = String::new();
+    for (heading, items) in [
+        (
+            "**Not seen**: the answer may change once these are available.",
+            of(&["data-unavailable", "unreadable-resource"]),
+        ),
+        ("**To confirm**: the record is not consistent here.", of(&["order-side", "pregnancy-unconfirmed"])),
+    ] {
+        if items.is_empty() {
+            continue;
+        }
+        let _ = writeln!(text, "{heading}\n");
+        for missing in items {
+            let _ = writeln!(text, "- {}", escape(&missing.what));
+        }
+        text.push('\n');
     }
-    let mut text = String::from("**Not seen**: the answer may change once these are available.\n\n");
-    for missing in unseen {
-        let _ = writeln!(text, "- {}", escape(&missing.what));
-    }
-    text.push('\n');
     text
 }
 

@@ -38,8 +38,11 @@ pub struct LabStatus {
     /// The newest result of any of the labs that would do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub newest: Option<Fact>,
-    /// The newest result is recent enough to count (threshold `lab-current-days`).
+    /// The newest result is recent enough to count (threshold `lab-current-days`) and can be read.
     pub current: bool,
+    /// Why the newest result cannot be read (an unknown unit), when it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
     pub max_age_days: i64,
 }
 

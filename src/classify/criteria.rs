@@ -121,6 +121,8 @@ pub struct Thresholds {
     pub acute_days: i64,
     pub persistent_months: u32,
     pub pregnancy_test_days: i64,
+    /// A pregnancy diagnosis with no end that began longer ago than this is not applied but asked to be confirmed.
+    pub pregnancy_max_days: i64,
     pub lab_current_days: i64,
     pub vital_current_days: i64,
     pub systolic_above: f64,
@@ -215,10 +217,12 @@ pub enum Window {
     Ever,
     Days(i64),
     Months(u32),
+    /// Began at least this many months ago ("history of ischaemic stroke more than 3 months ago").
+    OlderThanMonths(u32),
 }
 
 impl Window {
-    /// `current`, `ever`, `days:N` or `months:N`.
+    /// `current`, `ever`, `days:N`, `months:N` or `older-than-months:N`.
     pub fn parse(text: &str) -> Option<Window> {
         match text {
             "current" => Some(Window::Current),
@@ -228,6 +232,7 @@ impl Window {
                 match unit {
                     "days" => count.parse().ok().filter(|n| *n > 0).map(Window::Days),
                     "months" => count.parse().ok().filter(|n| *n > 0).map(Window::Months),
+                    "older-than-months" => count.parse().ok().filter(|n| *n > 0).map(Window::OlderThanMonths),
                     _ => None,
                 }
             }

@@ -32,6 +32,12 @@ pub(super) fn concept_label(concept: Concept) -> &'static str {
         Concept::PulmonaryEmbolism => "Pulmonary embolism",
         Concept::LongTermAnticoagulantUse => "Long-term anticoagulant use",
         Concept::LongTermAntiplateletUse => "Long-term antiplatelet use",
+        Concept::IntracranialLesion => "Intracranial lesion or tumour",
+        Concept::HeadTrauma => "Head or facial trauma",
+        Concept::SeizureDisorder => "Seizure disorder",
+        Concept::PepticUlcer => "Active peptic ulcer",
+        Concept::SevereLiverDisease => "Moderate to severe liver disease",
+        Concept::StructuralCerebralLesion => "Cerebral AVM or malignant intracranial neoplasm",
     }
 }
 

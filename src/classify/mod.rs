@@ -107,6 +107,8 @@ pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -
     }
 
     prelysis(evidence, criteria, today, &mut out);
+    implausible_pregnancy(&pregnancy, thresholds, &mut out);
+    order_on_the_other_side(evidence, &mut out);
     for gap in &evidence.gaps {
         out.missing(Missing {
             id: "data-unavailable",
@@ -155,6 +157,63 @@ fn verdict_only(rule: Rule) -> bool {
             | Rule::FilterAnticoagulationPossible
             | Rule::NoVariantMatches
     )
+}
+
+/// A pregnancy recorded longer ago than a pregnancy lasts, with no end, is not applied: the card asks to confirm it.
+fn implausible_pregnancy(pregnancy: &safety::Pregnancy, thresholds: &Thresholds, out: &mut Recorder) {
+    for fact in &pregnancy.implausible {
+        out.evidence(fact.clone());
+        out.missing(Missing {
+            id: "pregnancy-unconfirmed",
+            what: format!(
+                "Whether the pregnancy on {} is current: it began more than {} days ago and has no end recorded, so it is not applied",
+                fact.resource, thresholds.pregnancy_max_days
+            ),
+            document: Some(format!("the pregnancy's end (abatement) or clinical status on {}", fact.resource)),
+            if_documented: Vec::new(),
+        });
+    }
+}
+
+/// A selected order for one leg when the only DVT on record is in the other: the card says so, to confirm the side.
+fn order_on_the_other_side(evidence: &Evidence, out: &mut Recorder) {
+    use crate::evidence::Laterality::{Left, Right};
+    let sides: Vec<(crate::evidence::Laterality, &crate::evidence::ConditionFact)> = evidence
+        .conditions_of(crate::evidence::Concept::Dvt)
+        .filter(|condition| condition.is_asserted() && condition.is_active())
+        .filter_map(|condition| {
+            let side = condition.dvt.map(|dvt| dvt.laterality).filter(|side| matches!(side, Left | Right));
+            side.or(condition.body_site_laterality).map(|side| (side, condition))
+        })
+        .collect();
+    let [(dvt_side, dvt)] = sides.as_slice() else { return };
+    if !matches!(dvt_side, Left | Right) {
+        return;
+    }
+    let selected =
+        |reference: &str| evidence.orders.iter().any(|order| order.selected && order.source.resource == reference);
+    for named in evidence.order_sides.iter().filter(|named| selected(&named.order)) {
+        if matches!((named.laterality, dvt_side), (Left, Right) | (Right, Left)) {
+            let word = |side| if side == Left { "left" } else { "right" };
+            out.evidence(condition_fact(dvt));
+            out.missing(Missing {
+                id: "order-side",
+                what: format!(
+                    "Which leg: {} names the {} leg ({}), but the only DVT on record ({}) is in the {} leg",
+                    named.order,
+                    word(named.laterality),
+                    named.named_in,
+                    dvt.source.resource,
+                    word(*dvt_side)
+                ),
+                document: Some(format!(
+                    "the side in the order's bodySite, or the DVT's side on {}",
+                    dvt.source.resource
+                )),
+                if_documented: Vec::new(),
+            });
+        }
+    }
 }
 
 /// Collects rules, facts, variants and missing items, each once.
@@ -527,7 +586,13 @@ fn prelysis(evidence: &Evidence, criteria: &Criteria, today: Date, out: &mut Rec
             continue;
         }
         let current = needed.labs.iter().find_map(|lab| safety::current_lab(evidence, *lab, thresholds, today));
-        let newest = current.or_else(|| {
+        // A result we cannot read (an unknown unit) is no result: it is shown, never compared or relied on.
+        let unreadable = current.and_then(|fact| match &fact.value {
+            crate::evidence::LabValue::Unreadable { reason } => Some((fact, reason)),
+            _ => None,
+        });
+        let current = current.filter(|_| unreadable.is_none());
+        let newest = current.or(unreadable.map(|(fact, _)| fact)).or_else(|| {
             needed
                 .labs
                 .iter()
@@ -537,7 +602,18 @@ fn prelysis(evidence: &Evidence, criteria: &Criteria, today: Date, out: &mut Rec
         if let Some(fact) = newest {
             out.evidence(lab_fact(fact));
         }
-        if current.is_none() {
+        if let Some((fact, reason)) = unreadable {
+            out.missing(Missing {
+                id: recent_id(*first),
+                what: format!(
+                    "{} that can be read: the newest ({}) is not interpretable: {reason}",
+                    lab_label(*first),
+                    fact.source.resource
+                ),
+                document: Some(format!("LOINC {}", needed.order)),
+                if_documented: Vec::new(),
+            });
+        } else if current.is_none() {
             out.missing(Missing {
                 id: recent_id(*first),
                 what: format!("{} from the last {} days", lab_label(*first), thresholds.lab_current_days),
@@ -550,6 +626,7 @@ fn prelysis(evidence: &Evidence, criteria: &Criteria, today: Date, out: &mut Rec
             order: needed.order.clone(),
             newest: newest.map(lab_fact),
             current: current.is_some(),
+            unreadable: unreadable.map(|(_, reason)| reason.clone()),
             max_age_days: thresholds.lab_current_days,
         });
     }

@@ -15,18 +15,20 @@ use crate::evidence::{
 pub(super) struct Pregnancy {
     pub pregnant: bool,
     pub facts: Vec<Fact>,
+    /// Pregnancy diagnoses with no end that began longer ago than a pregnancy lasts: not applied, to confirm.
+    pub implausible: Vec<Fact>,
 }
 
 /// Classifier step 4's pregnancy test: an active pregnancy diagnosis, or a positive hCG within the window
 /// with no negative one after it.
 pub(super) fn pregnancy(evidence: &Evidence, thresholds: &Thresholds, today: Date) -> Pregnancy {
-    let conditions: Vec<Fact> = evidence
+    let (too_old, conditions): (Vec<&ConditionFact>, Vec<&ConditionFact>) = evidence
         .conditions_of(crate::evidence::Concept::Pregnancy)
         .filter(|condition| condition.is_asserted())
-        .map(condition_fact)
-        .collect();
+        .partition(|condition| began_too_long_ago(condition, thresholds, today));
+    let implausible: Vec<Fact> = too_old.into_iter().map(condition_fact).collect();
     if !conditions.is_empty() {
-        return Pregnancy { pregnant: true, facts: conditions };
+        return Pregnancy { pregnant: true, facts: conditions.into_iter().map(condition_fact).collect(), implausible };
     }
     let tests = || {
         evidence
@@ -40,14 +42,20 @@ pub(super) fn pregnancy(evidence: &Evidence, thresholds: &Thresholds, today: Dat
         .filter(|(_, date)| date.days_before(today).0 <= thresholds.pregnancy_test_days)
         .max_by_key(|(_, date)| date.latest());
     let Some((positive, positive_date)) = newest_positive else {
-        return Pregnancy::default();
+        return Pregnancy { implausible, ..Pregnancy::default() };
     };
     let negated =
         tests().any(|(lab, date)| lab.value == LabValue::Negative && date.earliest() > positive_date.latest());
     if negated {
-        return Pregnancy::default();
+        return Pregnancy { implausible, ..Pregnancy::default() };
     }
-    Pregnancy { pregnant: true, facts: vec![lab_fact(positive)] }
+    Pregnancy { pregnant: true, facts: vec![lab_fact(positive)], implausible }
+}
+
+/// A pregnancy with no end recorded whose start is, even at its latest, longer ago than a pregnancy lasts.
+fn began_too_long_ago(condition: &ConditionFact, thresholds: &Thresholds, today: Date) -> bool {
+    !condition.abated
+        && condition.start().is_some_and(|start| (today - start.latest()).whole_days() > thresholds.pregnancy_max_days)
 }
 
 /// The newest result of `lab`, if it is recent enough to count as current.
@@ -277,9 +285,19 @@ fn condition_in_window(condition: &ConditionFact, window: Window, active_only: b
         Window::Current | Window::Ever => true,
         Window::Days(days) => (today - earliest_or_latest).whole_days() < days,
         Window::Months(months) => add_months(earliest_or_latest, months) > today,
+        Window::OlderThanMonths(_) => false,
     };
     if matches!(window, Window::Current | Window::Ever) {
         return Some(confirmed);
+    }
+    if let Window::OlderThanMonths(months) = window {
+        // The mirror image: certain only when even the latest possible start is old enough.
+        let older = |date: Date| add_months(date, months) <= today;
+        return match condition.start() {
+            None => Some(false),
+            Some(start) if !older(start.earliest()) => None,
+            Some(start) => Some(confirmed && older(start.latest())),
+        };
     }
     match condition.start() {
         None => Some(false),
@@ -323,5 +341,18 @@ mod tests {
         assert_eq!(check(Some("2026-08")), Some(false), "the month straddles the edge");
         assert_eq!(check(None), Some(false), "no date: it may apply");
         assert_eq!(condition_in_window(&stroke(None), Window::Current, false, today), None, "resolved");
+    }
+
+    #[test]
+    fn an_older_than_window_is_the_mirror_image_of_a_within_window() {
+        let today = date!(2026 - 11 - 24);
+        let older = Window::OlderThanMonths(3);
+        let check = |onset| condition_in_window(&stroke(onset), older, false, today);
+        assert_eq!(check(Some("2025-01-10")), Some(true), "almost two years ago");
+        assert_eq!(check(Some("2026-08-24")), Some(true), "exactly 3 months ago counts as older");
+        assert_eq!(check(Some("2026-08-25")), None, "one day inside 3 months is recent, not history");
+        assert_eq!(check(Some("2026-08")), Some(false), "the month straddles the edge");
+        assert_eq!(check(None), Some(false), "no date: it may apply");
+        assert_eq!(Window::parse("older-than-months:3"), Some(older));
     }
 }

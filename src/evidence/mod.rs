@@ -27,6 +27,19 @@ pub struct Evidence {
     pub gaps: Vec<DataGap>,
     /// Resources that could not be read, by location.
     pub unreadable: Vec<String>,
+    /// The side of the leg a draft order names (bodySite, code or text), for orders that name one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub order_sides: Vec<OrderSide>,
+}
+
+/// A draft order that names a side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderSide {
+    /// `ServiceRequest/x`.
+    pub order: String,
+    pub laterality: Laterality,
+    /// Where the order says it: `bodySite`, `code` or `text`.
+    pub named_in: &'static str,
 }
 
 /// Where a fact comes from: the resource, and the code that matched.
@@ -76,10 +89,16 @@ pub enum Concept {
     PulmonaryEmbolism,
     LongTermAnticoagulantUse,
     LongTermAntiplateletUse,
+    IntracranialLesion,
+    HeadTrauma,
+    SeizureDisorder,
+    PepticUlcer,
+    SevereLiverDisease,
+    StructuralCerebralLesion,
 }
 
 impl Concept {
-    pub const ALL: [Concept; 24] = [
+    pub const ALL: [Concept; 30] = [
         Concept::Dvt,
         Concept::PhlegmasiaCeruleaDolens,
         Concept::MayThurner,
@@ -104,6 +123,12 @@ impl Concept {
         Concept::PulmonaryEmbolism,
         Concept::LongTermAnticoagulantUse,
         Concept::LongTermAntiplateletUse,
+        Concept::IntracranialLesion,
+        Concept::HeadTrauma,
+        Concept::SeizureDisorder,
+        Concept::PepticUlcer,
+        Concept::SevereLiverDisease,
+        Concept::StructuralCerebralLesion,
     ];
 
     /// The id the knowledge files use.
@@ -133,6 +158,12 @@ impl Concept {
             Concept::PulmonaryEmbolism => "pulmonary-embolism",
             Concept::LongTermAnticoagulantUse => "long-term-anticoagulant-use",
             Concept::LongTermAntiplateletUse => "long-term-antiplatelet-use",
+            Concept::IntracranialLesion => "intracranial-lesion",
+            Concept::HeadTrauma => "head-trauma",
+            Concept::SeizureDisorder => "seizure-disorder",
+            Concept::PepticUlcer => "peptic-ulcer",
+            Concept::SevereLiverDisease => "severe-liver-disease",
+            Concept::StructuralCerebralLesion => "structural-cerebral-lesion",
         }
     }
 

@@ -10,9 +10,9 @@ use super::keys;
 use super::orders::DraftOrder;
 use super::record::{PatientRecord, local_reference};
 use crate::evidence::{
-    AllergyClass, AllergyFact, ClinicalStatus, CodeRef, ConditionFact, DataGap, Dated, Demographics, Evidence,
-    FhirDate, ImagingFact, Lab, LabFact, LabValue, Match, MedicationClass, MedicationFact, OrderFact, ProcedureFact,
-    Reason, Severity, Source, Verification,
+    Acuity, AllergyClass, AllergyFact, ClinicalStatus, CodeRef, Concept, ConditionFact, DataGap, Dated, Demographics,
+    DvtCode, Evidence, FhirDate, ImagingFact, Lab, LabFact, LabValue, Laterality, Match, MedicationClass,
+    MedicationFact, OrderFact, OrderSide, ProcedureFact, Reason, Segment, Severity, Source, Verification,
 };
 use crate::knowledge::{self, KnowledgeBase};
 
@@ -37,8 +37,17 @@ pub fn extract(record: &PatientRecord, orders: &[DraftOrder], knowledge: &Knowle
     let medications: Vec<&Resource> =
         record.resources.iter().filter(|resource| resource.resource_type == "Medication").collect();
     for resource in &record.resources {
+        if let Some(note) = unknown_modifier(resource) {
+            evidence.unreadable.push(note);
+            continue;
+        }
         match resource.resource_type.as_str() {
-            "Condition" => evidence.conditions.extend(conditions(resource, birth_date.as_ref(), knowledge)),
+            "Condition" => evidence.conditions.extend(conditions(
+                resource,
+                birth_date.as_ref(),
+                knowledge,
+                &mut evidence.unreadable,
+            )),
             "Observation" => observation(resource, knowledge, &mut evidence),
             "MedicationRequest" | "MedicationStatement" => match medication_concept(resource, &medications) {
                 Ok(Some(concept)) => evidence.medications.extend(medication(resource, concept, knowledge)),
@@ -50,12 +59,93 @@ pub fn extract(record: &PatientRecord, orders: &[DraftOrder], knowledge: &Knowle
             _ => {}
         }
     }
+    if let Some(egfr) = computed_egfr(&evidence, knowledge) {
+        evidence.labs.push(egfr);
+    }
     evidence.orders = orders.iter().map(|order| order_fact(order, &evidence, knowledge)).collect();
+    evidence.order_sides = orders.iter().filter_map(order_side).collect();
     for (key, reason) in record.unavailable() {
         let contents = keys::spec(key).map_or(key, |spec| spec.contents);
         evidence.gaps.push(DataGap { key: key.to_owned(), contents: contents.to_owned(), reason: reason.to_owned() });
     }
     evidence
+}
+
+/// A resource with a `modifierExtension` is not used: we understand none, and FHIR (R4 §2.4, "Modifier
+/// Extensions") says a system that does not understand one must not process the resource as if it were absent.
+fn unknown_modifier(resource: &Resource) -> Option<String> {
+    if resource.modifier_extension.is_empty() {
+        return None;
+    }
+    let urls: Vec<&str> =
+        resource.modifier_extension.iter().map(|extension| extension.url.as_deref().unwrap_or("no url")).collect();
+    Some(format!(
+        "{} (it has a modifierExtension this service does not understand ({}), so it is not used)",
+        resource.reference(),
+        urls.join(", ")
+    ))
+}
+
+/// With no eGFR in the record, the eGFR of the newest creatinine by CKD-EPI 2021 (race-free), when the
+/// patient's sex (female or male) and age on that day are known; the fact says it was computed and from what.
+fn computed_egfr(evidence: &Evidence, knowledge: &KnowledgeBase) -> Option<LabFact> {
+    let number = |lab: &LabFact| match lab.value {
+        LabValue::Number { value, .. } => Some(value),
+        _ => None,
+    };
+    if evidence.labs.iter().any(|lab| lab.lab == Lab::Egfr && number(lab).is_some()) {
+        return None;
+    }
+    let creatinine = evidence
+        .labs
+        .iter()
+        .filter(|lab| lab.lab == Lab::Creatinine && number(lab).is_some())
+        .filter_map(|lab| lab.date.as_ref().map(|date| (date.date.latest(), lab)))
+        .max_by_key(|(latest, _)| *latest)
+        .map(|(_, lab)| lab)?;
+    let patient = evidence.patient.as_ref()?;
+    let female = match patient.sex.as_deref() {
+        Some("female") => true,
+        Some("male") => false,
+        _ => return None,
+    };
+    let birth = patient.birth_date.as_ref()?;
+    let taken = &creatinine.date.as_ref()?.date;
+    // The age must be the same whichever day of the birth date's and the result's ranges is meant.
+    let age = whole_years(birth.earliest(), taken.earliest());
+    let others = [
+        whole_years(birth.latest(), taken.latest()),
+        whole_years(birth.earliest(), taken.latest()),
+        whole_years(birth.latest(), taken.earliest()),
+    ];
+    if others.iter().any(|other| *other != age) {
+        return None;
+    }
+    let value = number(creatinine)?;
+    let egfr = knowledge.egfr_equation().egfr(value, f64::from(age), female)?;
+    Some(LabFact {
+        source: Source {
+            resource: creatinine.source.resource.clone(),
+            code: Some(CodeRef {
+                system: "computed".to_owned(),
+                code: "CKD-EPI 2021".to_owned(),
+                display: Some(format!(
+                    "eGFR computed (CKD-EPI 2021, race-free) from creatinine {} mg/dL, age {age}, {}",
+                    trim((value * 100.0).round() / 100.0),
+                    if female { "female" } else { "male" }
+                )),
+            }),
+        },
+        lab: Lab::Egfr,
+        value: LabValue::Number { value: egfr.round(), unit: knowledge.lab_unit(Lab::Egfr).to_owned() },
+        date: creatinine.date.clone(),
+    })
+}
+
+/// Whole years from `birth` to `on` (birthdays count on the day).
+fn whole_years(birth: Date, on: Date) -> i32 {
+    let had_birthday = (on.month() as u8, on.day()) >= (birth.month() as u8, birth.day());
+    on.year() - birth.year() - i32::from(!had_birthday)
 }
 
 /// A Procedure entered in error or not done never happened: it is no finding.
@@ -80,19 +170,48 @@ fn first_code(knowledge: &KnowledgeBase, concept: Option<&CodeableConcept>) -> O
         .map(|(system, code, display)| code_ref(knowledge, system, code, display.or(concept.text.as_deref())))
 }
 
-/// One fact per concept the Condition's codes or text name.
-fn conditions(resource: &Resource, birth_date: Option<&FhirDate>, knowledge: &KnowledgeBase) -> Vec<ConditionFact> {
+/// One fact per concept the Condition's codes or text name. A DVT coded several ways is read by its most
+/// informative coding; codings that contradict each other are reported in `notes`, and the point they disagree
+/// on is taken as not stated. A DVT named only in text, and an onset we cannot read, are reported too.
+fn conditions(
+    resource: &Resource,
+    birth_date: Option<&FhirDate>,
+    knowledge: &KnowledgeBase,
+    notes: &mut Vec<String>,
+) -> Vec<ConditionFact> {
     let Some(code) = &resource.code else { return Vec::new() };
     let mut matched: Vec<(knowledge::ConceptMatch, CodeRef)> = Vec::new();
+    let mut dvt_codings: Vec<(DvtCode, CodeRef)> = Vec::new();
     for (system, value, display) in code.codes() {
         for concept in knowledge.concepts_for_code(system, value) {
+            let reference = code_ref(knowledge, system, value, display.or(code.text.as_deref()));
+            if let Some(dvt) = concept.dvt {
+                dvt_codings.push((dvt, reference.clone()));
+            }
             if !matched.iter().any(|(m, _)| m.concept == concept.concept) {
-                matched.push((concept, code_ref(knowledge, system, value, display.or(code.text.as_deref()))));
+                matched.push((concept, reference));
             }
         }
     }
+    if dvt_codings.len() > 1 {
+        let (merged, best, conflicts) = merge_dvt_codings(&dvt_codings);
+        if let Some((concept, reference)) = matched.iter_mut().find(|(m, _)| m.concept == Concept::Dvt) {
+            concept.dvt = Some(merged);
+            if let Some(best) = best {
+                *reference = best;
+            }
+        }
+        if !conflicts.is_empty() {
+            notes.push(format!(
+                "{} (its codings disagree on {}; taken as not stated: record which is right)",
+                resource.reference(),
+                conflicts.join("; ")
+            ));
+        }
+    }
+    let coded = !matched.is_empty();
     let texts = code.text.iter().map(String::as_str).chain(code.coding.iter().filter_map(|c| c.display.as_deref()));
-    for text in texts {
+    for text in texts.clone() {
         for concept in knowledge.concepts_for_text(text) {
             if !matched.iter().any(|(m, _)| m.concept == concept) {
                 let code = first_code(knowledge, Some(code)).unwrap_or_else(|| CodeRef {
@@ -103,6 +222,16 @@ fn conditions(resource: &Resource, birth_date: Option<&FhirDate>, knowledge: &Kn
                 matched.push((knowledge::ConceptMatch { concept, dvt: None, matched_by: Match::Text }, code));
             }
         }
+    }
+    if !coded
+        && !matched.iter().any(|(m, _)| m.concept == Concept::Dvt)
+        && let Some(text) = texts.into_iter().find(|text| knowledge.text_only_concept(text) == Some(Concept::Dvt))
+    {
+        notes.push(format!(
+            "{} (DVT recorded as text only, \"{text}\": not used; record a coded diagnosis, ICD-10-CM or SNOMED CT, \
+             so its segment, side and age can be read)",
+            resource.reference()
+        ));
     }
     if matched.is_empty() {
         return Vec::new();
@@ -129,7 +258,23 @@ fn conditions(resource: &Resource, birth_date: Option<&FhirDate>, knowledge: &Kn
             .map(|(_, laterality)| *laterality)
     });
     let onset = onset(resource, birth_date);
-    let recorded = resource.recorded_date.as_deref().and_then(FhirDate::parse);
+    // An onset given in a form we cannot read (`onsetString` "about 3 weeks ago", an age without a birth date)
+    // is unknown: the recorded date is not a stand-in for it then.
+    let onset_unreadable = onset.is_none()
+        && (resource.onset_string.is_some() || resource.onset_age.is_some() || resource.onset_period.is_some());
+    if onset_unreadable {
+        let given = match &resource.onset_string {
+            Some(text) => format!("onsetString \"{text}\""),
+            None if resource.onset_age.is_some() => "onsetAge".to_owned(),
+            None => "onsetPeriod".to_owned(),
+        };
+        notes.push(format!(
+            "{} (its onset, {given}, is not a date we can read: the onset is unknown, and the recorded date is not \
+             used for it; record the onset date)",
+            resource.reference()
+        ));
+    }
+    let recorded = if onset_unreadable { None } else { resource.recorded_date.as_deref().and_then(FhirDate::parse) };
     let abated = resource.abatement_date_time.is_some()
         || resource.abatement_period.is_some()
         || resource.abatement_age.is_some()
@@ -153,6 +298,90 @@ fn conditions(resource: &Resource, birth_date: Option<&FhirDate>, knowledge: &Kn
             abated,
         })
         .collect()
+}
+
+/// How specific a DVT segment is; a more specific one refines a less specific one it lies within.
+fn refines(segment: Segment, of: Segment) -> bool {
+    use Segment::{Femoral, Femoropopliteal, Iliofemoral, ProximalUnspecified, Unspecified};
+    segment == of
+        || of == Unspecified
+        || (of == ProximalUnspecified && matches!(segment, Femoral | Iliofemoral | Femoropopliteal))
+        || (of == Femoral && matches!(segment, Iliofemoral | Femoropopliteal))
+}
+
+fn segment_rank(segment: Segment) -> u8 {
+    match segment {
+        Segment::Unspecified => 0,
+        Segment::ProximalUnspecified => 1,
+        Segment::Femoral => 2,
+        Segment::Iliofemoral | Segment::Femoropopliteal | Segment::Distal | Segment::InferiorVenaCava => 3,
+    }
+}
+
+/// Several DVT codings of one Condition, read together: each point (segment, side, acuity) from the codings
+/// that state it; where two state it differently, not stated, and the disagreement said. The coding returned
+/// is the most informative one, for the card.
+fn merge_dvt_codings(codings: &[(DvtCode, CodeRef)]) -> (DvtCode, Option<CodeRef>, Vec<String>) {
+    let informative = |dvt: &DvtCode| {
+        segment_rank(dvt.segment)
+            + u8::from(dvt.laterality != Laterality::Unspecified)
+            + u8::from(dvt.acuity != Acuity::Unspecified)
+    };
+    let best = codings.iter().fold(None, |best: Option<&(DvtCode, CodeRef)>, coding| match best {
+        Some(kept) if informative(&kept.0) >= informative(&coding.0) => Some(kept),
+        _ => Some(coding),
+    });
+    let name = |code: &CodeRef| format!("{} {}", code.system, code.code);
+    let mut conflicts = Vec::new();
+    let mut segment = Segment::Unspecified;
+    let mut segment_from: Option<&CodeRef> = None;
+    let mut segment_conflict = false;
+    for (dvt, code) in codings {
+        if refines(dvt.segment, segment) {
+            segment = dvt.segment;
+            segment_from = Some(code);
+        } else if !refines(segment, dvt.segment) {
+            segment_conflict = true;
+            if let Some(first) = segment_from {
+                conflicts.push(format!("the vein segment ({} and {})", name(first), name(code)));
+            }
+        }
+    }
+    let mut pick = |what: &str, values: Vec<(Option<&'static str>, &CodeRef)>| -> Option<&'static str> {
+        let stated: Vec<&(Option<&'static str>, &CodeRef)> = values.iter().filter(|(v, _)| v.is_some()).collect();
+        let first = stated.first()?;
+        match stated.iter().find(|(v, _)| v != &first.0) {
+            Some((_, other)) => {
+                conflicts.push(format!("{what} ({} and {})", name(first.1), name(other)));
+                None
+            }
+            None => first.0,
+        }
+    };
+    let side = |l: Laterality| match l {
+        Laterality::Left => Some("left"),
+        Laterality::Right => Some("right"),
+        Laterality::Bilateral => Some("bilateral"),
+        Laterality::Unspecified => None,
+    };
+    let age = |a: Acuity| match a {
+        Acuity::Acute => Some("acute"),
+        Acuity::Chronic => Some("chronic"),
+        Acuity::Unspecified => None,
+    };
+    let laterality = match pick("the side", codings.iter().map(|(d, c)| (side(d.laterality), c)).collect()) {
+        Some("left") => Laterality::Left,
+        Some("right") => Laterality::Right,
+        Some("bilateral") => Laterality::Bilateral,
+        _ => Laterality::Unspecified,
+    };
+    let acuity = match pick("acute or chronic", codings.iter().map(|(d, c)| (age(d.acuity), c)).collect()) {
+        Some("acute") => Acuity::Acute,
+        Some("chronic") => Acuity::Chronic,
+        _ => Acuity::Unspecified,
+    };
+    let merged = DvtCode { segment: if segment_conflict { Segment::Unspecified } else { segment }, laterality, acuity };
+    (merged, best.map(|(_, code)| code.clone()), conflicts)
 }
 
 /// The code of a status CodeableConcept, whatever its system (EHRs vary).
@@ -234,7 +463,7 @@ fn observation(resource: &Resource, knowledge: &KnowledgeBase, evidence: &mut Ev
         if system != knowledge::LOINC {
             continue;
         }
-        if value == knowledge.blood_pressure_panel() {
+        if knowledge.is_blood_pressure_panel(value) {
             for component in &resource.component {
                 let Some(component_code) = &component.code else { continue };
                 let Some((lab, loinc, loinc_display)) = component_code
@@ -333,25 +562,11 @@ fn quantity_value(quantity: Option<&Quantity>, lab: Lab, knowledge: &KnowledgeBa
     let Some(value) = quantity.value else {
         return LabValue::Unreadable { reason: "no value".to_owned() };
     };
+    // UCUM `code` first, else the human `unit`; either may be what the lab system filled in.
     let unit_text = quantity.code.as_deref().or(quantity.unit.as_deref()).unwrap_or("");
-    let unit: String =
-        unit_text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase().replace('µ', "u");
-    let factor = match (lab, unit.as_str()) {
-        (Lab::Platelets, "10*3/ul" | "10^3/ul" | "k/ul" | "x10e3/ul" | "thou/ul" | "10*3/mm3" | "10^3/mm3")
-        | (Lab::Platelets, "10*9/l" | "10^9/l" | "x10e9/l" | "gpt/l")
-        | (Lab::Hemoglobin, "g/dl")
-        | (Lab::Creatinine, "mg/dl")
-        | (Lab::Egfr, "ml/min/{1.73_m2}" | "ml/min/1.73m2" | "ml/min/1.73m^2" | "ml/min/{1.73m2}" | "ml/min")
-        | (Lab::Inr, "{inr}" | "inr" | "{ratio}" | "ratio" | "1" | "")
-        | (Lab::SystolicBp | Lab::DiastolicBp, "mm[hg]" | "mmhg") => Some(1.0),
-        (Lab::Platelets, "/ul" | "/mm3" | "{cells}/ul" | "cells/ul") => Some(0.001),
-        (Lab::Hemoglobin, "g/l") => Some(0.1),
-        // 1 mmol/L of haemoglobin (monomer) is 1.611 g/dL.
-        (Lab::Hemoglobin, "mmol/l") => Some(1.611),
-        // Creatinine: 88.4 umol/L per mg/dL.
-        (Lab::Creatinine, "umol/l") => Some(1.0 / 88.4),
-        _ => None,
-    };
+    let factor = knowledge.unit_factor(lab, unit_text).or_else(|| {
+        quantity.unit.as_deref().filter(|unit| *unit != unit_text).and_then(|unit| knowledge.unit_factor(lab, unit))
+    });
     match factor {
         Some(factor) => LabValue::Number { value: value * factor, unit: knowledge.lab_unit(lab).to_owned() },
         None => LabValue::Unreadable { reason: format!("unit `{unit_text}` is not one we convert") },
@@ -497,6 +712,55 @@ fn allergies(resource: &Resource, knowledge: &KnowledgeBase) -> Vec<AllergyFact>
     facts
 }
 
+/// The side a draft order names: a laterality qualifier in `bodySite`, else the words left, right or bilateral
+/// in its bodySite, code or note text. `None` when it names none, or both left and right.
+fn order_side(order: &DraftOrder) -> Option<OrderSide> {
+    let resource = &order.resource;
+    let side = |laterality| Some(OrderSide { order: order.reference.clone(), laterality, named_in: "bodySite" });
+    if let Some((_, laterality)) = resource
+        .body_site
+        .iter()
+        .find_map(|site| knowledge::LATERALITY_CODES.iter().find(|(code, _)| site.has(knowledge::SNOMED, code)))
+    {
+        return side(*laterality);
+    }
+    let words = |concept: &CodeableConcept| -> Vec<String> {
+        concept.text.iter().cloned().chain(concept.coding.iter().filter_map(|c| c.display.clone())).collect()
+    };
+    let places: [(&'static str, Vec<String>); 2] = [
+        ("bodySite", resource.body_site.iter().flat_map(words).collect()),
+        ("code", order_concept(resource).map(words).unwrap_or_default()),
+    ];
+    for (named_in, texts) in places {
+        if let Some(laterality) = named_side(&texts) {
+            return Some(OrderSide { order: order.reference.clone(), laterality, named_in });
+        }
+    }
+    None
+}
+
+/// Left, right or bilateral when the texts name exactly one of them as a word.
+fn named_side(texts: &[String]) -> Option<Laterality> {
+    let mut found: Vec<Laterality> = Vec::new();
+    for text in texts {
+        for word in text.to_lowercase().split(|c: char| !c.is_alphanumeric()) {
+            let side = match word {
+                "left" | "lt" => Laterality::Left,
+                "right" | "rt" => Laterality::Right,
+                "bilateral" | "both" => Laterality::Bilateral,
+                _ => continue,
+            };
+            if !found.contains(&side) {
+                found.push(side);
+            }
+        }
+    }
+    match found.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
+}
+
 /// What an order asks for: ServiceRequest.code, MedicationRequest.medicationCodeableConcept or
 /// DeviceRequest.codeCodeableConcept.
 fn order_concept(resource: &Resource) -> Option<&CodeableConcept> {
@@ -616,6 +880,200 @@ mod tests {
                 ("Condition/ca".to_owned(), ActiveCancer, Match::Code),
             ]
         );
+    }
+
+    fn condition(id: &str, code: serde_json::Value) -> serde_json::Value {
+        json!({"resource": {"resourceType": "Condition", "id": id, "code": code}})
+    }
+
+    #[test]
+    fn code_systems_are_read_in_the_forms_ehrs_send() {
+        let record = record(json!([
+            condition("oid", json!({"coding": [{"system": "urn:oid:2.16.840.1.113883.6.90", "code": "I82422"}]})),
+            condition(
+                "sct-version",
+                json!({"coding": [{"system": "http://snomed.info/sct/731000124108/version/20230301",
+                "code": "132281000119108"}]})
+            ),
+            condition(
+                "sct-oid",
+                json!({"coding": [{"system": "urn:oid:2.16.840.1.113883.6.96", "code": "706870000"}]})
+            ),
+            condition(
+                "slash",
+                json!({"coding": [{"system": "HTTP://hl7.org/fhir/sid/icd-10-cm/", "code": " i82.411 "}]})
+            ),
+        ]));
+        let evidence = extract(&record, &[], &knowledge());
+        let read: Vec<(&str, crate::evidence::Concept, &str)> = evidence
+            .conditions
+            .iter()
+            .map(|c| (c.source.resource.as_str(), c.concept, c.source.code.as_ref().unwrap().system.as_str()))
+            .collect();
+        use crate::evidence::Concept::*;
+        assert_eq!(
+            read,
+            [
+                ("Condition/oid", Dvt, "ICD-10-CM"),
+                ("Condition/sct-version", Dvt, "SNOMED CT"),
+                ("Condition/sct-oid", PulmonaryEmbolism, "SNOMED CT"),
+                ("Condition/slash", Dvt, "ICD-10-CM"),
+            ]
+        );
+        assert_eq!(evidence.conditions[1].dvt.unwrap().acuity, crate::evidence::Acuity::Acute);
+    }
+
+    #[test]
+    fn several_codings_are_read_by_the_most_informative_and_conflicts_are_reported() {
+        let record = record(json!([
+            // SNOMED CT "DVT" (nothing stated) first, ICD-10-CM left iliac acute second: the ICD code decides.
+            condition(
+                "two",
+                json!({"coding": [
+                {"system": "http://snomed.info/sct", "code": "128053003"},
+                {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I82.422"}]})
+            ),
+            // Left and right: the side is not stated, and the disagreement is reported.
+            condition(
+                "sides",
+                json!({"coding": [
+                {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I82.422"},
+                {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I82.421"}]})
+            ),
+        ]));
+        let evidence = extract(&record, &[], &knowledge());
+        let two = evidence.conditions[0].dvt.unwrap();
+        assert_eq!((two.segment, two.laterality, two.acuity), (Segment::Iliofemoral, Laterality::Left, Acuity::Acute));
+        assert_eq!(evidence.conditions[0].source.code.as_ref().unwrap().code, "I82.422");
+        let sides = evidence.conditions[1].dvt.unwrap();
+        assert_eq!((sides.segment, sides.laterality), (Segment::Iliofemoral, Laterality::Unspecified));
+        assert_eq!(evidence.unreadable.len(), 1, "{:?}", evidence.unreadable);
+        assert!(evidence.unreadable[0].starts_with("Condition/sides (its codings disagree on the side"));
+    }
+
+    #[test]
+    fn nothing_is_ignored_without_trace() {
+        let record = record(json!([
+            condition("text-only", json!({"text": "Left leg DVT"})),
+            condition("history", json!({"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "Z86.718"}],
+                "text": "History of DVT"})),
+            {"resource": {"resourceType": "Condition", "id": "modified",
+                "modifierExtension": [{"url": "http://example.org/negated", "valueBoolean": true}],
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I82.422"}]}}},
+            {"resource": {"resourceType": "Condition", "id": "vague",
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I82.422"}]},
+                "onsetString": "about 3 weeks ago", "recordedDate": "2026-11-23"}},
+        ]));
+        let evidence = extract(&record, &[], &knowledge());
+        let resources: Vec<&str> = evidence.conditions.iter().map(|c| c.source.resource.as_str()).collect();
+        assert_eq!(resources, ["Condition/history", "Condition/vague"], "text only and modified are not used");
+        let vague = &evidence.conditions[1];
+        assert_eq!((vague.onset.as_ref(), vague.recorded.as_ref()), (None, None), "no fall back to recordedDate");
+        let notes = &evidence.unreadable;
+        assert_eq!(notes.len(), 3, "{notes:?}");
+        assert!(notes[0].starts_with("Condition/text-only (DVT recorded as text only, \"Left leg DVT\""));
+        assert!(notes[1].starts_with("Condition/modified (it has a modifierExtension"));
+        assert!(notes[1].contains("http://example.org/negated"));
+        assert!(notes[2].starts_with("Condition/vague (its onset, onsetString \"about 3 weeks ago\""));
+    }
+
+    #[test]
+    fn an_order_names_its_side_by_qualifier_or_word() {
+        let texts = |words: &[&str]| words.iter().map(|w| (*w).to_owned()).collect::<Vec<String>>();
+        assert_eq!(named_side(&texts(&["CDT, left lower extremity"])), Some(Laterality::Left));
+        assert_eq!(named_side(&texts(&["Venogram RT leg"])), Some(Laterality::Right));
+        assert_eq!(named_side(&texts(&["left and right"])), None, "both sides named: not decided");
+        assert_eq!(named_side(&texts(&["Leftover"])), None, "a word, not a part of one");
+    }
+
+    #[test]
+    fn cell_counts_in_every_spelling_and_unknown_units_reported() {
+        let platelets = |id: &str, value: f64, unit: &str| {
+            json!({"resource": {"resourceType": "Observation", "id": id, "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "777-3"}]},
+                "effectiveDateTime": "2026-11-23", "valueQuantity": {"value": value, "unit": unit}}})
+        };
+        let spellings = [
+            ("10*3/uL", 150.0),
+            ("10^3/uL", 150.0),
+            ("K/uL", 150.0),
+            ("THOU/uL", 150.0),
+            ("THOU/mm3", 150.0),
+            ("x10E3/uL", 150.0),
+            ("10*9/L", 150.0),
+            ("/uL", 150000.0),
+            ("/mm3", 150000.0),
+            ("10 ^3 / µL", 150.0),
+        ];
+        let resources: Vec<serde_json::Value> =
+            spellings.iter().enumerate().map(|(i, (unit, value))| platelets(&format!("p{i}"), *value, unit)).collect();
+        let mut resources = resources;
+        resources.push(platelets("odd", 150.0, "per hpf"));
+        let evidence = extract(&record(serde_json::Value::Array(resources)), &[], &knowledge());
+        for lab in &evidence.labs[..spellings.len()] {
+            assert_eq!(
+                lab.value,
+                LabValue::Number { value: 150.0, unit: "10*9/L".to_owned() },
+                "{}",
+                lab.source.resource
+            );
+        }
+        assert_eq!(
+            evidence.labs[spellings.len()].value,
+            LabValue::Unreadable { reason: "unit `per hpf` is not one we convert".to_owned() }
+        );
+    }
+
+    #[test]
+    fn both_blood_pressure_panels_are_read_through_their_components() {
+        let panel = |id: &str, code: &str| {
+            json!({"resource": {"resourceType": "Observation", "id": id,
+            "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "effectiveDateTime": "2026-11-23", "component": [
+                {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                 "valueQuantity": {"value": 185, "unit": "mm[Hg]"}},
+                {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+                 "valueQuantity": {"value": 95, "unit": "mmHg"}}]}})
+        };
+        let evidence =
+            extract(&record(json!([panel("fhir", "85354-9"), panel("synthea", "55284-4")])), &[], &knowledge());
+        let read: Vec<(&str, Lab)> = evidence.labs.iter().map(|lab| (lab.source.resource.as_str(), lab.lab)).collect();
+        assert_eq!(
+            read,
+            [
+                ("Observation/fhir", Lab::SystolicBp),
+                ("Observation/fhir", Lab::DiastolicBp),
+                ("Observation/synthea", Lab::SystolicBp),
+                ("Observation/synthea", Lab::DiastolicBp),
+            ]
+        );
+    }
+
+    #[test]
+    fn egfr_is_computed_from_creatinine_age_and_sex_and_says_so() {
+        let patient = |gender: &str| {
+            json!({"resource": {"resourceType": "Patient", "id": "p1", "gender": gender,
+            "birthDate": "1976-06-15"}})
+        };
+        let creatinine = |value: f64, unit: &str| {
+            json!({"resource": {"resourceType": "Observation", "id": "cr",
+            "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "2160-0"}]},
+            "effectiveDateTime": "2026-11-23", "valueQuantity": {"value": value, "unit": unit}}})
+        };
+        let egfr = |resources: serde_json::Value| {
+            let evidence = extract(&record(resources), &[], &knowledge());
+            evidence.labs.into_iter().find(|lab| lab.lab == Lab::Egfr)
+        };
+        // CKD-EPI 2021 at 50 years, creatinine 1.0 mg/dL: 92 for a man, 69 for a woman (Inker 2021).
+        let male = egfr(json!([patient("male"), creatinine(1.0, "mg/dL")])).unwrap();
+        assert_eq!(male.value, LabValue::Number { value: 92.0, unit: "mL/min/{1.73_m2}".to_owned() });
+        let code = male.source.code.unwrap();
+        assert_eq!((code.system.as_str(), male.source.resource.as_str()), ("computed", "Observation/cr"));
+        assert!(code.display.unwrap().contains("from creatinine 1 mg/dL, age 50, male"));
+        let female = egfr(json!([patient("female"), creatinine(88.4, "umol/L")])).unwrap();
+        assert_eq!(female.value, LabValue::Number { value: 69.0, unit: "mL/min/{1.73_m2}".to_owned() });
+        assert_eq!(egfr(json!([patient("unknown"), creatinine(1.0, "mg/dL")])), None, "sex unknown: not computed");
+        assert_eq!(egfr(json!([creatinine(1.0, "mg/dL")])), None, "no patient: not computed");
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub struct Resource {
     pub resource_type: String,
     pub id: Option<String>,
     pub meta: Option<Meta>,
+    /// Extensions that change the meaning of the resource. We understand none, so a resource with one is not
+    /// used (FHIR R4 §2.4: a system that does not understand a modifier extension must not use the resource).
+    #[serde(deserialize_with = "one_or_many")]
+    pub modifier_extension: Vec<Extension>,
     /// Resources contained in this one (`#id` references), such as a MedicationRequest's Medication.
     #[serde(deserialize_with = "one_or_many")]
     pub contained: Vec<Resource>,
@@ -106,6 +110,12 @@ pub struct Resource {
 #[serde(rename_all = "camelCase", default)]
 pub struct Meta {
     pub last_updated: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Extension {
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -206,11 +216,12 @@ impl Resource {
 }
 
 impl CodeableConcept {
-    /// Codings with both a system and a code (the sandbox sends `{}` before a study is picked).
+    /// Codings with both a system and a code (the sandbox sends `{}` before a study is picked), the system
+    /// as its canonical URL whatever form the record wrote (`urn:oid:2.16.840.1.113883.6.90` is ICD-10-CM).
     pub fn codes(&self) -> impl Iterator<Item = (&str, &str, Option<&str>)> {
         self.coding.iter().filter_map(|coding| match (coding.system.as_deref(), coding.code.as_deref()) {
-            (Some(system), Some(code)) if !system.is_empty() && !code.is_empty() => {
-                Some((system, code, coding.display.as_deref()))
+            (Some(system), Some(code)) if !system.is_empty() && !code.trim().is_empty() => {
+                Some((crate::knowledge::canonical_system(system), code.trim(), coding.display.as_deref()))
             }
             _ => None,
         })

@@ -9,6 +9,8 @@ pub struct Files {
     pub acr: String,
     pub procedures: String,
     pub value_sets: Vec<(String, String)>,
+    /// `value-sets/published.toml`, written by `knowledge/value-sets/generate.py` from the published sets.
+    pub published: String,
     pub medications: String,
     pub labs: String,
     pub thresholds: String,
@@ -29,6 +31,7 @@ impl Files {
                     include_str!("../../knowledge/value-sets/conditions.toml").to_owned(),
                 ),
             ],
+            published: include_str!("../../knowledge/value-sets/published.toml").to_owned(),
             medications: include_str!("../../knowledge/medications.toml").to_owned(),
             labs: include_str!("../../knowledge/labs.toml").to_owned(),
             thresholds: include_str!("../../knowledge/thresholds.toml").to_owned(),
@@ -103,7 +106,7 @@ pub(super) struct ProcedureRow {
     pub codes: Vec<CodeRow>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CodeRow {
     pub system: String,
@@ -116,6 +119,9 @@ pub(super) struct CodeRow {
     pub acuity: Option<String>,
     pub status: String,
     pub source: String,
+    /// Why this row is not from a published value set (in the value-set files, every row that is not the
+    /// segment, side and acuity of a published DVT code says this).
+    pub hand_made: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,7 +140,50 @@ pub(super) struct ConceptRow {
     #[serde(default)]
     pub texts: Vec<String>,
     pub texts_source: Option<String>,
+    /// Phrases that name the concept in a Condition's text when none of its codes is known: not used as the
+    /// concept (the phrase may be negated or historical), but reported so the clinician codes it.
+    #[serde(default)]
+    pub text_only: Vec<String>,
+    pub text_only_source: Option<String>,
+    #[serde(default)]
     pub codes: Vec<CodeRow>,
+}
+
+/// `value-sets/published.toml`: the published value sets, one per target it serves.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PublishedFile {
+    pub value_set: Vec<PublishedSet>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PublishedSet {
+    /// `concept`, `medication` or `lab`.
+    pub target: String,
+    pub id: String,
+    pub file: String,
+    pub title: String,
+    pub oid: String,
+    pub version: String,
+    pub repository: String,
+    pub commit: String,
+    pub path: String,
+    pub source: String,
+    /// For reviewers: which codes of the set serve the target, and why.
+    #[serde(rename = "selection")]
+    pub _selection: String,
+    /// How many codes the set lists (the selection keeps `codes`).
+    pub published: usize,
+    /// Medication sets: the codes that are heparins, warfarin, direct oral anticoagulants.
+    #[serde(default)]
+    pub heparins: Vec<String>,
+    #[serde(default)]
+    pub vkas: Vec<String>,
+    #[serde(default)]
+    pub doacs: Vec<String>,
+    /// `[system, code, display]` as published.
+    pub codes: Vec<(String, String, String)>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +200,7 @@ pub(super) struct MedicationClassRow {
     /// For reviewers of the file; required, not used at run time.
     #[serde(rename = "description")]
     pub _description: String,
+    #[serde(default)]
     pub codes: Vec<MedicationCodeRow>,
 }
 
@@ -162,6 +212,8 @@ pub(super) struct MedicationCodeRow {
     pub group: Option<String>,
     pub status: String,
     pub source: String,
+    /// Why the code is listed by hand (no published set holds it); required in `medications.toml` classes.
+    pub hand_made: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +230,31 @@ pub(super) struct LabsFile {
     pub lab: Vec<LabRow>,
     pub panel: PanelRow,
     pub interpretation: InterpretationRow,
+    pub egfr_from_creatinine: EgfrEquationRow,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UnitRow {
+    pub unit: String,
+    pub factor: f64,
+    pub source: String,
+}
+
+/// The CKD-EPI 2021 creatinine equation's coefficients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EgfrEquationRow {
+    pub source: String,
+    pub constant: f64,
+    pub exponent_above: f64,
+    pub age_base: f64,
+    pub female_factor: f64,
+    pub kappa_female: f64,
+    pub kappa_male: f64,
+    pub alpha_female: f64,
+    pub alpha_male: f64,
+    pub minimum_age: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,6 +262,10 @@ pub(super) struct LabsFile {
 pub(super) struct LabRow {
     pub id: String,
     pub unit: String,
+    /// Units results arrive in, with the factor to `unit`.
+    #[serde(default)]
+    pub units: Vec<UnitRow>,
+    #[serde(default)]
     pub codes: Vec<LabCodeRow>,
 }
 
@@ -195,12 +276,15 @@ pub(super) struct LabCodeRow {
     pub display: String,
     pub status: String,
     pub source: String,
+    /// Why the code is listed by hand (no published set holds it); required.
+    pub hand_made: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PanelRow {
-    pub blood_pressure: PanelCode,
+    /// Blood pressure panels: systolic and diastolic are read from their components.
+    pub blood_pressure: Vec<PanelCode>,
 }
 
 #[derive(Debug, Deserialize)]

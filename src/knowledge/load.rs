@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use super::files::{self, CodeRow, Files, TriggerRow};
 use super::{
     Category, ConceptMatch, Interpretation, KnowledgeBase, KnowledgeError, OrderCode, PlanApplies, PlanItem, Procedure,
-    Rating, SYSTEMS, Source, Unchecked, VariantRows, normalize,
+    PublishedValueSet, Rating, SYSTEMS, Source, Unchecked, VariantRows, normalize,
 };
 use crate::classify::{
     AcrRow, AcrTables, Applies, Criteria, Effect, FlagClass, FlagRule, OrderSelector, PreLysisLab, PreLysisWhen,
@@ -93,16 +93,89 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         }
     }
 
-    // Medications: RxNorm codes by class; an order for one means the class's procedure.
+    // The published value sets (generated file), by target.
+    let published: files::PublishedFile = parse("value-sets/published.toml", &files.published)?;
+    let mut value_sets = Vec::new();
+    for set in &published.value_set {
+        let file = "value-sets/published.toml";
+        cite(file, &format!("value set `{}`", set.oid), &set.source)?;
+        if set.codes.is_empty() || set.codes.len() > set.published {
+            return invalid(file, format!("value set `{}` for `{}`: codes do not fit its size", set.oid, set.id));
+        }
+        value_sets.push(PublishedValueSet {
+            target: set.target.clone(),
+            id: set.id.clone(),
+            file: set.file.clone(),
+            title: set.title.clone(),
+            oid: set.oid.clone(),
+            version: set.version.clone(),
+            repository: set.repository.clone(),
+            commit: set.commit.clone(),
+            path: set.path.clone(),
+            kept: set.codes.len(),
+            published: set.published,
+        });
+    }
+    let published_for = |target: &str, id: &str| -> Vec<(&files::PublishedSet, &(String, String, String))> {
+        published
+            .value_set
+            .iter()
+            .filter(|set| set.target == target && set.id == id)
+            .flat_map(|set| set.codes.iter().map(move |code| (set, code)))
+            .collect()
+    };
+    for set in &published.value_set {
+        let known = match set.target.as_str() {
+            "concept" => Concept::parse(&set.id).is_some(),
+            "medication" => MedicationClass::parse(&set.id).is_some(),
+            "lab" => Lab::parse(&set.id).is_some(),
+            _ => false,
+        };
+        if !known {
+            return invalid(
+                "value-sets/published.toml",
+                format!("value set `{}`: unknown {} `{}`", set.oid, set.target, set.id),
+            );
+        }
+    }
+
+    // Medications: RxNorm codes by class (published sets, then the hand-made rows); an order for one means the
+    // class's procedure.
     let mut medications = HashMap::new();
     for class_row in &medications_file.class {
         let file = "medications.toml";
         let class = MedicationClass::parse(&class_row.id)
             .ok_or_else(|| error(file, format!("unknown medication class `{}`", class_row.id)))?;
+        let mut class_codes: Vec<(String, String, Option<DrugGroup>)> = Vec::new();
+        for (set, (system, code, display)) in published_for("medication", &class_row.id) {
+            if system != "rxnorm" {
+                return invalid(
+                    "value-sets/published.toml",
+                    format!("value set `{}`: `{code}` is not RxNorm", set.oid),
+                );
+            }
+            if !class_codes.iter().any(|(known, _, _)| known == code) {
+                let group = if set.heparins.contains(code) {
+                    Some(DrugGroup::Heparin)
+                } else if set.vkas.contains(code) {
+                    Some(DrugGroup::Vka)
+                } else if set.doacs.contains(code) {
+                    Some(DrugGroup::Doac)
+                } else {
+                    None
+                };
+                class_codes.push((code.clone(), display.clone(), group));
+            }
+        }
         for code in &class_row.codes {
             cite(file, &format!("RxNorm `{}`", code.code), &code.source)?;
             check_status(file, &code.status, &code.code)?;
-            displays.insert((super::RXNORM.to_owned(), code.code.clone()), code.display.clone());
+            if code.hand_made.is_none() {
+                return invalid(file, format!("RxNorm `{}`: a hand-made row says why (`hand_made`)", code.code));
+            }
+            if class_codes.iter().any(|(known, _, _)| *known == code.code) {
+                return invalid(file, format!("RxNorm `{}` is in a published set already", code.code));
+            }
             let group = match &code.group {
                 Some(id) => Some(
                     DrugGroup::parse(id)
@@ -110,13 +183,17 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
                 ),
                 None => None,
             };
-            if medications.insert(code.code.clone(), (class, group)).is_some() {
-                return invalid(file, format!("RxNorm `{}` is listed twice", code.code));
+            class_codes.push((code.code.clone(), code.display.clone(), group));
+        }
+        for (code, display, group) in class_codes {
+            displays.insert((super::RXNORM.to_owned(), code.clone()), display);
+            if medications.insert(code.clone(), (class, group)).is_some() {
+                return invalid(file, format!("RxNorm `{code}` is listed in two classes"));
             }
             for (procedure_class, procedure) in &medication_procedures {
                 if *procedure_class == class {
                     procedure_codes
-                        .entry((super::RXNORM.to_owned(), code.code.clone()))
+                        .entry((super::RXNORM.to_owned(), code.clone()))
                         .or_default()
                         .push(procedure.clone());
                 }
@@ -181,10 +258,13 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         return invalid("acr.toml", format!("variant `{missing}` has no rows"));
     }
 
-    // Value sets.
+    // Value sets: each concept's codes are those of its published sets plus its hand-made rows. In the DVT file
+    // a row without `hand_made` gives the segment, side and acuity of a published DVT code.
     let mut condition_codes: HashMap<(String, String), Vec<ConceptMatch>> = HashMap::new();
     let mut condition_prefixes = Vec::new();
     let mut condition_texts = Vec::new();
+    let mut text_only = Vec::new();
+    let mut concept_counts: HashMap<Concept, usize> = HashMap::new();
     let mut concepts_seen = BTreeSet::new();
     for (file, text) in &files.value_sets {
         let value_sets: files::ValueSetFile = parse(file, text)?;
@@ -194,7 +274,8 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
             if !concepts_seen.insert(concept) {
                 return invalid(file, format!("concept `{}` is defined twice", row.id));
             }
-            if row.codes.is_empty() && row.texts.is_empty() {
+            let published_codes = published_for("concept", &row.id);
+            if row.codes.is_empty() && row.texts.is_empty() && published_codes.is_empty() {
                 return invalid(file, format!("concept `{}` has neither codes nor texts", row.id));
             }
             if !row.texts.is_empty() {
@@ -202,15 +283,72 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
                 cite(file, &format!("concept `{}` texts", row.id), source)?;
                 condition_texts.extend(row.texts.iter().map(|text| (text.to_lowercase(), concept)));
             }
-            let mut seen = HashSet::new();
+            if !row.text_only.is_empty() {
+                let source = row.text_only_source.as_deref().unwrap_or_default();
+                cite(file, &format!("concept `{}` text_only", row.id), source)?;
+                text_only.extend(row.text_only.iter().map(|text| (text.to_lowercase(), concept)));
+            }
+            // (system, normalised code) → (row, display, source) for every code of the concept.
+            let mut seen: HashSet<(&'static str, String)> = HashSet::new();
+            let mut rows: Vec<(CodeRow, bool)> = Vec::new();
+            for (set, (system, code, display)) in &published_codes {
+                let uri = system_uri("value-sets/published.toml", system)?;
+                if !seen.insert((uri, normalize(uri, code))) {
+                    continue;
+                }
+                let annotation = row.codes.iter().find(|hand| {
+                    hand.hand_made.is_none()
+                        && hand.system == *system
+                        && normalize(uri, &hand.code) == normalize(uri, code)
+                });
+                if concept == Concept::Dvt && annotation.is_none() {
+                    return invalid(file, format!("published DVT code `{code}` has no segment, side and acuity row"));
+                }
+                rows.push((
+                    CodeRow {
+                        system: system.clone(),
+                        code: code.clone(),
+                        display: display.clone(),
+                        prefix: false,
+                        segment: annotation.and_then(|a| a.segment.clone()),
+                        laterality: annotation.and_then(|a| a.laterality.clone()),
+                        acuity: annotation.and_then(|a| a.acuity.clone()),
+                        status: "V".to_owned(),
+                        source: set.source.clone(),
+                        hand_made: None,
+                    },
+                    true,
+                ));
+            }
             for code in &row.codes {
+                let system = system_uri(file, &code.system)?;
+                let normalized = normalize(system, &code.code);
+                if code.hand_made.is_none() {
+                    if concept == Concept::Dvt && seen.contains(&(system, normalized)) {
+                        continue;
+                    }
+                    return invalid(
+                        file,
+                        format!(
+                            "concept `{}` code `{}`: in no published set, so it says why (`hand_made`)",
+                            row.id, code.code
+                        ),
+                    );
+                }
+                if !seen.insert((system, normalized)) {
+                    return invalid(
+                        file,
+                        format!("concept `{}` lists code `{}` twice (or a published set has it)", row.id, code.code),
+                    );
+                }
+                rows.push((code.clone(), false));
+            }
+            concept_counts.insert(concept, rows.len());
+            for (code, _published) in &rows {
                 cite(file, &format!("concept `{}` code `{}`", row.id, code.code), &code.source)?;
                 check_status(file, &code.status, &code.code)?;
                 let system = system_uri(file, &code.system)?;
                 let normalized = normalize(system, &code.code);
-                if !seen.insert((system, normalized.clone())) {
-                    return invalid(file, format!("concept `{}` lists code `{}` twice", row.id, code.code));
-                }
                 if !code.prefix {
                     displays.entry((system.to_owned(), normalized.clone())).or_insert_with(|| code.display.clone());
                 }
@@ -238,26 +376,68 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
     let labs_file: files::LabsFile = parse("labs.toml", &files.labs)?;
     let mut labs = HashMap::new();
     let mut lab_units = HashMap::new();
+    let mut lab_factors = HashMap::new();
     for row in &labs_file.lab {
         let file = "labs.toml";
         let lab = Lab::parse(&row.id).ok_or_else(|| error(file, format!("unknown lab `{}`", row.id)))?;
         lab_units.insert(lab, row.unit.clone());
+        for unit in &row.units {
+            cite(file, &format!("lab `{}` unit `{}`", row.id, unit.unit), &unit.source)?;
+            if !(unit.factor.is_finite() && unit.factor > 0.0) {
+                return invalid(file, format!("lab `{}` unit `{}`: the factor must be above 0", row.id, unit.unit));
+            }
+            if lab_factors.insert((lab, super::unit_key(&unit.unit)), unit.factor).is_some() {
+                return invalid(file, format!("lab `{}` lists unit `{}` twice", row.id, unit.unit));
+            }
+        }
+        let mut lab_codes: Vec<(String, String)> = Vec::new();
+        for (set, (system, code, display)) in published_for("lab", &row.id) {
+            if system != "loinc" {
+                return invalid("value-sets/published.toml", format!("value set `{}`: `{code}` is not LOINC", set.oid));
+            }
+            if !lab_codes.iter().any(|(known, _)| known == code) {
+                lab_codes.push((code.clone(), display.clone()));
+            }
+        }
         for code in &row.codes {
             cite(file, &format!("LOINC `{}`", code.code), &code.source)?;
             check_status(file, &code.status, &code.code)?;
-            displays.insert((super::LOINC.to_owned(), code.code.clone()), code.display.clone());
-            if labs.insert(code.code.clone(), lab).is_some() {
-                return invalid(file, format!("LOINC `{}` is listed twice", code.code));
+            if code.hand_made.is_none() {
+                return invalid(file, format!("LOINC `{}`: a hand-made row says why (`hand_made`)", code.code));
+            }
+            if lab_codes.iter().any(|(known, _)| *known == code.code) {
+                return invalid(file, format!("LOINC `{}` is in a published set already", code.code));
+            }
+            lab_codes.push((code.code.clone(), code.display.clone()));
+        }
+        for (code, display) in lab_codes {
+            displays.insert((super::LOINC.to_owned(), code.clone()), display);
+            if labs.insert(code.clone(), lab).is_some() {
+                return invalid(file, format!("LOINC `{code}` is listed for two labs"));
             }
         }
     }
     if let Some(missing) = Lab::ALL.iter().find(|lab| !lab_units.contains_key(lab)) {
         return invalid("labs.toml", format!("lab `{}` has no codes", missing.id()));
     }
-    cite("labs.toml", "blood pressure panel", &labs_file.panel.blood_pressure.source)?;
-    let panel = &labs_file.panel.blood_pressure;
-    displays.insert((super::LOINC.to_owned(), panel.code.clone()), panel.display.clone());
+    for panel in &labs_file.panel.blood_pressure {
+        cite("labs.toml", &format!("blood pressure panel `{}`", panel.code), &panel.source)?;
+        displays.insert((super::LOINC.to_owned(), panel.code.clone()), panel.display.clone());
+    }
     cite("labs.toml", "interpretation", &labs_file.interpretation.source)?;
+    cite("labs.toml", "egfr_from_creatinine", &labs_file.egfr_from_creatinine.source)?;
+    let equation = &labs_file.egfr_from_creatinine;
+    let egfr_equation = super::EgfrEquation {
+        constant: equation.constant,
+        exponent_above: equation.exponent_above,
+        age_base: equation.age_base,
+        female_factor: equation.female_factor,
+        kappa_female: equation.kappa_female,
+        kappa_male: equation.kappa_male,
+        alpha_female: equation.alpha_female,
+        alpha_male: equation.alpha_male,
+        minimum_age: equation.minimum_age,
+    };
 
     // Thresholds, with configured values for the ones no source fixes.
     let thresholds_file: files::ThresholdsFile = parse("thresholds.toml", &files.thresholds)?;
@@ -301,6 +481,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         acute_days: whole("acute-days")?,
         persistent_months,
         pregnancy_test_days: whole("pregnancy-test-days")?,
+        pregnancy_max_days: whole("pregnancy-max-days")?,
         lab_current_days: whole("lab-current-days")?,
         vital_current_days: whole("vital-current-days")?,
         systolic_above: value("systolic-above")?,
@@ -390,6 +571,9 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         condition_codes,
         condition_prefixes,
         condition_texts,
+        text_only,
+        concept_counts,
+        value_sets,
         medications,
         thrombolytic_allergy_codes: medications_file
             .allergy
@@ -400,8 +584,10 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         contrast_texts: medications_file.allergy.contrast_texts.iter().map(|t| t.to_lowercase()).collect(),
         labs,
         lab_units,
+        lab_factors,
+        egfr_equation,
         displays,
-        blood_pressure_panel: labs_file.panel.blood_pressure.code,
+        blood_pressure_panels: labs_file.panel.blood_pressure.iter().map(|panel| panel.code.clone()).collect(),
         interpretation,
         unchecked,
         plan,

@@ -32,14 +32,23 @@ pub struct KnowledgeBase {
     condition_codes: HashMap<(String, String), Vec<ConceptMatch>>,
     condition_prefixes: Vec<(String, String, ConceptMatch)>,
     condition_texts: Vec<(String, Concept)>,
+    /// Phrases that name a concept but are only reported, never used (`text_only` in the value-set files).
+    text_only: Vec<(String, Concept)>,
+    /// How many codes (exact or prefix) each concept has, published and hand-made.
+    concept_counts: HashMap<Concept, usize>,
+    /// The published value sets the codes come from.
+    value_sets: Vec<PublishedValueSet>,
     medications: HashMap<String, (MedicationClass, Option<DrugGroup>)>,
     thrombolytic_allergy_codes: Vec<String>,
     contrast_texts: Vec<String>,
     labs: HashMap<String, Lab>,
     lab_units: HashMap<Lab, String>,
+    /// (lab, unit key) → the factor to the lab's compared unit.
+    lab_factors: HashMap<(Lab, String), f64>,
+    egfr_equation: EgfrEquation,
     /// Our display of every code the files list, for records that send a code without one.
     displays: HashMap<(String, String), String>,
-    blood_pressure_panel: String,
+    blood_pressure_panels: Vec<String>,
     interpretation: Interpretation,
     unchecked: Vec<Unchecked>,
     plan: Vec<PlanItem>,
@@ -114,6 +123,65 @@ pub struct OrderCode {
     pub display: String,
 }
 
+/// A published value set (VSAC expansion), as `value-sets/published.toml` records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedValueSet {
+    /// `concept`, `medication` or `lab`.
+    pub target: String,
+    /// The concept, medication class or lab it serves.
+    pub id: String,
+    pub file: String,
+    pub title: String,
+    pub oid: String,
+    pub version: String,
+    pub repository: String,
+    pub commit: String,
+    pub path: String,
+    /// Codes of the set this service uses, of `published`.
+    pub kept: usize,
+    pub published: usize,
+}
+
+/// The CKD-EPI 2021 creatinine equation (race-free), as `labs.toml` gives its coefficients.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EgfrEquation {
+    pub constant: f64,
+    pub exponent_above: f64,
+    pub age_base: f64,
+    pub female_factor: f64,
+    pub kappa_female: f64,
+    pub kappa_male: f64,
+    pub alpha_female: f64,
+    pub alpha_male: f64,
+    pub minimum_age: f64,
+}
+
+impl EgfrEquation {
+    /// eGFR in mL/min/1.73 m2 from serum creatinine in mg/dL, age in years and sex; `None` under the minimum age
+    /// or for a creatinine that is not a positive number.
+    pub fn egfr(&self, creatinine_mg_dl: f64, age_years: f64, female: bool) -> Option<f64> {
+        if !(creatinine_mg_dl.is_finite() && creatinine_mg_dl > 0.0) || age_years < self.minimum_age {
+            return None;
+        }
+        let (kappa, alpha) =
+            if female { (self.kappa_female, self.alpha_female) } else { (self.kappa_male, self.alpha_male) };
+        let ratio = creatinine_mg_dl / kappa;
+        let sex = if female { self.female_factor } else { 1.0 };
+        Some(
+            self.constant
+                * ratio.min(1.0).powf(alpha)
+                * ratio.max(1.0).powf(self.exponent_above)
+                * self.age_base.powf(age_years)
+                * sex,
+        )
+    }
+}
+
+/// A unit as compared: no spaces, lower case, the micro sign as `u`.
+pub(crate) fn unit_key(unit: &str) -> String {
+    unit.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase().replace(['µ', 'μ'], "u")
+}
+
 /// What a condition code means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConceptMatch {
@@ -177,6 +245,42 @@ pub const SYSTEMS: [(&str, &str, &str); 5] = [
     ("rxnorm", "http://www.nlm.nih.gov/research/umls/rxnorm", "RxNorm"),
     ("cpt", "http://www.ama-assn.org/go/cpt", "CPT"),
 ];
+
+/// Other spellings of the code systems above that records use: the HL7 OIDs (FHIR R4 "Using Codes",
+/// terminologies-systems.html lists each system's OID), an `http://snomed.info/sct/{module}` edition URI, and
+/// a trailing slash or upper case in the URL. Matched after trimming and lower-casing.
+const SYSTEM_ALIASES: [(&str, &str); 9] = [
+    ("urn:oid:2.16.840.1.113883.6.90", ICD10CM),
+    ("urn:oid:2.16.840.1.113883.6.96", SNOMED),
+    ("urn:oid:2.16.840.1.113883.6.1", LOINC),
+    ("urn:oid:2.16.840.1.113883.6.88", RXNORM),
+    ("urn:oid:2.16.840.1.113883.6.12", CPT),
+    ("2.16.840.1.113883.6.90", ICD10CM),
+    ("2.16.840.1.113883.6.96", SNOMED),
+    ("2.16.840.1.113883.6.1", LOINC),
+    ("2.16.840.1.113883.6.88", RXNORM),
+];
+
+/// The canonical URL of a code system the knowledge knows, whatever form the record wrote it in; any other
+/// system unchanged.
+pub fn canonical_system(system: &str) -> &str {
+    let trimmed = system.trim();
+    let lowered = trimmed.trim_end_matches('/').to_ascii_lowercase();
+    if let Some((_, uri, _)) = SYSTEMS.iter().find(|(_, uri, _)| uri.eq_ignore_ascii_case(&lowered)) {
+        return uri;
+    }
+    if let Some((_, uri)) = SYSTEM_ALIASES.iter().find(|(alias, _)| *alias == lowered) {
+        return uri;
+    }
+    // A SNOMED CT edition or version URI (`http://snomed.info/sct/731000124108/version/20230301`).
+    if lowered.starts_with("http://snomed.info/sct/") {
+        return SNOMED;
+    }
+    if lowered == "2.16.840.1.113883.6.12" {
+        return CPT;
+    }
+    trimmed
+}
 
 pub const ICD10CM: &str = "http://hl7.org/fhir/sid/icd-10-cm";
 pub const SNOMED: &str = "http://snomed.info/sct";
@@ -272,6 +376,16 @@ impl KnowledgeBase {
         matches
     }
 
+    /// How many codes a concept has (published and hand-made; an ICD-10-CM prefix counts once).
+    pub fn concept_code_count(&self, concept: Concept) -> usize {
+        self.concept_counts.get(&concept).copied().unwrap_or(0)
+    }
+
+    /// The published value sets the knowledge uses, in file order.
+    pub fn value_sets(&self) -> &[PublishedValueSet] {
+        &self.value_sets
+    }
+
     /// Concepts with no verified code, named in `text`.
     pub fn concepts_for_text(&self, text: &str) -> Vec<Concept> {
         let text = text.to_lowercase();
@@ -279,6 +393,12 @@ impl KnowledgeBase {
             self.condition_texts.iter().filter(|(phrase, _)| text.contains(phrase.as_str())).map(|(_, c)| *c).collect();
         concepts.dedup();
         concepts
+    }
+
+    /// The concept a Condition's text names when none of its codes is known, to report, not to use.
+    pub fn text_only_concept(&self, text: &str) -> Option<Concept> {
+        let text = text.to_lowercase();
+        self.text_only.iter().find(|(phrase, _)| text.contains(phrase.as_str())).map(|(_, concept)| *concept)
     }
 
     /// The class of an RxNorm code, and its anticoagulant group if it has one.
@@ -304,13 +424,23 @@ impl KnowledgeBase {
         self.displays.get(&(system.to_owned(), normalize(system, code))).map(String::as_str)
     }
 
+    /// The factor from `unit` to the unit labs of this kind are compared in, when `labs.toml` lists the unit.
+    pub fn unit_factor(&self, lab: Lab, unit: &str) -> Option<f64> {
+        self.lab_factors.get(&(lab, unit_key(unit))).copied()
+    }
+
+    pub fn egfr_equation(&self) -> &EgfrEquation {
+        &self.egfr_equation
+    }
+
     /// The canonical unit labs of this kind are compared in.
     pub fn lab_unit(&self, lab: Lab) -> &str {
         self.lab_units.get(&lab).map_or("", String::as_str)
     }
 
-    pub fn blood_pressure_panel(&self) -> &str {
-        &self.blood_pressure_panel
+    /// A blood pressure panel LOINC (85354-9, 55284-4): its components carry systolic and diastolic.
+    pub fn is_blood_pressure_panel(&self, code: &str) -> bool {
+        self.blood_pressure_panels.iter().any(|panel| panel == code.trim())
     }
 
     pub fn interpretation(&self) -> &Interpretation {
@@ -338,7 +468,7 @@ impl KnowledgeBase {
     /// duplex study codes. The `observations` prefetch template must ask for exactly these.
     pub fn observation_codes(&self) -> Vec<String> {
         let mut codes: Vec<String> = self.labs.keys().cloned().collect();
-        codes.push(self.blood_pressure_panel.clone());
+        codes.extend(self.blood_pressure_panels.iter().cloned());
         codes
             .extend(self.codes_of("us-duplex").into_iter().filter(|(system, _)| system == LOINC).map(|(_, code)| code));
         codes.sort();

@@ -159,8 +159,48 @@ fn broken_knowledge_is_refused_with_the_file_and_the_row() {
             "variant `acr-75-v1` has no rows",
         ),
         (
-            Box::new(|f| f.labs = f.labs.replace("{ code = \"26515-7\"", "{ code = \"777-3\"")),
-            "LOINC `777-3` is listed twice",
+            Box::new(|f| f.labs = f.labs.replace("{ code = \"8462-4\"", "{ code = \"8480-6\"")),
+            "LOINC `8480-6` is listed for two labs",
+        ),
+        (
+            Box::new(|f| f.labs = f.labs.replace(", hand_made = \"in no published value set for this test\"", "")),
+            "a hand-made row says why",
+        ),
+        (
+            Box::new(|f| {
+                for (_, text) in &mut f.value_sets {
+                    *text = text.replace(
+                        "id = \"tia\"\ndescription = \"Transient ischaemic attack\"\ncodes = [\n",
+                        "id = \"tia\"\ndescription = \"Transient ischaemic attack\"\ncodes = [\n  { system = \"icd-10-cm\", code = \"G45.9\", display = \"TIA\", status = \"V\", source = \"S8\", hand_made = \"x\" },\n",
+                    );
+                }
+            }),
+            "concept `tia` lists code `G45.9` twice (or a published set has it)",
+        ),
+        (
+            Box::new(|f| {
+                for (_, text) in &mut f.value_sets {
+                    *text = text
+                        .replace("{ system = \"snomed\", code = \"95449003\"", "{ system = \"snomed\", code = \"1\"");
+                }
+            }),
+            "published DVT code `95449003` has no segment, side and acuity row",
+        ),
+        (
+            Box::new(|f| {
+                for (_, text) in &mut f.value_sets {
+                    *text = text.replace("source = \"S8\", hand_made = \"no published value set holds gastrointestinal haemorrhage (K92.x; value-sets README, Not found)\" },\n  { system = \"icd-10-cm\", code = \"K92.1\"", "source = \"S8\" },\n  { system = \"icd-10-cm\", code = \"K92.1\"");
+                }
+            }),
+            "code `K92.0`: in no published set, so it says why",
+        ),
+        (
+            Box::new(|f| f.published = f.published.replacen("id = \"dvt\"", "id = \"dvt-ish\"", 1)),
+            "unknown concept `dvt-ish`",
+        ),
+        (
+            Box::new(|f| f.published = f.published.replacen("source = \"S7\"", "source = \"S77\"", 1)),
+            "unknown source `S77`",
         ),
         (
             Box::new(|f| f.thresholds = f.thresholds.replace("source = \"S18\"", "source = \"S99\"")),
