@@ -349,7 +349,7 @@ fn result_line(fact: &Fact) -> String {
 fn lab_words(lab: &str) -> &str {
     match lab {
         "platelets" => "Platelets",
-        "inr" => "INR",
+        "inr" => "INR (on warfarin or with liver disease)",
         "egfr" => "eGFR or creatinine",
         "hemoglobin" => "Haemoglobin",
         other => other,

@@ -103,7 +103,8 @@ pub struct PreLysisLab {
     pub labs: Vec<Lab>,
     /// The LOINC code to order when none is current.
     pub order: String,
-    pub when: PreLysisWhen,
+    /// Any of these makes the result needed.
+    pub when: Vec<PreLysisWhen>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +114,8 @@ pub enum PreLysisWhen {
     Vka,
     /// The procedure uses iodinated contrast.
     Contrast,
+    /// An active condition of the concept is on record (severe liver disease, for the INR).
+    Condition(Concept),
 }
 
 /// The numbers of `knowledge/thresholds.toml` the rules themselves compare against.

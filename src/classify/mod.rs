@@ -576,11 +576,12 @@ fn prelysis(evidence: &Evidence, criteria: &Criteria, today: Date, out: &mut Rec
         })
         .any(|m| m.group == Some(DrugGroup::Vka));
     for needed in &criteria.prelysis {
-        let applies = match needed.when {
+        let applies = needed.when.iter().any(|when| match when {
             PreLysisWhen::Always => true,
             PreLysisWhen::Vka => on_vka,
             PreLysisWhen::Contrast => contrast,
-        };
+            PreLysisWhen::Condition(concept) => evidence.conditions_of(*concept).any(|c| c.is_asserted()),
+        });
         let Some(first) = needed.labs.first() else { continue };
         if !applies {
             continue;

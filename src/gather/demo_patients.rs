@@ -7,6 +7,7 @@ pub const DEMO_PATIENTS: &[(&str, &str)] = &[
     ("active-gi-bleed-alteplase", include_str!("../../fixtures/patients/active-gi-bleed-alteplase.json")),
     ("active-gi-bleed-apixaban", include_str!("../../fixtures/patients/active-gi-bleed-apixaban.json")),
     ("alteplase-no-cdt", include_str!("../../fixtures/patients/alteplase-no-cdt.json")),
+    ("cdt-liver-failure-no-inr", include_str!("../../fixtures/patients/cdt-liver-failure-no-inr.json")),
     ("cdt-low-platelets", include_str!("../../fixtures/patients/cdt-low-platelets.json")),
     ("cdt-no-platelets", include_str!("../../fixtures/patients/cdt-no-platelets.json")),
     ("cdt-old-platelets", include_str!("../../fixtures/patients/cdt-old-platelets.json")),

@@ -346,7 +346,7 @@ pub(super) struct AppliesRow {
 pub(super) struct PreLysisRow {
     pub labs: Vec<String>,
     pub order: String,
-    pub when: String,
+    pub when: Vec<String>,
     pub source: String,
 }
 

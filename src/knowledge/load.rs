@@ -682,12 +682,21 @@ fn parse_prelysis(
             format!("prelysis: order code `{}` is not a LOINC code of lab `{}`", row.order, first.id()),
         );
     }
-    let when = match row.when.as_str() {
-        "always" => PreLysisWhen::Always,
-        "vka" => PreLysisWhen::Vka,
-        "contrast" => PreLysisWhen::Contrast,
-        other => return invalid(file, format!("prelysis `{}`: unknown when `{other}`", row.order)),
-    };
+    let when = row
+        .when
+        .iter()
+        .map(|when| match when.as_str() {
+            "always" => Ok(PreLysisWhen::Always),
+            "vka" => Ok(PreLysisWhen::Vka),
+            "contrast" => Ok(PreLysisWhen::Contrast),
+            concept => Concept::parse(concept)
+                .map(PreLysisWhen::Condition)
+                .ok_or_else(|| error(file, format!("prelysis `{}`: unknown when `{concept}`", row.order))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if when.is_empty() {
+        return invalid(file, format!("prelysis `{}` says not when it is needed", row.order));
+    }
     Ok(PreLysisLab { labs, order: row.order.clone(), when })
 }
 
