@@ -15,7 +15,7 @@ mod rules;
 mod safety;
 mod variant;
 
-use time::{Date, OffsetDateTime, UtcOffset};
+use time::{Date, OffsetDateTime};
 
 use crate::evidence::{
     Concept, ConditionFact, Evidence, Match, MedicationClass, ProcedureKind, Severity, Verification, add_months,
@@ -36,7 +36,8 @@ const CDT_PMT: &str = "cdt-pmt";
 
 /// Classifies the patient at the instant `now` (every date comparison uses its UTC day).
 pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -> Assessment {
-    let today = now.to_offset(UtcOffset::UTC).date();
+    // The calendar day at `now` in the offset it is given in: the pipeline gives it in the deployment's zone.
+    let today = now.date();
     let thresholds = &criteria.thresholds;
     let mut out = Recorder::default();
 
