@@ -257,7 +257,9 @@ fn deps(gather: &GatherArgs, clinical: &ClinicalArgs) -> anyhow::Result<Deps> {
         max_total_bytes: gather.fhir_max_total_bytes,
         run_ahead_ttl: gather.run_ahead_ttl,
     };
-    Ok(Deps::new(knowledge, Gatherer::new(settings)?))
+    let zone = crate::evidence::DayZone::named(&clinical.time_zone)
+        .with_context(|| format!("--time-zone `{}` is not an IANA time zone name", clinical.time_zone))?;
+    Ok(Deps::new(knowledge, Gatherer::new(settings)?).in_zone(zone))
 }
 
 fn cors_origins(values: &[String]) -> anyhow::Result<CorsOrigins> {

@@ -157,6 +157,19 @@ pub struct ClinicalArgs {
     /// thresholds a guideline fixes cannot be changed.
     #[arg(long = "threshold", env = "DVT_CDS_THRESHOLDS", value_delimiter = ',', value_parser = parse_threshold)]
     pub thresholds: Vec<(String, f64)>,
+
+    /// The time zone the thrombus age and every window are counted in, as calendar days: an IANA name such
+    /// as `America/Chicago` (the tz database is built in).
+    #[arg(long = "time-zone", env = "DVT_CDS_TIME_ZONE", default_value = "UTC", value_parser = parse_zone)]
+    pub time_zone: String,
+}
+
+/// An IANA time zone name the bundled tz database knows.
+fn parse_zone(text: &str) -> Result<String, String> {
+    match jiff::tz::TimeZone::get(text.trim()) {
+        Ok(_) => Ok(text.trim().to_owned()),
+        Err(_) => Err(format!("`{text}` is not an IANA time zone name")),
+    }
 }
 
 fn parse_threshold(text: &str) -> Result<(String, f64), String> {

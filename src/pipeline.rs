@@ -12,6 +12,7 @@ use crate::auth::{FhirServerPolicy, FhirServerRefused};
 use crate::cards;
 use crate::cds_hooks::{CardError, CdsResponse, Hook, HookRequest, RequestError, ServiceDefinition};
 use crate::classify::{self, Assessment};
+use crate::evidence::DayZone;
 use crate::evidence::Evidence;
 use crate::gather::{self, DraftOrder, GatherError, Gatherer};
 
@@ -26,11 +27,19 @@ pub struct Deps {
     pub knowledge: Arc<KnowledgeBase>,
     /// The FHIR client, the run-ahead data and the gathering limits.
     pub gather: Gatherer,
+    /// The deployment's time zone: thrombus age and every window are counted in its calendar days.
+    pub zone: DayZone,
 }
 
 impl Deps {
+    /// With days counted in UTC.
     pub fn new(knowledge: KnowledgeBase, gather: Gatherer) -> Deps {
-        Deps { knowledge: Arc::new(knowledge), gather }
+        Deps { knowledge: Arc::new(knowledge), gather, zone: DayZone::utc() }
+    }
+
+    /// Calendar days counted in `zone`.
+    pub fn in_zone(self, zone: DayZone) -> Deps {
+        Deps { zone, ..self }
     }
 }
 
@@ -240,8 +249,12 @@ async fn assess_orders(
     orders: Vec<DraftOrder>,
 ) -> Result<Evaluation, PipelineError> {
     let record = gather::gather(&deps.gather, service, request).await?;
-    let evidence = gather::extract(&record, &orders, &deps.knowledge);
-    let assessment = classify::classify(&evidence, deps.knowledge.criteria(), now);
+    let mut evidence = gather::extract(&record, &orders, &deps.knowledge);
+    // Days as the clinician counts them: every dateTime as the day it was in the deployment's zone, and `now`
+    // in that zone's offset, so the classifier's today is the local date.
+    evidence.count_days_in(&deps.zone);
+    let local_now = now.to_offset(deps.zone.offset_at(now));
+    let assessment = classify::classify(&evidence, deps.knowledge.criteria(), local_now);
     tracing::debug!(
         variants = ?assessment.variants.iter().map(|v| v.id()).collect::<Vec<_>>(),
         rules = assessment.rules.len(),

@@ -259,6 +259,11 @@ SELECTIONS: list[Selection] = [
     Selection("medication", "anticoagulant", "oral-factor-xa-inhibitor-for-vte.tsv", "Apixaban and edoxaban",
               heparins=True),
     Selection("medication", "anticoagulant", "rivaroxaban-for-vte-prophylaxis.tsv", "Rivaroxaban", heparins=True),
+    Selection("medication", "antiplatelet", "antithrombotic-therapy-for-ischemic-stroke.tsv",
+              "The antiplatelet products of the set (aspirin, clopidogrel, prasugrel, ticagrelor, dipyridamole, "
+              "ticlopidine, cilostazol, vorapaxar); its anticoagulants are in the anticoagulant class",
+              display_has("aspirin", "clopidogrel", "prasugrel", "ticagrelor", "dipyridamole", "ticlopidine",
+                          "cilostazol", "vorapaxar")),
     Selection("medication", "thrombolytic", "thrombolytic-medications.tsv", "Thrombolytic ingredients"),
     Selection("medication", "thrombolytic", "fibrinolytic-therapy.tsv", "Fibrinolytic products"),
     Selection("medication", "thrombolytic", "fibrinolytic-therapy-2019-branded.tsv",

@@ -16,7 +16,7 @@ mod safety;
 mod variant;
 mod verdict;
 
-use time::{Date, OffsetDateTime, UtcOffset};
+use time::{Date, OffsetDateTime};
 
 use crate::evidence::{
     Concept, ConditionFact, DrugGroup, Evidence, Match, MedicationClass, ProcedureKind, Severity, Verification,
@@ -42,7 +42,8 @@ const CDT_PMT: &str = "cdt-pmt";
 
 /// Classifies the patient at the instant `now` (every date comparison uses its UTC day).
 pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -> Assessment {
-    let today = now.to_offset(UtcOffset::UTC).date();
+    // The calendar day at `now` in the offset it is given in: the pipeline gives it in the deployment's zone.
+    let today = now.date();
     let thresholds = &criteria.thresholds;
     let mut out = Recorder::default();
 

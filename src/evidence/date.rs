@@ -2,7 +2,45 @@
 
 use serde::{Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
-use time::{Date, Month, OffsetDateTime};
+use time::{Date, Month, OffsetDateTime, UtcOffset};
+
+/// The time zone calendar days are counted in: the deployment's (an IANA name), UTC by default. A FHIR
+/// dateTime is the day it was there; a date is the day written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayZone {
+    name: String,
+    zone: jiff::tz::TimeZone,
+}
+
+impl DayZone {
+    pub fn utc() -> DayZone {
+        DayZone { name: "UTC".to_owned(), zone: jiff::tz::TimeZone::UTC }
+    }
+
+    /// An IANA time zone (`America/Chicago`), from the bundled tz database; `None` when unknown.
+    pub fn named(name: &str) -> Option<DayZone> {
+        let zone = jiff::tz::TimeZone::get(name.trim()).ok()?;
+        Some(DayZone { name: name.trim().to_owned(), zone })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The zone's offset from UTC at `instant` (daylight saving time included).
+    pub fn offset_at(&self, instant: OffsetDateTime) -> UtcOffset {
+        jiff::Timestamp::from_second(instant.unix_timestamp())
+            .ok()
+            .map(|timestamp| self.zone.to_offset(timestamp).seconds())
+            .and_then(|seconds| UtcOffset::from_whole_seconds(seconds).ok())
+            .unwrap_or(UtcOffset::UTC)
+    }
+
+    /// The calendar day `instant` falls on in this zone.
+    pub fn day_of(&self, instant: OffsetDateTime) -> Date {
+        instant.to_offset(self.offset_at(instant)).date()
+    }
+}
 
 /// A FHIR `date`, `dateTime` or `instant` as the range of calendar days (UTC) it can mean:
 /// `2026` is a whole year, `2026-11` a month, `2026-11-20` or a full instant a single day.
@@ -14,15 +52,31 @@ pub struct FhirDate {
 }
 
 impl FhirDate {
-    /// Parses FHIR date syntax; anything else (free text, a bad month) is `None`.
+    /// Parses FHIR date syntax, a dateTime taken as its UTC day; anything else (free text, a bad month) is `None`.
     pub fn parse(text: &str) -> Option<FhirDate> {
+        FhirDate::parse_in(text, &DayZone::utc())
+    }
+
+    /// The same date with its days counted in `zone`: a dateTime may fall on another day there; a date, a
+    /// month or a computed range stays as it is.
+    pub fn in_zone(&self, zone: &DayZone) -> FhirDate {
+        if self.text.len() > 10
+            && let Some(date) = FhirDate::parse_in(&self.text, zone)
+        {
+            return date;
+        }
+        self.clone()
+    }
+
+    /// Parses FHIR date syntax, a dateTime with a zone taken as its day in `zone`.
+    pub fn parse_in(text: &str, zone: &DayZone) -> Option<FhirDate> {
         let text = text.trim();
         let (earliest, latest) = if text.len() > 10 {
-            // A dateTime or instant: with a zone it is converted to the UTC day; without one (not valid FHIR,
-            // but seen) its date part is taken as written.
+            // A dateTime or instant: with a zone it is converted to the day in `zone`; without one (not valid
+            // FHIR, but seen) its date part is taken as written.
             match OffsetDateTime::parse(text, &Rfc3339) {
                 Ok(instant) => {
-                    let day = instant.to_offset(time::UtcOffset::UTC).date();
+                    let day = zone.day_of(instant);
                     (day, day)
                 }
                 Err(_) if text.as_bytes().get(10) == Some(&b'T') => {
@@ -155,6 +209,19 @@ mod tests {
         let today = date!(2026 - 11 - 24);
         assert_eq!(FhirDate::parse("2026-11-10").unwrap().days_before(today), (14, 14));
         assert_eq!(FhirDate::parse("2026-11").unwrap().days_before(today), (-6, 23));
+    }
+
+    #[test]
+    fn a_date_time_is_the_day_it_was_in_the_deployment_zone() {
+        let chicago = DayZone::named("America/Chicago").unwrap();
+        let evening = FhirDate::parse_in("2026-11-24T03:30:00Z", &chicago).unwrap();
+        assert_eq!(evening.earliest(), date!(2026 - 11 - 23), "21:30 in Chicago the day before");
+        assert_eq!(FhirDate::parse("2026-11-24T03:30:00Z").unwrap().earliest(), date!(2026 - 11 - 24));
+        assert_eq!(FhirDate::parse_in("2026-11-10", &chicago).unwrap().earliest(), date!(2026 - 11 - 10));
+        let summer = FhirDate::parse_in("2026-07-01T04:30:00Z", &chicago).unwrap();
+        assert_eq!(summer.earliest(), date!(2026 - 06 - 30), "daylight saving time: UTC-5");
+        assert_eq!(FhirDate::parse("2026-11-24T03:30:00Z").unwrap().in_zone(&chicago), evening);
+        assert!(DayZone::named("Mars/Olympus_Mons").is_none());
     }
 
     #[test]

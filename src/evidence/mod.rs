@@ -7,7 +7,7 @@ mod date;
 
 use serde::Serialize;
 
-pub use date::{FhirDate, add_months};
+pub use date::{DayZone, FhirDate, add_months};
 
 /// Everything known about the patient that the rules can use.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -40,6 +40,25 @@ pub struct OrderSide {
     pub laterality: Laterality,
     /// Where the order says it: `bodySite`, `code` or `text`.
     pub named_in: &'static str,
+}
+
+impl Evidence {
+    /// Every dateTime counted as the day it was in `zone` (dates written as days stay as written).
+    pub fn count_days_in(&mut self, zone: &DayZone) {
+        let rezone = |dated: &mut Option<Dated>| {
+            if let Some(dated) = dated {
+                dated.date = dated.date.in_zone(zone);
+            }
+        };
+        for condition in &mut self.conditions {
+            rezone(&mut condition.onset);
+            condition.recorded = condition.recorded.as_ref().map(|date| date.in_zone(zone));
+        }
+        self.labs.iter_mut().for_each(|lab| rezone(&mut lab.date));
+        self.medications.iter_mut().for_each(|medication| rezone(&mut medication.start));
+        self.procedures.iter_mut().for_each(|procedure| rezone(&mut procedure.date));
+        self.imaging.iter_mut().for_each(|imaging| rezone(&mut imaging.date));
+    }
 }
 
 /// Where a fact comes from: the resource, and the code that matched.

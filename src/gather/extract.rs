@@ -50,7 +50,10 @@ pub fn extract(record: &PatientRecord, orders: &[DraftOrder], knowledge: &Knowle
             )),
             "Observation" => observation(resource, knowledge, &mut evidence),
             "MedicationRequest" | "MedicationStatement" => match medication_concept(resource, &medications) {
-                Ok(Some(concept)) => evidence.medications.extend(medication(resource, concept, knowledge)),
+                Ok(Some(concept)) => match medication(resource, concept, knowledge) {
+                    Some(fact) => evidence.medications.push(fact),
+                    None => evidence.unreadable.extend(uncoded_medication(resource, concept, knowledge)),
+                },
                 Ok(None) => {}
                 Err(problem) => evidence.unreadable.push(format!("{} ({problem})", resource.reference())),
             },
@@ -599,6 +602,28 @@ fn medication_concept<'a>(
     }
 }
 
+/// A medication none of whose codes we know but whose text or display names one of our classes (an
+/// anticoagulant written "Eliquis 5 mg twice daily" with no RxNorm code): reported, not used.
+fn uncoded_medication(resource: &Resource, concept: &CodeableConcept, knowledge: &KnowledgeBase) -> Option<String> {
+    let texts = concept.text.iter().chain(concept.coding.iter().filter_map(|coding| coding.display.as_ref()));
+    let (text, class) =
+        texts.into_iter().find_map(|text| knowledge.medication_named_in(text).map(|class| (text, class)))?;
+    let (coded, ask) = if concept.codes().next().is_some() {
+        ("with codes this service does not know", "check it by hand")
+    } else {
+        ("as text only", "record its RxNorm code")
+    };
+    Some(format!(
+        "{} (a medication recorded {coded}, \"{text}\", names {}: not used; {ask})",
+        resource.reference(),
+        match class {
+            MedicationClass::Anticoagulant => "an anticoagulant",
+            MedicationClass::Antiplatelet => "an antiplatelet",
+            MedicationClass::Thrombolytic => "a thrombolytic",
+        }
+    ))
+}
+
 fn medication(resource: &Resource, concept: &CodeableConcept, knowledge: &KnowledgeBase) -> Option<MedicationFact> {
     let (class, group, code) =
         concept.codes().filter(|(system, _, _)| *system == knowledge::RXNORM).find_map(|(system, code, display)| {
@@ -984,6 +1009,29 @@ mod tests {
         assert_eq!(named_side(&texts(&["Venogram RT leg"])), Some(Laterality::Right));
         assert_eq!(named_side(&texts(&["left and right"])), None, "both sides named: not decided");
         assert_eq!(named_side(&texts(&["Leftover"])), None, "a word, not a part of one");
+    }
+
+    #[test]
+    fn a_medication_written_only_as_text_is_reported() {
+        let request = |id: &str, concept: serde_json::Value| {
+            json!({"resource": {"resourceType": "MedicationRequest",
+            "id": id, "status": "active", "medicationCodeableConcept": concept}})
+        };
+        let record = record(json!([
+            request("text", json!({"text": "Eliquis 5 mg twice daily"})),
+            request(
+                "local",
+                json!({"coding": [{"system": "http://ehr.example.org/drugs", "code": "123",
+                "display": "Warfarin 5mg tab"}]})
+            ),
+            request("other", json!({"text": "Paracetamol 1 g"})),
+        ]));
+        let evidence = extract(&record, &[], &knowledge());
+        assert!(evidence.medications.is_empty());
+        assert_eq!(evidence.unreadable.len(), 2, "{:?}", evidence.unreadable);
+        assert!(evidence.unreadable[0].starts_with("MedicationRequest/text (a medication recorded as text only"));
+        assert!(evidence.unreadable[0].contains("names an anticoagulant"));
+        assert!(evidence.unreadable[1].contains("with codes this service does not know"));
     }
 
     #[test]

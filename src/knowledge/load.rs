@@ -142,6 +142,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
     // Medications: RxNorm codes by class (published sets, then the hand-made rows); an order for one means the
     // class's procedure.
     let mut medications = HashMap::new();
+    let mut medication_names: Vec<(String, MedicationClass)> = Vec::new();
     for class_row in &medications_file.class {
         let file = "medications.toml";
         let class = MedicationClass::parse(&class_row.id)
@@ -186,6 +187,11 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
             class_codes.push((code.code.clone(), code.display.clone(), group));
         }
         for (code, display, group) in class_codes {
+            for name in medication_names_of(&display) {
+                if !medication_names.iter().any(|(known, _)| *known == name) {
+                    medication_names.push((name, class));
+                }
+            }
             displays.insert((super::RXNORM.to_owned(), code.clone()), display);
             if medications.insert(code.clone(), (class, group)).is_some() {
                 return invalid(file, format!("RxNorm `{code}` is listed in two classes"));
@@ -575,6 +581,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         concept_counts,
         value_sets,
         medications,
+        medication_names,
         thrombolytic_allergy_codes: medications_file
             .allergy
             .thrombolytic_allergy_snomed
@@ -698,6 +705,23 @@ fn parse_prelysis(
         return invalid(file, format!("prelysis `{}` says not when it is needed", row.order));
     }
     Ok(PreLysisLab { labs, order: row.order.clone(), when })
+}
+
+/// The names a medication display gives: a brand in brackets (`apixaban 5 MG Oral Tablet [Eliquis]`), or the
+/// whole display when it is one word (an ingredient or brand code: `apixaban`, `Eliquis`).
+fn medication_names_of(display: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Some((_, rest)) = display.rsplit_once('[')
+        && let Some((brand, _)) = rest.split_once(']')
+    {
+        names.push(brand.trim().to_lowercase());
+    }
+    let trimmed = display.trim();
+    if !trimmed.is_empty() && trimmed.chars().all(|c| c.is_alphanumeric() || c == '-') {
+        names.push(trimmed.to_lowercase());
+    }
+    names.retain(|name| name.chars().all(|c| c.is_alphanumeric() || c == '-') && name.len() > 3);
+    names
 }
 
 fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, KnowledgeError> {

@@ -39,6 +39,9 @@ pub struct KnowledgeBase {
     /// The published value sets the codes come from.
     value_sets: Vec<PublishedValueSet>,
     medications: HashMap<String, (MedicationClass, Option<DrugGroup>)>,
+    /// Ingredient and brand names of each class (from the displays of its ingredient and branded codes),
+    /// lower case, to recognise a medication written as text.
+    medication_names: Vec<(String, MedicationClass)>,
     thrombolytic_allergy_codes: Vec<String>,
     contrast_texts: Vec<String>,
     labs: HashMap<String, Lab>,
@@ -399,6 +402,13 @@ impl KnowledgeBase {
     pub fn text_only_concept(&self, text: &str) -> Option<Concept> {
         let text = text.to_lowercase();
         self.text_only.iter().find(|(phrase, _)| text.contains(phrase.as_str())).map(|(_, concept)| *concept)
+    }
+
+    /// The class a medication's text names by an ingredient or brand name of ours, as a whole word.
+    pub fn medication_named_in(&self, text: &str) -> Option<MedicationClass> {
+        let text = text.to_lowercase();
+        let words: Vec<&str> = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+        self.medication_names.iter().find(|(name, _)| words.contains(&name.as_str())).map(|(_, class)| *class)
     }
 
     /// The class of an RxNorm code, and its anticoagulant group if it has one.

@@ -30,6 +30,13 @@ pub struct Expect {
     pub cards: Vec<String>,
     #[serde(default)]
     pub orders: Vec<ExpectedOrder>,
+    /// The deployment time zone the case is evaluated in (`--time-zone`); UTC when absent.
+    #[serde(default = "utc")]
+    pub time_zone: String,
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
 }
 
 /// An order's expected ACR category, `no-criteria-apply`, or `none` (not rated).
@@ -80,13 +87,20 @@ pub fn cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn every_case_is_classified_as_its_expectation_says() {
-    let deps = deps();
+    let utc_deps = deps();
     let discovery = dvt_cds::app::discovery().unwrap();
     let mut failures = Vec::new();
     for case in cases() {
         let service = discovery.find(&case.expect.service).unwrap();
         let request = HookRequest::from_json(case.request.to_string().as_bytes(), service.hook()).unwrap();
-        let evaluation = pipeline::assess(service, &request, &deps, case.now()).await.unwrap();
+        let zoned;
+        let deps = if case.expect.time_zone == "UTC" {
+            &utc_deps
+        } else {
+            zoned = deps().in_zone(dvt_cds::evidence::DayZone::named(&case.expect.time_zone).unwrap());
+            &zoned
+        };
+        let evaluation = pipeline::assess(service, &request, deps, case.now()).await.unwrap();
         let assessment = &evaluation.assessment;
         let mut variants: Vec<&str> = assessment.variants.iter().map(|v| v.id()).collect();
         variants.sort();
@@ -141,15 +155,17 @@ fn ratings(response: &Value) -> Vec<(String, String, Option<String>)> {
 
 #[tokio::test]
 async fn every_case_answers_as_its_expectation_says() {
-    // One service per instant the cases are set at (the generated ones share one; real records keep their dates).
-    let mut services: std::collections::BTreeMap<String, TestService> = std::collections::BTreeMap::new();
+    // One service per instant and time zone the cases are set at (the generated ones share one; real records
+    // keep their dates).
+    let mut services: std::collections::BTreeMap<(String, String), TestService> = std::collections::BTreeMap::new();
     let mut failures = Vec::new();
     for case in cases() {
-        if !services.contains_key(&case.expect.now) {
-            let started = TestService::start_with(&["--now", &case.expect.now]).await;
-            services.insert(case.expect.now.clone(), started);
+        let key = (case.expect.now.clone(), case.expect.time_zone.clone());
+        if !services.contains_key(&key) {
+            let started = TestService::start_with(&["--now", &key.0, "--time-zone", &key.1]).await;
+            services.insert(key.clone(), started);
         }
-        let service = &services[&case.expect.now];
+        let service = &services[&key];
         let response = service.post_json(&format!("/cds-services/{}", case.expect.service), &case.request).await;
         assert_eq!(response.status(), 200, "{}", case.name);
         let body: Value = response.json().await.unwrap();
@@ -331,8 +347,15 @@ fn every_rule_has_a_fixture() {
 fn explain_prints_the_assessment_of_every_case() {
     for case in cases() {
         let path = case.dir.join("request.json");
-        let (status, stdout, stderr) =
-            run_cli(&["evaluate", "--explain", path.to_str().unwrap(), "--now", &case.expect.now]);
+        let (status, stdout, stderr) = run_cli(&[
+            "evaluate",
+            "--explain",
+            path.to_str().unwrap(),
+            "--now",
+            &case.expect.now,
+            "--time-zone",
+            &case.expect.time_zone,
+        ]);
         assert!(status.success(), "{}: {stderr}", case.name);
         let explained: Value = serde_json::from_str(&stdout).unwrap();
         for field in ["variants", "rules", "evidence", "missing", "safety"] {
