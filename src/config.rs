@@ -188,7 +188,7 @@ pub struct StorageArgs {
     pub feedback_db: Option<PathBuf>,
 
     /// PostgreSQL instead of the embedded SQLite, for two or more instances on one database:
-    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`. Feedback and the `jti` replay cache go there
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`. Feedback, the audit and the `jti` replay cache go there
     /// (tokens are refused while it cannot be reached).
     #[arg(long, env = "DVT_CDS_DATABASE_URL", value_parser = parse_database_url)]
     pub database_url: Option<DatabaseUrl>,
