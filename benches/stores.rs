@@ -4,7 +4,13 @@
 //! `DVT_CDS_TEST_DATABASE_URL` (`eval "$(bash .ci/postgres.sh env /tmp/dvt-cds-pg)"`), a fresh
 //! database each run. Both stores commit durably (SQLite `synchronous=FULL`, PostgreSQL's default).
 
-#![allow(clippy::unwrap_used, clippy::print_stdout, reason = "a benchmark: a failure should stop it loudly")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::print_stdout,
+    reason = "a benchmark: a failure should stop it loudly"
+)]
 
 mod common;
 
