@@ -203,6 +203,15 @@ impl DatabaseUrl {
         &self.0
     }
 
+    /// Whether it is a PostgreSQL URL with a host; the message never quotes the value.
+    pub fn check(&self) -> Result<(), &'static str> {
+        let url = url::Url::parse(&self.0).map_err(|_| "--database-url is not a URL")?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") || url.host_str().is_none_or(str::is_empty) {
+            return Err("--database-url must be postgres://USER:PASSWORD@HOST:PORT/DATABASE");
+        }
+        Ok(())
+    }
+
     /// `host:port/database`, for the log.
     pub fn location(&self) -> String {
         url::Url::parse(&self.0).map_or_else(
@@ -222,17 +231,6 @@ impl std::fmt::Debug for DatabaseUrl {
 /// quote the value, and this one may hold a password.
 fn parse_database_url(text: &str) -> Result<DatabaseUrl, std::convert::Infallible> {
     Ok(DatabaseUrl(text.to_owned()))
-}
-
-impl DatabaseUrl {
-    /// Whether it is a PostgreSQL URL with a host; the message never quotes the value.
-    pub fn check(&self) -> Result<(), &'static str> {
-        let url = url::Url::parse(&self.0).map_err(|_| "--database-url is not a URL")?;
-        if !matches!(url.scheme(), "postgres" | "postgresql") || url.host_str().is_none_or(str::is_empty) {
-            return Err("--database-url must be postgres://USER:PASSWORD@HOST:PORT/DATABASE");
-        }
-        Ok(())
-    }
 }
 
 impl StorageArgs {
