@@ -68,11 +68,11 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     purge_audit_now_and_then(Arc::clone(&audit.store), args.audit.audit_retention);
     match &args.storage.database_url {
         Some(url) => {
-            tracing::info!(database = %url.location(), "feedback and the jti replay cache are in PostgreSQL");
+            tracing::info!(database = %url.location(), "feedback, the audit and the jti replay cache are in PostgreSQL");
         }
         None => tracing::info!(
             database = %args.storage.feedback_db().display(),
-            "feedback is in SQLite and the jti replay cache in memory: one instance only"
+            "feedback and the audit are in SQLite, the jti replay cache in memory: one instance only"
         ),
     }
 

@@ -216,7 +216,7 @@ pub struct StorageArgs {
     pub feedback_db: Option<PathBuf>,
 
     /// PostgreSQL instead of the embedded SQLite, for two or more instances on one database:
-    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`. Feedback and the `jti` replay cache go there
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`. Feedback, the audit and the `jti` replay cache go there
     /// (tokens are refused while it cannot be reached).
     #[arg(long, env = "DVT_CDS_DATABASE_URL", value_parser = parse_database_url)]
     pub database_url: Option<DatabaseUrl>,
@@ -229,6 +229,15 @@ pub struct DatabaseUrl(String);
 impl DatabaseUrl {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether it is a PostgreSQL URL with a host; the message never quotes the value.
+    pub fn check(&self) -> Result<(), &'static str> {
+        let url = url::Url::parse(&self.0).map_err(|_| "--database-url is not a URL")?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") || url.host_str().is_none_or(str::is_empty) {
+            return Err("--database-url must be postgres://USER:PASSWORD@HOST:PORT/DATABASE");
+        }
+        Ok(())
     }
 
     /// `host:port/database`, for the log.
@@ -250,17 +259,6 @@ impl std::fmt::Debug for DatabaseUrl {
 /// quote the value, and this one may hold a password.
 fn parse_database_url(text: &str) -> Result<DatabaseUrl, std::convert::Infallible> {
     Ok(DatabaseUrl(text.to_owned()))
-}
-
-impl DatabaseUrl {
-    /// Whether it is a PostgreSQL URL with a host; the message never quotes the value.
-    pub fn check(&self) -> Result<(), &'static str> {
-        let url = url::Url::parse(&self.0).map_err(|_| "--database-url is not a URL")?;
-        if !matches!(url.scheme(), "postgres" | "postgresql") || url.host_str().is_none_or(str::is_empty) {
-            return Err("--database-url must be postgres://USER:PASSWORD@HOST:PORT/DATABASE");
-        }
-        Ok(())
-    }
 }
 
 impl StorageArgs {

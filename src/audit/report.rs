@@ -1,5 +1,5 @@
-//! The governance report: the audit joined with feedback by card uuid. Per card kind (its source and
-//! indicator), per ACR variant and per classifier rule: how many cards were shown, accepted and
+//! The governance report: the audit joined with feedback by card uuid. Per card kind (its summary,
+//! our own sentence, and indicator), per ACR variant and per classifier rule: how many cards were shown, accepted and
 //! overridden (by override reason), and the override rate. As text, JSON, or one self-contained
 //! HTML file with an inline SVG bar chart (nothing fetched).
 
@@ -65,7 +65,9 @@ pub fn report(entries: &[AuditEntry], feedback: &[FeedbackFact], since: Option<S
     for entry in entries {
         for card in &entry.decision.cards {
             groups.entry(card.uuid.as_str()).or_insert_with(|| {
-                let mut keys = vec![(Table::Card, format!("{} [{}]", card.source, card.indicator))];
+                // Our own sentence names the card kind ("Phlegmasia cerulea dolens: emergent ..."); the
+                // same sentence at another indicator is another kind.
+                let mut keys = vec![(Table::Card, format!("{} [{}]", card.summary, card.indicator))];
                 if let Some(variant) = &card.variant {
                     keys.push((Table::Variant, variant.clone()));
                 }
@@ -172,7 +174,7 @@ impl Report {
 
     fn tables(&self) -> [(&'static str, &[Row]); 3] {
         [
-            ("By card kind (source [indicator])", &self.by_card),
+            ("By card (summary [indicator])", &self.by_card),
             ("By ACR variant", &self.by_variant),
             ("By classifier rule (the cards of the calls where it fired)", &self.by_rule),
         ]
@@ -280,7 +282,7 @@ mod tests {
                     .map(|(uuid, source, variant)| CardShown {
                         uuid: (*uuid).to_owned(),
                         indicator: "warning".to_owned(),
-                        summary: "s".to_owned(),
+                        summary: (*source).to_owned(),
                         source: (*source).to_owned(),
                         variant: variant.map(str::to_owned),
                     })

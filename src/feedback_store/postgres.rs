@@ -37,9 +37,15 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 const SWEEP_INTERVAL: i64 = 60;
 
 const MAX_CONNECTIONS: usize = 16;
+const MAX_REPLAY_CONNECTIONS: usize = 8;
 
 pub struct PostgresStore {
     pool: Pool,
+    /// Connections for replay checks, committing without waiting for the WAL flush: every instance
+    /// sees a jti the moment its insert commits, and only a crash of PostgreSQL itself could lose
+    /// the last fraction of a second of them. Waiting for the flush would add a disk sync to every
+    /// authenticated request (benches/stores.rs).
+    replay_pool: Pool,
     /// Unix seconds of the last sweep of expired `jti`s started by this instance.
     last_sweep: Arc<AtomicI64>,
 }
@@ -49,21 +55,10 @@ impl PostgresStore {
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
         let mut config: tokio_postgres::Config = url.parse().map_err(|_| StoreError::BadUrl)?;
         config.connect_timeout(OPERATION_TIMEOUT).application_name("dvt-cds").keepalives(true);
-        // Fast recycling checks only that the connection is open: a connection the server dropped fails
-        // its query once (the request is refused) and is then discarded.
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let timeouts = Timeouts {
-            wait: Some(OPERATION_TIMEOUT),
-            create: Some(OPERATION_TIMEOUT),
-            recycle: Some(OPERATION_TIMEOUT),
-        };
-        let pool = Pool::builder(manager)
-            .max_size(MAX_CONNECTIONS)
-            .timeouts(timeouts)
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|error| StoreError::Pool(error.to_string()))?;
-        let store = PostgresStore { pool, last_sweep: Arc::new(AtomicI64::new(0)) };
+        let pool = new_pool(config.clone(), MAX_CONNECTIONS)?;
+        config.options("-c synchronous_commit=off");
+        let replay_pool = new_pool(config, MAX_REPLAY_CONNECTIONS)?;
+        let store = PostgresStore { pool, replay_pool, last_sweep: Arc::new(AtomicI64::new(0)) };
         store.migrate().await?;
         Ok(store)
     }
@@ -98,16 +93,12 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|error| match error {
-            deadpool_postgres::PoolError::Backend(error) => StoreError::Postgres(error),
-            deadpool_postgres::PoolError::Closed => StoreError::Closed,
-            other => StoreError::Pool(other.to_string()),
-        })
+        connection(&self.pool).await
     }
 
     async fn remember_jti(&self, issuer: &str, jti: &str, forget_after: i64, now: i64) -> Result<bool, StoreError> {
         let inserted = within(async {
-            let client = self.client().await?;
+            let client = connection(&self.replay_pool).await?;
             // A row whose token is dead may be taken over by a new token with the same id, as in the
             // memory cache; a live row makes the insert do nothing.
             let statement = client
@@ -132,7 +123,7 @@ impl PostgresStore {
         {
             return;
         }
-        let pool = self.pool.clone();
+        let pool = self.replay_pool.clone();
         tokio::spawn(async move {
             let swept = within(async {
                 let client = pool.get().await.map_err(|error| StoreError::Pool(error.to_string()))?;
@@ -145,6 +136,28 @@ impl PostgresStore {
             }
         });
     }
+}
+
+fn new_pool(config: tokio_postgres::Config, size: usize) -> Result<Pool, StoreError> {
+    // Fast recycling checks only that the connection is open: a connection the server dropped fails
+    // its query once (the request is refused) and is then discarded.
+    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let timeouts =
+        Timeouts { wait: Some(OPERATION_TIMEOUT), create: Some(OPERATION_TIMEOUT), recycle: Some(OPERATION_TIMEOUT) };
+    Pool::builder(manager)
+        .max_size(size)
+        .timeouts(timeouts)
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|error| StoreError::Pool(error.to_string()))
+}
+
+async fn connection(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
+    pool.get().await.map_err(|error| match error {
+        deadpool_postgres::PoolError::Backend(error) => StoreError::Postgres(error),
+        deadpool_postgres::PoolError::Closed => StoreError::Closed,
+        other => StoreError::Pool(other.to_string()),
+    })
 }
 
 /// `work`, or [`StoreError::Timeout`] after [`OPERATION_TIMEOUT`].
@@ -243,6 +256,7 @@ impl FeedbackStore for PostgresStore {
 
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         self.pool.close();
+        self.replay_pool.close();
         Box::pin(std::future::ready(Ok(())))
     }
 

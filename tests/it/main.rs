@@ -23,6 +23,7 @@ mod fhir_faults;
 mod fhir_server;
 mod gathering;
 mod operations;
+mod packaging;
 mod pama;
 mod requests;
 mod scale_out;

@@ -72,7 +72,7 @@ async fn feedback_posted_to_two_instances_is_in_one_list() {
     assert_eq!(post(second.url(FEEDBACK), None, &body(31)).await.status(), 200);
     assert_eq!(listed_cards(&database), [Uuid::from_u128(31).to_string(), Uuid::from_u128(32).to_string()]);
     assert!(!first_dir.path().join("feedback.sqlite3").exists(), "nothing went to SQLite");
-    assert!(first.log().contains("feedback and the jti replay cache are in PostgreSQL"), "{}", first.log());
+    assert!(first.log().contains("feedback, the audit and the jti replay cache are in PostgreSQL"), "{}", first.log());
 }
 
 #[tokio::test]
