@@ -155,25 +155,13 @@ async fn open_stores(storage: &StorageArgs) -> anyhow::Result<Stores> {
 }
 
 /// The knowledge files, for the knowledge version the audit records (a test checks the list is whole).
-const KNOWLEDGE_FILES: [&str; 10] = [
-    include_str!("../knowledge/acr.toml"),
-    include_str!("../knowledge/labs.toml"),
-    include_str!("../knowledge/medications.toml"),
-    include_str!("../knowledge/plan.toml"),
-    include_str!("../knowledge/procedures.toml"),
-    include_str!("../knowledge/safety.toml"),
-    include_str!("../knowledge/sources.toml"),
-    include_str!("../knowledge/thresholds.toml"),
-    include_str!("../knowledge/value-sets/conditions.toml"),
-    include_str!("../knowledge/value-sets/dvt.toml"),
-];
 
 /// `sha256:` and 16 hex digits of the knowledge files and the configured thresholds: two decisions
 /// with the same version were made with the same criteria.
 fn knowledge_version(thresholds: &[(String, f64)]) -> String {
     use sha2::Digest;
     let mut digest = sha2::Sha256::new();
-    for file in KNOWLEDGE_FILES {
+    for file in crate::knowledge::embedded_texts() {
         digest.update(u64::try_from(file.len()).unwrap_or(u64::MAX).to_le_bytes());
         digest.update(file.as_bytes());
     }
@@ -480,9 +468,9 @@ mod tests {
         let mut on_disk = Vec::new();
         files(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge"), &mut on_disk);
         on_disk.sort();
-        let mut embedded: Vec<String> = KNOWLEDGE_FILES.iter().map(|text| (*text).to_owned()).collect();
+        let mut embedded = crate::knowledge::embedded_texts();
         embedded.sort();
-        assert_eq!(on_disk, embedded, "KNOWLEDGE_FILES must list every knowledge/*.toml");
+        assert_eq!(on_disk, embedded, "knowledge::Files must embed every knowledge/*.toml");
         let version = knowledge_version(&[]);
         assert!(version.starts_with("sha256:") && version.len() == 23, "{version}");
         assert_ne!(version, knowledge_version(&[("lysis-platelets-below".to_owned(), 80.0)]));

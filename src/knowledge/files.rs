@@ -39,6 +39,23 @@ impl Files {
             plan: include_str!("../../knowledge/plan.toml").to_owned(),
         }
     }
+
+    /// Every file's text, in a fixed order.
+    pub fn texts(&self) -> Vec<&str> {
+        let mut texts = vec![
+            self.sources.as_str(),
+            self.acr.as_str(),
+            self.procedures.as_str(),
+            self.published.as_str(),
+            self.medications.as_str(),
+            self.labs.as_str(),
+            self.thresholds.as_str(),
+            self.safety.as_str(),
+            self.plan.as_str(),
+        ];
+        texts.extend(self.value_sets.iter().map(|(_, text)| text.as_str()));
+        texts
+    }
 }
 
 #[derive(Debug, Deserialize)]

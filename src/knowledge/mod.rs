@@ -324,6 +324,11 @@ pub(crate) fn normalize(system: &str, code: &str) -> String {
     if system == ICD10CM { code.trim().replace('.', "").to_ascii_uppercase() } else { code.trim().to_owned() }
 }
 
+/// The text of every embedded knowledge file, in a fixed order: what a knowledge version is made of.
+pub fn embedded_texts() -> Vec<String> {
+    Files::embedded().texts().into_iter().map(str::to_owned).collect()
+}
+
 impl KnowledgeBase {
     /// The knowledge embedded in the binary, with the documented defaults.
     pub fn embedded() -> Result<KnowledgeBase, KnowledgeError> {
