@@ -154,7 +154,6 @@ async fn open_stores(storage: &StorageArgs) -> anyhow::Result<Stores> {
     Ok(Stores { feedback: Arc::clone(&store) as Arc<dyn FeedbackStore>, replay: None, audit: store })
 }
 
-/// The knowledge files, for the knowledge version the audit records (a test checks the list is whole).
 
 /// `sha256:` and 16 hex digits of the knowledge files and the configured thresholds: two decisions
 /// with the same version were made with the same criteria.
