@@ -154,7 +154,6 @@ async fn open_stores(storage: &StorageArgs) -> anyhow::Result<Stores> {
     Ok(Stores { feedback: Arc::clone(&store) as Arc<dyn FeedbackStore>, replay: None, audit: store })
 }
 
-
 /// `sha256:` and 16 hex digits of the knowledge files and the configured thresholds: two decisions
 /// with the same version were made with the same criteria.
 fn knowledge_version(thresholds: &[(String, f64)]) -> String {
