@@ -116,14 +116,14 @@ pub(super) fn rating_summary(
     category: Option<Category>,
     variant_short: &str,
     year: u32,
-    cautions: &[&SafetyHit],
+    caution: Option<&str>,
 ) -> String {
     let names = if alone { format!("{names} alone") } else { names.to_owned() };
     // A caution is what matters most after the verdict: the variant's name and the year give way first.
     let mut parts =
         vec![(format!("{names}: {verdict}"), 0), (format!(" for {variant_short}"), 2), (format!(" (ACR {year})"), 3)];
-    if let Some(hit) = cautions.first() {
-        parts.push((format!("; caution: {}", in_sentence(&hit.short)), 1));
+    if let Some(caution) = caution {
+        parts.push((format!("; {caution}"), 1));
     } else if alone && category == Some(Category::UsuallyNotAppropriate) {
         parts.push(("; keep it and add thrombus removal".to_owned(), 1));
     }
@@ -262,8 +262,18 @@ fn confirm(rule: Rule) -> Option<&'static str> {
         Rule::StentWithoutRemoval => "Whether thrombus removal is planned with the stent.",
         Rule::ThrombolyticRouteUnknown => "Whether the thrombolytic is given systemically or through a catheter.",
         Rule::NoVariantMatches => "The indication: the record matches none of the topic's scenarios.",
+        Rule::OrderOtherLeg => "Which leg is meant: the order and the DVT on record name opposite sides.",
         _ => return None,
     })
+}
+
+/// What a rating card's summary adds after the verdict: a note that warns, else the first finding.
+pub(super) fn caution(notes: &[Rule], findings: &[&SafetyHit]) -> Option<String> {
+    let note = notes.iter().find_map(|rule| match rule {
+        Rule::OrderOtherLeg => Some("confirm the side: the DVT is in the other leg".to_owned()),
+        _ => None,
+    });
+    note.or_else(|| findings.first().map(|hit| format!("caution: {}", in_sentence(&hit.short))))
 }
 
 /// "Rated higher for this variant: ..." from the alternatives the classifier allows.

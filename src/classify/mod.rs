@@ -196,7 +196,9 @@ fn order_on_the_other_side(evidence: &Evidence, out: &mut Recorder) {
     for named in evidence.order_sides.iter().filter(|named| selected(&named.order)) {
         if matches!((named.laterality, dvt_side), (Left, Right) | (Right, Left)) {
             let word = |side| if side == Left { "left" } else { "right" };
-            out.evidence(condition_fact(dvt));
+            // A rule of the order (its verdict warns) and a fact to confirm (the card says which).
+            let order = evidence.orders.iter().find(|order| order.source.resource == named.order);
+            out.rule(Rule::OrderOtherLeg, order.map(order_fact).into_iter().chain([condition_fact(dvt)]).collect());
             out.missing(Missing {
                 id: "order-side",
                 what: format!(

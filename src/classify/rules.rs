@@ -111,6 +111,8 @@ rules! {
         "A venous stent ordered without thrombus removal over a thrombus under 3 months old: ACR rates stenting only with CDT/PMT or surgical thrombectomy",
     ThrombolyticRouteUnknown = "thrombolytic-route-unknown":
         "A thrombolytic drug order does not say whether it is systemic or catheter-directed: no ACR row rates it",
+    OrderOtherLeg = "order-other-leg":
+        "The order names the leg opposite to the only DVT on record",
     NoVariantMatches = "no-variant-matches":
         "A DVT is on record, but it matches none of the variants of the topic that rates the order",
     FilterAnticoagulationPossible = "filter-anticoagulation-possible":

@@ -304,6 +304,12 @@ fn verdict(
         notes.push(Rule::FilterAnticoagulationPossible);
     }
 
+    let names_this_order =
+        |hit: &&super::assessment::RuleHit| hit.facts.iter().any(|fact| fact.resource == order.source.resource);
+    if assessment.rules.iter().filter(|hit| hit.id == Rule::OrderOtherLeg).any(|hit| names_this_order(&hit)) {
+        notes.push(Rule::OrderOtherLeg);
+    }
+
     let contraindicated = findings.iter().any(|finding| finding.effect == Effect::Contraindicates);
     if contraindicated {
         rating = match rating {
@@ -494,6 +500,7 @@ fn indicator(rating: &OrderRating, findings: &[Finding], notes: &[Rule], order: 
     let warning = !findings.is_empty()
         || rating.category() == Some(Category::UsuallyNotAppropriate)
         || notes.contains(&Rule::FilterAnticoagulationPossible)
+        || notes.contains(&Rule::OrderOtherLeg)
         || (invasive && !notes.is_empty());
     if warning { Urgency::Warning } else { Urgency::Info }
 }
