@@ -336,9 +336,9 @@ fn rating_card(
         lead.kind == Some(ProcedureKind::Anticoagulation) && lead.with_removal.is_empty() && variant.topic() == 193;
     let names = wording::list(&short_names(members, knowledge));
     let verdict_words = wording::rows_verdict(knowledge, rows);
-    let caution = wording::caution(&lead.notes, &cautions);
+    let summary_cautions = wording::cautions(&lead.notes, &cautions);
     let summary =
-        wording::rating_summary(&names, alone, &verdict_words, lead.rating.category(), short, year, caution.as_deref());
+        wording::rating_summary(&names, alone, &verdict_words, lead.rating.category(), short, year, &summary_cautions);
 
     let mut detail = String::new();
     if alone && lead.rating.category() == Some(Category::UsuallyNotAppropriate) {

@@ -116,15 +116,17 @@ pub(super) fn rating_summary(
     category: Option<Category>,
     variant_short: &str,
     year: u32,
-    caution: Option<&str>,
+    cautions: &[String],
 ) -> String {
     let names = if alone { format!("{names} alone") } else { names.to_owned() };
     // A caution is what matters most after the verdict: the variant's name and the year give way first.
     let mut parts =
         vec![(format!("{names}: {verdict}"), 0), (format!(" for {variant_short}"), 2), (format!(" (ACR {year})"), 3)];
-    if let Some(caution) = caution {
-        parts.push((format!("; {caution}"), 1));
-    } else if alone && category == Some(Category::UsuallyNotAppropriate) {
+    // The first caution outranks the variant's name; a second one gives way before it.
+    for (caution, rank) in cautions.iter().zip([1, 2]) {
+        parts.push((format!("; {caution}"), rank));
+    }
+    if cautions.is_empty() && alone && category == Some(Category::UsuallyNotAppropriate) {
         parts.push(("; keep it and add thrombus removal".to_owned(), 1));
     }
     compose_ranked(&parts)
@@ -267,13 +269,15 @@ fn confirm(rule: Rule) -> Option<&'static str> {
     })
 }
 
-/// What a rating card's summary adds after the verdict: a note that warns, else the first finding.
-pub(super) fn caution(notes: &[Rule], findings: &[&SafetyHit]) -> Option<String> {
+/// What a rating card's summary adds after the verdict, most important first: the first safety finding,
+/// then a note that warns.
+pub(super) fn cautions(notes: &[Rule], findings: &[&SafetyHit]) -> Vec<String> {
+    let finding = findings.first().map(|hit| format!("caution: {}", in_sentence(&hit.short)));
     let note = notes.iter().find_map(|rule| match rule {
         Rule::OrderOtherLeg => Some("confirm the side: the DVT is in the other leg".to_owned()),
         _ => None,
     });
-    note.or_else(|| findings.first().map(|hit| format!("caution: {}", in_sentence(&hit.short))))
+    finding.into_iter().chain(note).collect()
 }
 
 /// "Rated higher for this variant: ..." from the alternatives the classifier allows.
