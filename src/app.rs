@@ -223,7 +223,7 @@ pub async fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
         let evaluation = pipeline::assess(service, &request, &deps, now).await?;
         serde_json::to_writer_pretty(&mut stdout, &evaluation.assessment).context("cannot write the assessment")?;
     } else {
-        let response = pipeline::evaluate(service, &request, &deps, now).await?;
+        let response = pipeline::evaluate(service, &request, &deps, now, pipeline::Deadline::NONE).await?;
         serde_json::to_writer_pretty(&mut stdout, &response).context("cannot write the response")?;
     }
     writeln!(stdout).context("cannot write the response")?;
