@@ -124,6 +124,12 @@ fn log_trust(trust: &Trust) {
     let profile = trust.profile().as_str();
     let tokens = if trust.token_required(crate::auth::Endpoint::Service) { "required" } else { "optional" };
     tracing::info!(profile, tokens, issuers = trust.issuer_count(), "client tokens are verified");
+    if trust.profile() == Profile::Production && trust.issuer_count() == 0 {
+        tracing::warn!(
+            "production profile with no trusted issuer: every token is refused, so every service call is a 401; \
+             add an [[issuers]] entry to the trust configuration"
+        );
+    }
     if trust.profile() == Profile::Sandbox {
         tracing::warn!(
             "sandbox profile: TEST ONLY, the sandbox's private key is public and anyone can mint its tokens"
