@@ -29,8 +29,11 @@ pub fn discovery() -> anyhow::Result<Discovery> {
 
 /// `dvt-cds serve`: runs until SIGTERM or Ctrl-C, then finishes in-flight requests and closes the store.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // The handlers first: a SIGTERM that arrives once the service says it listens must stop it cleanly,
+    // not kill it with the default action.
+    let shutdown = shutdown_signal()?;
     let running = start(args).await?;
-    shutdown_signal().await;
+    shutdown.await;
     running.stop().await
 }
 
@@ -170,25 +173,19 @@ fn cors_origins(values: &[String]) -> anyhow::Result<CorsOrigins> {
     Ok(CorsOrigins::List { origins, loopback })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+/// Resolves on SIGTERM or SIGINT (Ctrl-C). Both handlers are installed when this is called, not
+/// when the future is first polled.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
         }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown requested");
+        tracing::info!("shutdown requested");
+    })
 }
 
 /// `dvt-cds evaluate`: the same checks and pipeline as the HTTP route, on a request from a file.

@@ -42,7 +42,8 @@ fn the_production_profile_without_an_issuer_warns_at_start() {
     let data_dir = tempfile::tempdir().unwrap();
     let config = root().join("config/production.toml");
     let mut service = ServiceProcess::spawn(data_dir.path(), &["--config", config.to_str().unwrap()]);
-    assert!(service.terminate().success());
+    let status = service.terminate();
+    assert!(status.success(), "{status:?}: {}", service.log());
     assert!(service.log().contains("production profile with no trusted issuer"), "{}", service.log());
     // The development profile trusts no issuer either, and says nothing: tokens are optional there.
     let mut development = ServiceProcess::spawn(data_dir.path(), &[]);
