@@ -50,7 +50,8 @@ fn main() {
         let service = discovery.find(service_id).unwrap();
         let evaluate = || {
             let request = HookRequest::from_json(body, service.hook()).unwrap();
-            let response = runtime.block_on(pipeline::evaluate(service, &request, &deps, *now)).unwrap();
+            let response =
+                runtime.block_on(pipeline::evaluate(service, &request, &deps, *now, pipeline::Deadline::NONE)).unwrap();
             std::hint::black_box(serde_json::to_vec(&response).unwrap());
         };
         let floor = common::median_ns(SAMPLES, BATCH, || common::floor_parse(body));

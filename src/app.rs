@@ -33,8 +33,11 @@ pub fn discovery() -> anyhow::Result<Discovery> {
 
 /// `dvt-cds serve`: runs until SIGTERM or Ctrl-C, then finishes in-flight requests and closes the store.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // The handlers first: a SIGTERM that arrives once the service says it listens must stop it cleanly,
+    // not kill it with the default action.
+    let shutdown = shutdown_signal()?;
     let running = start(args).await?;
-    shutdown_signal().await;
+    shutdown.await;
     running.stop().await
 }
 
@@ -226,6 +229,12 @@ fn log_trust(trust: &Trust) {
     let profile = trust.profile().as_str();
     let tokens = if trust.token_required(crate::auth::Endpoint::Service) { "required" } else { "optional" };
     tracing::info!(profile, tokens, issuers = trust.issuer_count(), "client tokens are verified");
+    if trust.profile() == Profile::Production && trust.issuer_count() == 0 {
+        tracing::warn!(
+            "production profile with no trusted issuer: every token is refused, so every service call is a 401; \
+             add an [[issuers]] entry to the trust configuration"
+        );
+    }
     if trust.profile() == Profile::Sandbox {
         tracing::warn!(
             "sandbox profile: TEST ONLY, the sandbox's private key is public and anyone can mint its tokens"
@@ -268,25 +277,19 @@ fn cors_origins(values: &[String]) -> anyhow::Result<CorsOrigins> {
     Ok(CorsOrigins::List { origins, loopback })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+/// Resolves on SIGTERM or SIGINT (Ctrl-C). Both handlers are installed when this is called, not
+/// when the future is first polled.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
         }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown requested");
+        tracing::info!("shutdown requested");
+    })
 }
 
 /// `dvt-cds evaluate`: the same checks and pipeline as the HTTP route, on a request from a file.
@@ -327,7 +330,7 @@ pub async fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
         let evaluation = pipeline::assess(service, &request, &deps, now).await?;
         serde_json::to_writer_pretty(&mut stdout, &evaluation.assessment).context("cannot write the assessment")?;
     } else {
-        let response = pipeline::evaluate(service, &request, &deps, now).await?;
+        let response = pipeline::evaluate(service, &request, &deps, now, pipeline::Deadline::NONE).await?;
         serde_json::to_writer_pretty(&mut stdout, &response).context("cannot write the response")?;
     }
     writeln!(stdout).context("cannot write the response")?;

@@ -9,8 +9,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+/// `dvt-cds --version`: the package version and the commit it was built from (see `build.rs`).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("DVT_CDS_COMMIT"), ")");
+
 #[derive(Debug, Parser)]
-#[command(name = "dvt-cds", version, about = "CDS Hooks service: ACR Appropriateness Criteria for iliofemoral DVT")]
+#[command(name = "dvt-cds", version = VERSION, about = "CDS Hooks service: ACR Appropriateness Criteria for iliofemoral DVT")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -362,8 +365,17 @@ fn parse_since(text: &str) -> Result<OffsetDateTime, String> {
     }
 }
 
+/// An RFC 3339 date-time. A date alone is the usual mistake: the message says what to add.
 fn parse_instant(text: &str) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::parse(text, &Rfc3339).map_err(|error| format!("`{text}` is not an RFC 3339 instant: {error}"))
+    const EXAMPLE: &str = "2026-11-24T12:00:00Z";
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+        let date = time::macros::format_description!("[year]-[month]-[day]");
+        if time::Date::parse(text.trim(), &date).is_ok() {
+            format!("`{text}` is a date; a date-time with a time zone is needed, e.g. `{}T12:00:00Z`", text.trim())
+        } else {
+            format!("`{text}` is not an RFC 3339 date-time with a time zone, e.g. `{EXAMPLE}`")
+        }
+    })
 }
 
 #[cfg(test)]
@@ -440,5 +452,13 @@ mod tests {
     fn now_must_be_an_rfc_3339_instant() {
         assert!(Cli::parse_args_only(["dvt-cds", "evaluate", "r.json", "--now", "2026-11-24T12:00:00Z"]).is_ok());
         assert!(Cli::parse_args_only(["dvt-cds", "evaluate", "r.json", "--now", "2026-11-24"]).is_err());
+        assert_eq!(
+            parse_instant("2026-11-24").unwrap_err(),
+            "`2026-11-24` is a date; a date-time with a time zone is needed, e.g. `2026-11-24T12:00:00Z`"
+        );
+        assert_eq!(
+            parse_instant("yesterday").unwrap_err(),
+            "`yesterday` is not an RFC 3339 date-time with a time zone, e.g. `2026-11-24T12:00:00Z`"
+        );
     }
 }

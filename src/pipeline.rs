@@ -4,6 +4,7 @@
 //! the same answer.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use time::OffsetDateTime;
 
@@ -58,6 +59,30 @@ pub enum PipelineError {
     /// Gathering failed in a way that is our fault.
     #[error("gathering failed: {0}")]
     Internal(String),
+    /// The deadline passed between two stages: the rest of the work was not done (503).
+    #[error("the request's time limit passed during evaluation")]
+    DeadlinePassed,
+}
+
+/// When an evaluation must be done by. It is checked between stages, so an evaluation whose caller
+/// has given up (the route answers 503 at its time limit) stops at the next stage instead of running on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Deadline(Option<Instant>);
+
+impl Deadline {
+    /// No limit: `dvt-cds evaluate`.
+    pub const NONE: Deadline = Deadline(None);
+
+    pub fn at(instant: Instant) -> Deadline {
+        Deadline(Some(instant))
+    }
+
+    fn check(self) -> Result<(), PipelineError> {
+        match self.0 {
+            Some(deadline) if Instant::now() >= deadline => Err(PipelineError::DeadlinePassed),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The keys and reasons, as the route's 412 words each issue.
@@ -115,32 +140,37 @@ pub struct Evaluation {
     pub assessment: Assessment,
 }
 
-/// Evaluates one hook call for `service` at the instant `now` (every date comparison uses it).
+/// Evaluates one hook call for `service` at the instant `now` (every date comparison uses it), giving
+/// up between stages once `deadline` has passed.
+#[tracing::instrument(level = "debug", skip_all, fields(service_id = service.id()))]
 pub async fn evaluate(
     service: &ServiceDefinition,
     request: &HookRequest,
     deps: &Deps,
     now: OffsetDateTime,
+    deadline: Deadline,
 ) -> Result<CdsResponse, PipelineError> {
-    Ok(evaluate_assessed(service, request, deps, now).await?.0)
+    Ok(evaluate_assessed(service, request, deps, now, deadline).await?.0)
 }
 
 /// As [`evaluate`], with the evaluation behind the response (`None` when nothing was assessed: no
 /// order acted on maps to an ACR procedure), for [`decision`].
-#[tracing::instrument(level = "debug", skip_all, fields(service_id = service.id()))]
 pub async fn evaluate_assessed(
     service: &ServiceDefinition,
     request: &HookRequest,
     deps: &Deps,
     now: OffsetDateTime,
+    deadline: Deadline,
 ) -> Result<(CdsResponse, Option<Evaluation>), PipelineError> {
+    deadline.check()?;
     let orders = draft_orders(service, request);
     // An order hook where no order acted on maps to an ACR procedure gets nothing, and costs no FHIR
     // round trip: silence beats noise.
     if service.hook() != Hook::PatientView && !orders.iter().any(|order| order.selected && maps(order, deps)) {
         return Ok((CdsResponse::empty(), None));
     }
-    let evaluation = assess_orders(service, request, deps, now, orders).await?;
+    let evaluation = assess_orders(service, request, deps, now, orders, deadline).await?;
+    deadline.check()?;
     let drafts: Vec<(&str, &serde_json::Value)> =
         evaluation.orders.iter().map(|order| (order.reference.as_str(), &order.raw)).collect();
     let context = cards::Context { hook: service.hook(), hook_instance: request.hook_instance(), drafts: &drafts };
@@ -226,7 +256,7 @@ pub async fn assess(
     now: OffsetDateTime,
 ) -> Result<Evaluation, PipelineError> {
     let orders = draft_orders(service, request);
-    assess_orders(service, request, deps, now, orders).await
+    assess_orders(service, request, deps, now, orders, Deadline::NONE).await
 }
 
 fn draft_orders(service: &ServiceDefinition, request: &HookRequest) -> Vec<DraftOrder> {
@@ -247,13 +277,17 @@ async fn assess_orders(
     deps: &Deps,
     now: OffsetDateTime,
     orders: Vec<DraftOrder>,
+    deadline: Deadline,
 ) -> Result<Evaluation, PipelineError> {
     let record = gather::gather(&deps.gather, service, request).await?;
+    deadline.check()?;
     let mut evidence = gather::extract(&record, &orders, &deps.knowledge);
+    drop(record);
     // Days as the clinician counts them: every dateTime as the day it was in the deployment's zone, and `now`
     // in that zone's offset, so the classifier's today is the local date.
     evidence.count_days_in(&deps.zone);
     let local_now = now.to_offset(deps.zone.offset_at(now));
+    deadline.check()?;
     let assessment = classify::classify(&evidence, deps.knowledge.criteria(), local_now);
     tracing::debug!(
         variants = ?assessment.variants.iter().map(|v| v.id()).collect::<Vec<_>>(),

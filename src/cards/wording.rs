@@ -691,10 +691,12 @@ pub(super) fn why(assessment: &Assessment, topic: u32) -> String {
     }
     let mut text = String::from("**Why**\n\n");
     let mut facts: Vec<&Fact> = Vec::new();
+    // A set for "each once": a list scan made thousands of diagnoses quadratic.
+    let mut seen: std::collections::HashSet<&Fact> = std::collections::HashSet::new();
     for hit in hits {
         let _ = writeln!(text, "- {}", hit.description);
         for fact in &hit.facts {
-            if !facts.contains(&fact) {
+            if seen.insert(fact) {
                 facts.push(fact);
             }
         }

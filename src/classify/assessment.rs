@@ -55,7 +55,7 @@ pub struct RuleHit {
 }
 
 /// A finding from the record, with where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Fact {
     /// What it is, in card wording: "DVT diagnosis", "Platelets", "Anticoagulant".
     pub finding: String,

@@ -16,6 +16,8 @@ mod safety;
 mod variant;
 mod verdict;
 
+use std::collections::{HashMap, HashSet};
+
 use time::{Date, OffsetDateTime};
 
 use crate::evidence::{
@@ -219,10 +221,13 @@ fn order_on_the_other_side(evidence: &Evidence, out: &mut Recorder) {
     }
 }
 
-/// Collects rules, facts, variants and missing items, each once.
+/// Collects rules, facts, variants and missing items, each once. The sets make "once" cost O(1) per
+/// fact: a record with thousands of diagnoses made the list scans quadratic.
 #[derive(Default)]
 struct Recorder {
     assessment: Assessment,
+    evidence_seen: HashSet<Fact>,
+    rule_facts_seen: HashMap<Rule, HashSet<Fact>>,
 }
 
 impl Recorder {
@@ -230,19 +235,21 @@ impl Recorder {
         for fact in &facts {
             self.evidence(fact.clone());
         }
+        let seen = self.rule_facts_seen.entry(rule).or_default();
         if let Some(hit) = self.assessment.rules.iter_mut().find(|hit| hit.id == rule) {
             for fact in facts {
-                if !hit.facts.contains(&fact) {
+                if seen.insert(fact.clone()) {
                     hit.facts.push(fact);
                 }
             }
             return;
         }
+        seen.extend(facts.iter().cloned());
         self.assessment.rules.push(RuleHit { id: rule, description: rule.description(), facts });
     }
 
     fn evidence(&mut self, fact: Fact) {
-        if !self.assessment.evidence.contains(&fact) {
+        if self.evidence_seen.insert(fact.clone()) {
             self.assessment.evidence.push(fact);
         }
     }

@@ -1,6 +1,8 @@
 //! Safety flags (classifier step 8): contraindications to thrombolysis and anticoagulation, contrast
 //! cautions, limb threat. Independent of the variant and never part of the ACR rating.
 
+use std::collections::HashSet;
+
 use time::Date;
 
 use super::assessment::{Fact, SafetyHit};
@@ -97,16 +99,18 @@ fn number(fact: &LabFact) -> Option<f64> {
 /// What a flag's triggers found: facts, and whether every one is certain.
 struct Found {
     facts: Vec<Fact>,
+    /// The facts, for "each once" in O(1): a list scan is quadratic on a large record.
+    seen: HashSet<Fact>,
     certain: bool,
 }
 
 impl Found {
     fn none() -> Found {
-        Found { facts: Vec::new(), certain: true }
+        Found { facts: Vec::new(), seen: HashSet::new(), certain: true }
     }
 
     fn add(&mut self, fact: Fact, certain: bool) {
-        if !self.facts.contains(&fact) {
+        if self.seen.insert(fact.clone()) {
             self.facts.push(fact);
         }
         self.certain &= certain;

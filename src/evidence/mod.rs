@@ -71,7 +71,7 @@ pub struct Source {
 }
 
 /// A code as the record wrote it, with a human name for its system.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct CodeRef {
     /// `ICD-10-CM`, `SNOMED CT`, `LOINC`, `RxNorm`, `CPT`, or the system URI when unknown.
     pub system: String,

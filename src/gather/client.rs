@@ -263,7 +263,11 @@ impl Query<'_> {
                     document.resources = vec![std::mem::take(&mut document.top)];
                     None
                 }
-                other => return Err(Failure::Unexpected(other.to_owned())),
+                // Named in the answer only when it is a resource type's name: the server's text is not quoted.
+                other if !other.is_empty() && other.len() <= 64 && other.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                    return Err(Failure::Unexpected(other.to_owned()));
+                }
+                _ => return Err(Failure::Unexpected("resource of no known type".to_owned())),
             };
             fetched.resources.append(&mut document.resources);
             fetched.unreadable.append(&mut document.unreadable);

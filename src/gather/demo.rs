@@ -41,7 +41,9 @@ pub async fn load_demo(gatherer: &Gatherer, server: &Url) -> Result<Vec<DemoPati
             .timeout(UPLOAD_TIMEOUT)
             .send()
             .await
-            .map_err(|error| GatherError::Demo(format!("`{scenario}`: cannot reach `{server}`: {error}")))?;
+            .map_err(|error| {
+                GatherError::Demo(format!("`{scenario}`: cannot reach the FHIR server: {}", unreachable(&error)))
+            })?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
@@ -81,6 +83,23 @@ fn diagnostics(outcome: &Value) -> Option<String> {
     let issue = outcome.get("issue")?.as_array()?.first()?;
     let text = issue.get("diagnostics").or_else(|| issue.pointer("/details/text"))?.as_str()?;
     Some(text.chars().take(300).collect())
+}
+
+/// Why a FHIR server could not be reached, in a few words: the innermost cause (`connection refused`),
+/// not reqwest's wrapper, which repeats the URL the caller already names.
+fn unreachable(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        return format!("no answer within {} s", UPLOAD_TIMEOUT.as_secs());
+    }
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    let io = (cause as &(dyn std::error::Error + 'static)).downcast_ref::<std::io::Error>();
+    if io.is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+        return "connection refused".to_owned();
+    }
+    cause.to_string().to_lowercase()
 }
 
 #[cfg(test)]

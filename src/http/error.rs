@@ -73,6 +73,7 @@ impl From<PipelineError> for ApiError {
         match error {
             PipelineError::DataUnavailable(keys) => ApiError::DataUnavailable(keys),
             PipelineError::WrongPatient { key, .. } => ApiError::WrongPatient { key },
+            PipelineError::DeadlinePassed => ApiError::Timeout,
             PipelineError::Card(_) | PipelineError::Internal(_) => ApiError::Internal(error.to_string()),
         }
     }

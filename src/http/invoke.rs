@@ -5,6 +5,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
 
 use super::AppState;
 use super::Audit;
@@ -13,35 +14,50 @@ use super::error::ApiError;
 use crate::audit::AuditEntry;
 use crate::auth::VerifiedClient;
 use crate::cds_hooks::{CdsResponse, HookRequest, ServiceDefinition};
-use crate::pipeline::{self, Evaluation};
+use crate::pipeline::{self, Deadline, Evaluation};
 
 pub(super) async fn invoke(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
     client: Option<Extension<VerifiedClient>>,
+    deadline: Option<Extension<Deadline>>,
     request: Request,
 ) -> Result<Response, ApiError> {
     // The service first: an unknown id is a 404 whatever the body holds.
-    let service = named_service(&state, id)?;
+    let service_id = named_service(&state, id)?.id().to_owned();
     let span = tracing::Span::current();
-    span.record("service_id", service.id());
+    span.record("service_id", service_id.as_str());
 
     let body = json_body(request, state.0.settings.max_body_bytes).await?;
-    let issuer = client.as_ref().map(|Extension(client)| client.issuer.as_str());
-    let hook_request = pipeline::admit(service, &body, state.0.settings.trust.fhir_servers(), issuer)?;
-    // Only a UUID, as the spec says it is: anything else could be free text.
-    if uuid::Uuid::try_parse(hook_request.hook_instance()).is_ok() {
-        span.record("hook_instance", hook_request.hook_instance());
-    }
-
-    let (response, evaluation) =
-        pipeline::evaluate_assessed(service, &hook_request, &state.0.deps, state.now()).await?;
-    state.0.metrics.cards_returned(&response);
-    if let (Some(audit), Some(evaluation)) = (&state.0.audit, &evaluation) {
-        let client = client.as_ref().map(|Extension(client)| client);
-        record(&state, audit, service.id(), &hook_request, client, evaluation, &response).await;
-    }
-    let body = serde_json::to_vec(&response).map_err(|error| ApiError::Internal(error.to_string()))?;
+    let issuer = client.as_ref().map(|Extension(client)| client.issuer.clone());
+    let deadline = deadline.map_or(Deadline::NONE, |Extension(deadline)| deadline);
+    let now = state.now();
+    // Parsing a large body, reading its prefetch and evaluating are CPU work: they run on a blocking
+    // thread, so the request timeout can answer 503 on time, and the deadline stops them at the next stage.
+    let runtime = tokio::runtime::Handle::current();
+    let work_span = span.clone();
+    let evaluation = tokio::task::spawn_blocking(move || {
+        let evaluating = async {
+            let service = state.0.discovery.find(&service_id).ok_or(ApiError::UnknownService)?;
+            let fhir_servers = state.0.settings.trust.fhir_servers();
+            let hook_request = pipeline::admit(service, &body, fhir_servers, issuer.as_deref())?;
+            // Only a UUID, as the spec says it is: anything else could be free text.
+            if uuid::Uuid::try_parse(hook_request.hook_instance()).is_ok() {
+                tracing::Span::current().record("hook_instance", hook_request.hook_instance());
+            }
+            let (response, evaluation) =
+                pipeline::evaluate_assessed(service, &hook_request, &state.0.deps, now, deadline).await?;
+            state.0.metrics.cards_returned(&response);
+            if let (Some(audit), Some(evaluation)) = (&state.0.audit, &evaluation) {
+                let client = client.as_ref().map(|Extension(client)| client);
+                record(&state, audit, service.id(), &hook_request, client, evaluation, &response).await;
+            }
+            serde_json::to_vec(&response).map_err(|error| ApiError::Internal(error.to_string()))
+        };
+        runtime.block_on(evaluating.instrument(work_span))
+    });
+    let body =
+        evaluation.await.map_err(|error| ApiError::Internal(format!("the evaluation task failed: {error}")))??;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
 }
 

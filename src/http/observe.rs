@@ -1,4 +1,5 @@
 //! One log line per request (route, status, latency, and the hook call's ids) and the request timeout.
+//! The timeout can fire because every CPU-heavy step runs off the async threads (see `invoke`).
 
 use std::time::{Duration, Instant};
 
@@ -10,8 +11,9 @@ use tracing::field::Empty;
 
 use super::error::ApiError;
 use super::request_id::RequestId;
+use crate::pipeline::Deadline;
 
-pub(super) async fn observe(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+pub(super) async fn observe(State(timeout): State<Duration>, mut request: Request, next: Next) -> Response {
     // The route template, not the raw path: ids in the path are recorded by the handler once checked.
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
     // Checked by `request_id` (safe characters, bounded), so it can go on the line as it is.
@@ -26,6 +28,8 @@ pub(super) async fn observe(State(timeout): State<Duration>, request: Request, n
         client_issuer = Empty,
     );
     let started = Instant::now();
+    // The handler's evaluation gives up at the same instant this answers 503 (see `invoke`).
+    request.extensions_mut().insert(Deadline::at(started + timeout));
     let response = match tokio::time::timeout(timeout, next.run(request).instrument(span.clone())).await {
         Ok(response) => response,
         Err(_) => span.in_scope(|| ApiError::Timeout.into_response()),

@@ -455,10 +455,14 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
             return invalid("thresholds.toml", format!("threshold `{id}` is defined twice"));
         }
     }
+    // The ids an override may name, for the message when it names another.
+    let configurable: Vec<String> =
+        thresholds.values().filter(|row| row.source == "LOCAL").map(|row| format!("`{}`", row.id)).collect();
     for (id, value) in overrides {
-        let threshold = thresholds
-            .get_mut(id)
-            .ok_or_else(|| KnowledgeError::Override { id: id.clone(), message: "no such threshold".to_owned() })?;
+        let threshold = thresholds.get_mut(id).ok_or_else(|| KnowledgeError::Override {
+            id: id.clone(),
+            message: format!("no such threshold; those that can be set are {}", configurable.join(", ")),
+        })?;
         if threshold.source != "LOCAL" {
             return Err(KnowledgeError::Override {
                 id: id.clone(),

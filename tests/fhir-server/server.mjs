@@ -31,8 +31,18 @@ const capabilityStatement = {
   software: { name: 'Medplum fhir-router (in-memory, test front)' },
 };
 
+// CORS, so a browser app (the CDS Hooks sandbox) can read this server as it reads an EHR's: any
+// origin, the headers a SMART app sends, and preflights answered.
+const CORS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
+  'access-control-allow-headers': 'authorization, content-type, accept, prefer, if-match, if-none-exist',
+  'access-control-expose-headers': 'location, etag, content-location',
+  'access-control-max-age': '600',
+};
+
 function send(res, status, body) {
-  res.writeHead(status, { 'content-type': 'application/fhir+json' });
+  res.writeHead(status, { 'content-type': 'application/fhir+json', ...CORS });
   res.end(JSON.stringify(body));
 }
 
@@ -54,6 +64,11 @@ async function handle(req, res) {
   const chunks = [];
   for await (const chunk of req) chunks.push(chunk);
   const url = new URL(req.url, `http://${req.headers.host}`);
+  if (req.method === 'OPTIONS') {
+    res.writeHead(204, CORS);
+    res.end();
+    return;
+  }
   if (url.pathname === '/_requests') {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(requests));

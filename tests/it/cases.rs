@@ -406,8 +406,10 @@ async fn no_card_suggestion_or_stamp_endorses_a_contraindicated_order() {
         let service = discovery.find(&case.expect.service).unwrap();
         let request = HookRequest::from_json(case.request.to_string().as_bytes(), service.hook()).unwrap();
         let evaluation = pipeline::assess(service, &request, &deps, case.now()).await.unwrap();
-        let response =
-            serde_json::to_value(pipeline::evaluate(service, &request, &deps, case.now()).await.unwrap()).unwrap();
+        let response = serde_json::to_value(
+            pipeline::evaluate(service, &request, &deps, case.now(), pipeline::Deadline::NONE).await.unwrap(),
+        )
+        .unwrap();
         let assessment = &evaluation.assessment;
         let cards = response["cards"].as_array().cloned().unwrap_or_default();
         for card in &cards {

@@ -258,3 +258,27 @@ async fn readiness_is_503_with_an_outcome_when_the_store_fails() {
     // Liveness stays 200.
     assert_eq!(client().get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
 }
+
+/// The request timeout bounds evaluation too: a record large enough to take longer than the limit
+/// to read and evaluate gets its 503 at the limit, not when the work is done (the CPU work runs off
+/// the async threads, and stops at the next stage once the deadline has passed).
+#[tokio::test]
+async fn the_request_timeout_bounds_evaluation_of_a_huge_record() {
+    let service = TestService::start_with(&["--request-timeout", "100ms", "--max-body-bytes", "33554432"]).await;
+    let mut request = demo_case("v1-mild-cdt-icd10");
+    let dvt = request["prefetch"]["conditions"]["entry"][0].clone();
+    let entries: Vec<serde_json::Value> = (0..16_000)
+        .map(|n| {
+            let mut entry = dvt.clone();
+            entry["resource"]["id"] = json!(format!("c{n}"));
+            entry
+        })
+        .collect();
+    request["prefetch"]["conditions"]["entry"] = json!(entries);
+    let outcome = expect_outcome(service.post_json("/cds-services/dvt-order-select", &request).await, 503).await;
+    assert_eq!(outcome["issue"][0]["code"], "timeout");
+    // The async threads were never blocked: the service answers at once while the abandoned work winds down.
+    let response = client().get(service.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    service.stop().await;
+}

@@ -283,6 +283,23 @@ async fn demo_load_uploads_every_patient_and_prints_their_ids() {
     let mut printed: Vec<String> = lines.iter().map(|(_, scenario)| scenario.clone()).collect();
     printed.sort();
     assert_eq!(printed, scenarios);
+    // The README shows lines of this output, and opens the sandbox on a printed id.
+    let readme = std::fs::read_to_string(crate::support::root().join("README.md")).unwrap();
+    let shown: Vec<&str> =
+        readme.lines().filter_map(|line| line.trim().strip_prefix("# ")).filter(|l| l.contains('\t')).collect();
+    assert!(!shown.is_empty(), "the README shows no `demo load` output");
+    for line in shown {
+        let (id, scenario) = line.split_once('\t').unwrap();
+        assert!(
+            lines.contains(&(id.to_owned(), scenario.to_owned())),
+            "the README shows `{line}`, which demo load does not print"
+        );
+    }
+    let opened = readme.split("patientId=").nth(1).and_then(|rest| rest.split('&').next()).unwrap();
+    assert!(
+        lines.iter().any(|(id, _)| id == opened),
+        "the README's sandbox URL opens `{opened}`, which demo load does not print"
+    );
     for (id, _) in &lines {
         let response = client().get(format!("{}/Patient/{id}", server.base)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{id} was not loaded");
@@ -303,4 +320,28 @@ async fn demo_load_uploads_every_patient_and_prints_their_ids() {
     assert!(!status.success() && stdout.is_empty());
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("cannot load the demo patients"), "{stderr}");
+}
+
+/// The test FHIR server answers CORS, so a browser (the CDS Hooks sandbox) can read it as it reads an EHR's.
+#[tokio::test]
+async fn the_test_fhir_server_answers_cors_for_a_browser() {
+    let server = FhirServer::start();
+    let origin = "https://sandbox.cds-hooks.org";
+    let preflight = client()
+        .request(reqwest::Method::OPTIONS, format!("{}/Patient/x", server.base))
+        .header("origin", origin)
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let allowed = |response: &reqwest::Response, name: &str| {
+        response.headers().get(name).map(|value| value.to_str().unwrap().to_owned()).unwrap_or_default()
+    };
+    assert_eq!(allowed(&preflight, "access-control-allow-origin"), "*");
+    assert!(allowed(&preflight, "access-control-allow-headers").contains("authorization"));
+    let metadata = client().get(format!("{}/metadata", server.base)).header("origin", origin).send().await.unwrap();
+    assert_eq!(metadata.status(), 200);
+    assert_eq!(allowed(&metadata, "access-control-allow-origin"), "*");
 }

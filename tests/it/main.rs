@@ -13,6 +13,7 @@
 mod architecture;
 mod card_rules;
 mod cases;
+mod cli;
 mod connections;
 mod cors;
 mod discovery;

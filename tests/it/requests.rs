@@ -109,3 +109,19 @@ fn evaluate_fails_with_one_line_on_bad_input() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("context.userId: is required"), "{stderr}");
 }
+
+/// The README's first hook call (the first `--data @FILE` in it) shows a card, with the real clock.
+#[tokio::test]
+async fn the_readmes_first_call_shows_a_card() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let line = readme.lines().find(|line| line.contains("--data @")).unwrap();
+    let file = line.split("--data @").nth(1).unwrap().split_whitespace().next().unwrap();
+    let path = readme.lines().take_while(|l| *l != line).filter(|l| l.contains("/cds-services/")).last().unwrap();
+    let path = path.split("http://127.0.0.1:8080").nth(1).unwrap().split_whitespace().next().unwrap();
+    let service = TestService::start().await;
+    let response = service.post_json(path, &read_json(&root().join(file))).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert!(!body["cards"].as_array().unwrap().is_empty(), "{file} gets no card: {body}");
+    service.stop().await;
+}

@@ -1,0 +1,34 @@
+//! Names the commit the binary is built from, for `dvt-cds --version`: `DVT_CDS_COMMIT` when the
+//! builder sets it (a build from a source archive), else `git rev-parse`, else "unknown commit".
+
+use std::process::Command;
+
+fn git(args: &[&str]) -> Option<String> {
+    let output = Command::new("git").args(args).output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    String::from_utf8(output.stdout).ok().map(|text| text.trim().to_owned()).filter(|text| !text.is_empty())
+}
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=DVT_CDS_COMMIT");
+    let commit = std::env::var("DVT_CDS_COMMIT")
+        .ok()
+        .filter(|commit| !commit.trim().is_empty())
+        .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
+        .unwrap_or_else(|| "unknown commit".to_owned());
+    println!("cargo:rustc-env=DVT_CDS_COMMIT={commit}");
+    // Build again when HEAD moves: HEAD itself (a checkout) and the branch it points to (a commit).
+    if let Some(head) = git(&["rev-parse", "--git-path", "HEAD"]) {
+        println!("cargo:rerun-if-changed={head}");
+    }
+    if let Some(reference) =
+        git(&["symbolic-ref", "-q", "HEAD"]).and_then(|branch| git(&["rev-parse", "--git-path", &branch]))
+    {
+        println!("cargo:rerun-if-changed={reference}");
+    }
+    if let Some(packed) = git(&["rev-parse", "--git-path", "packed-refs"]) {
+        println!("cargo:rerun-if-changed={packed}");
+    }
+}
