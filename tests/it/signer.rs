@@ -29,6 +29,14 @@ impl Signer {
         Signer { kid: kid.to_owned(), key: PrivateKey::Ec(key), rng: SystemRandom::new() }
     }
 
+    /// A key given as PKCS#8 PEM (the public sandbox's published key).
+    pub fn es384_pkcs8_pem(kid: &str, pem: &str) -> Signer {
+        let body: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD.decode(body).unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &der).unwrap();
+        Signer { kid: kid.to_owned(), key: PrivateKey::Ec(key), rng: SystemRandom::new() }
+    }
+
     pub fn rs384(kid: &str) -> Signer {
         let key = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
         Signer { kid: kid.to_owned(), key: PrivateKey::Rsa(key), rng: SystemRandom::new() }

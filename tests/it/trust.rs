@@ -608,6 +608,9 @@ async fn the_development_profile_allows_loopback_fhir_servers_and_the_sandbox_r4
     let policy = development_trust();
     let sandbox_r4 = url::Url::parse("https://launch.smarthealthit.org/v/r4/fhir").unwrap();
     assert_eq!(policy.fhir_servers().check(None, &sandbox_r4), Ok(()));
+    // So is the public HAPI R4 server the README's walk-through loads the demo patients into.
+    let hapi = url::Url::parse("https://hapi.fhir.org/baseR4").unwrap();
+    assert_eq!(policy.fhir_servers().check(None, &hapi), Ok(()));
     let sandbox_dstu2 = url::Url::parse("https://launch.smarthealthit.org/v/r2/fhir").unwrap();
     assert!(policy.fhir_servers().check(None, &sandbox_dstu2).is_err());
 }
@@ -750,7 +753,10 @@ fn the_spec_example_token_verifies_at_its_iat() {
 fn the_shipped_profiles_load() {
     let config = root().join("config");
     let development = TrustSettings::load(&config.join("development.toml")).unwrap();
-    assert!(!development.require_tokens && development.issuers.is_empty());
+    assert!(!development.require_tokens);
+    // The public sandbox is the one issuer development trusts (loopback only).
+    assert_eq!(development.issuers.len(), 1);
+    assert_eq!(development.issuers[0].iss, "https://sandbox.cds-hooks.org");
     let embedded = TrustSettings::development().unwrap();
     assert_eq!(format!("{embedded:?}"), format!("{development:?}"), "the embedded default is the shipped file");
 
@@ -782,6 +788,37 @@ async fn the_sandbox_profile_starts_and_refuses_another_key_under_the_sandbox_ki
     let claims = with(claims(&trusted.url(SELECT)), json!({"iss": "https://sandbox.cds-hooks.org"}));
     expect_bare_401(select(&trusted, &impostor.sign(&header, &claims)).await).await;
     trusted.stop().await;
+}
+
+/// The public sandbox signs every call, discovery included, with its published key (kept in
+/// `tests/it/data`, see its README): `dvt-cds serve` with no configuration lists the services to it and
+/// answers its hook calls.
+#[tokio::test]
+async fn the_development_profile_answers_the_public_sandbox_as_it_calls() {
+    let service = TestService::start().await;
+    let sandbox = Signer::es384_pkcs8_pem(
+        "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f",
+        &std::fs::read_to_string(root().join("tests/it/data/sandbox-ecprivkey.pem")).unwrap(),
+    );
+    // As the sandbox's jwt-generator.js makes it: its kid and jku, a 5-minute token.
+    let header = with(sandbox.header(), json!({"jku": "https://sandbox.cds-hooks.org/.well-known/jwks.json"}));
+    let token = |url: &str| sandbox.sign(&header, &with(claims(url), json!({"iss": "https://sandbox.cds-hooks.org"})));
+    let discovery = client()
+        .get(service.url("/cds-services"))
+        .bearer_auth(token(&service.url("/cds-services")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discovery.status(), 200);
+    let listed: Value = discovery.json().await.unwrap();
+    assert_eq!(listed["services"].as_array().unwrap().len(), 3, "{listed}");
+    assert_eq!(select(&service, &token(&service.url(SELECT))).await.status(), 200);
+    // Another key under the sandbox's kid is still refused.
+    let impostor = Signer::es384("44823f3d-0b01-4a6c-a80e-b9d3e8a7226f");
+    let forged =
+        impostor.sign(&header, &with(claims(&service.url(SELECT)), json!({"iss": "https://sandbox.cds-hooks.org"})));
+    expect_bare_401(select(&service, &forged).await).await;
+    service.stop().await;
 }
 
 #[test]
