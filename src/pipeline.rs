@@ -138,6 +138,8 @@ pub struct Evaluation {
     pub orders: Vec<DraftOrder>,
     pub evidence: Evidence,
     pub assessment: Assessment,
+    /// Each card's rules by uuid, once the cards are made (for the audit).
+    pub card_rules: Vec<(uuid::Uuid, Vec<classify::Rule>)>,
 }
 
 /// Evaluates one hook call for `service` at the instant `now` (every date comparison uses it), giving
@@ -174,8 +176,10 @@ pub async fn evaluate_assessed(
     let drafts: Vec<(&str, &serde_json::Value)> =
         evaluation.orders.iter().map(|order| (order.reference.as_str(), &order.raw)).collect();
     let context = cards::Context { hook: service.hook(), hook_instance: request.hook_instance(), drafts: &drafts };
-    let response = cards::render(context, &evaluation.evidence, &evaluation.assessment, &deps.knowledge)?;
-    Ok((response, Some(evaluation)))
+    let rendered = cards::render_explained(context, &evaluation.evidence, &evaluation.assessment, &deps.knowledge)?;
+    let mut evaluation = evaluation;
+    evaluation.card_rules = rendered.card_rules;
+    Ok((rendered.response, Some(evaluation)))
 }
 
 /// What the audit keeps of a call: each order's rating as the response's PAMA extensions state it,
@@ -237,6 +241,10 @@ pub fn decision(evaluation: &Evaluation, response: &CdsResponse) -> Result<Decis
             summary: text(card, "/summary").unwrap_or_default(),
             source: text(card, "/source/label").unwrap_or_default(),
             variant: text(card, "/source/topic/code"),
+            rules: text(card, "/uuid")
+                .and_then(|uuid| evaluation.card_rules.iter().find(|(id, _)| id.to_string() == uuid))
+                .map(|(_, rules)| rules.iter().map(|rule| rule.id().to_owned()).collect())
+                .unwrap_or_default(),
         })
         .collect();
     let assessment = &evaluation.assessment;
@@ -295,5 +303,5 @@ async fn assess_orders(
         flags = assessment.safety.len(),
         "assessed"
     );
-    Ok(Evaluation { orders, evidence, assessment })
+    Ok(Evaluation { orders, evidence, assessment, card_rules: Vec::new() })
 }

@@ -66,6 +66,9 @@ pub struct CardShown {
     /// The ACR variant the card names, when it names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+    /// The classifier rules the card rests on, by id (empty in entries written before cards had them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
 }
 
 /// A stored decision with its call's identity.

@@ -60,7 +60,7 @@ const NO_REASON: &str = "(none given)";
 /// Joins `entries` with `feedback` by card uuid. A card shown by several calls with the same uuid
 /// (the same `hookInstance` and content) counts once.
 pub fn report(entries: &[AuditEntry], feedback: &[FeedbackFact], since: Option<String>) -> Report {
-    // Each distinct card: its groups (card kind, variant, rules of its call).
+    // Each distinct card: its groups (card kind, variant, its rules; its call's for older entries).
     let mut groups: BTreeMap<&str, Vec<(Table, String)>> = BTreeMap::new();
     for entry in entries {
         for card in &entry.decision.cards {
@@ -71,7 +71,8 @@ pub fn report(entries: &[AuditEntry], feedback: &[FeedbackFact], since: Option<S
                 if let Some(variant) = &card.variant {
                     keys.push((Table::Variant, variant.clone()));
                 }
-                keys.extend(entry.decision.rules.iter().map(|rule| (Table::Rule, rule.clone())));
+                let rules = if card.rules.is_empty() { &entry.decision.rules } else { &card.rules };
+                keys.extend(rules.iter().map(|rule| (Table::Rule, rule.clone())));
                 keys
             });
         }
@@ -285,6 +286,7 @@ mod tests {
                         summary: (*source).to_owned(),
                         source: (*source).to_owned(),
                         variant: variant.map(str::to_owned),
+                        rules: Vec::new(),
                     })
                     .collect(),
                 rules: rules.iter().map(|rule| (*rule).to_owned()).collect(),
@@ -292,6 +294,15 @@ mod tests {
             },
             ..AuditEntry::default()
         }
+    }
+
+    #[test]
+    fn a_card_with_its_own_rules_counts_under_those_only() {
+        let mut with_rules = entry(&[("c1", "ACR", Some("acr-193-v2"))], &["age-acute", "pregnancy-v7"]);
+        with_rules.decision.cards[0].rules = vec!["age-acute".to_owned()];
+        let report = report(&[with_rules], &[fact("c1", "overridden", None)], None);
+        let keys: Vec<&str> = report.by_rule.iter().map(|row| row.key.as_str()).collect();
+        assert_eq!(keys, vec!["age-acute"], "a rule of the call that is not the card's is not counted for it");
     }
 
     fn fact(card: &str, outcome: &str, reason: Option<&str>) -> FeedbackFact {

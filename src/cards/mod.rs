@@ -58,23 +58,52 @@ pub fn render(
     assessment: &Assessment,
     knowledge: &KnowledgeBase,
 ) -> Result<CdsResponse, CardError> {
+    render_explained(context, evidence, assessment, knowledge).map(|rendered| rendered.response)
+}
+
+/// A response, and for each card the rules it rests on (by card uuid): what the decision audit records.
+#[derive(Debug)]
+pub struct Rendered {
+    pub response: CdsResponse,
+    pub card_rules: Vec<(Uuid, Vec<Rule>)>,
+}
+
+/// As [`render`], keeping each card's rules.
+pub fn render_explained(
+    context: Context<'_>,
+    evidence: &Evidence,
+    assessment: &Assessment,
+    knowledge: &KnowledgeBase,
+) -> Result<Rendered, CardError> {
     let mut cards = Vec::new();
+    let mut card_rules = Vec::new();
     let mut system_actions = Vec::new();
     let ids = Ids { hook_instance: context.hook_instance };
+    let mut keep = |card: Card, rules: Vec<Rule>| {
+        card_rules.push((card.uuid(), rules));
+        cards.push(card);
+    };
+    let phlegmasia_rules = || wording::rules_of(assessment, &[Rule::PhlegmasiaV5]);
 
     let mut tables = Tables::default();
     if context.hook == Hook::PatientView {
-        cards.extend(phlegmasia_card(&ids, assessment, knowledge, &mut tables)?);
-        cards.extend(summary_card(&ids, assessment, knowledge, &mut tables)?);
-        return CdsResponse::new(cards, Vec::new());
+        if let Some(card) = phlegmasia_card(&ids, assessment, knowledge, &mut tables)? {
+            keep(card, phlegmasia_rules());
+        }
+        if let Some(card) = summary_card(&ids, assessment, knowledge, &mut tables)? {
+            keep(card, wording::why_rules(assessment, 193));
+        }
+        return Ok(Rendered { response: CdsResponse::new(cards, Vec::new())?, card_rules });
     }
     let verdicts = &assessment.orders;
     if verdicts.is_empty() {
-        return CdsResponse::new(Vec::new(), Vec::new());
+        return Ok(Rendered { response: CdsResponse::new(Vec::new(), Vec::new())?, card_rules });
     }
     // Phlegmasia calls for emergent thrombus removal: a plan that has it needs no alarm.
-    if !verdicts.iter().any(|verdict| verdict.emergent_removal) {
-        cards.extend(phlegmasia_card(&ids, assessment, knowledge, &mut tables)?);
+    if !verdicts.iter().any(|verdict| verdict.emergent_removal)
+        && let Some(card) = phlegmasia_card(&ids, assessment, knowledge, &mut tables)?
+    {
+        keep(card, phlegmasia_rules());
     }
     for verdict in verdicts {
         let consult = ids.uuid(&format!("consult|{}", verdict.order));
@@ -87,6 +116,17 @@ pub fn render(
     }
 
     for group in groups(verdicts) {
+        // The card's rules: those its "why" lists for its topic, and its orders' own.
+        let topic = group.members.first().map_or(193, |lead| match &lead.rating {
+            OrderRating::Undecided { topic, .. } | OrderRating::NoVariant { topic } => *topic,
+            rating => rating.variant().map_or(193, Variant::topic),
+        });
+        let mut rules = wording::why_rules(assessment, topic);
+        for note in group.members.iter().flat_map(|verdict| verdict.notes.iter()) {
+            if !rules.contains(note) {
+                rules.push(*note);
+            }
+        }
         let card = match group.kind {
             GroupKind::Rated => Some(rating_card(context, &ids, &group.members, assessment, knowledge, &mut tables)?),
             GroupKind::Withheld => {
@@ -97,12 +137,16 @@ pub fn render(
             GroupKind::Outside => Some(outside_card(&ids, &group.members, assessment, knowledge)?),
             GroupKind::Silent => None,
         };
-        cards.extend(card);
+        if let Some(card) = card {
+            keep(card, rules);
+        }
     }
-    if context.hook == Hook::OrderSign {
-        cards.extend(plan_card(&ids, verdicts, evidence, assessment, knowledge)?);
+    if context.hook == Hook::OrderSign
+        && let Some(card) = plan_card(&ids, verdicts, evidence, assessment, knowledge)?
+    {
+        keep(card, wording::rules_of(assessment, &[Rule::DvtConfirmedActive]));
     }
-    CdsResponse::new(cards, system_actions)
+    Ok(Rendered { response: CdsResponse::new(cards, system_actions)?, card_rules })
 }
 
 /// What kind of card a verdict gets.

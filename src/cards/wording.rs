@@ -683,6 +683,16 @@ fn rule_topic(rule: Rule) -> Option<u32> {
     }
 }
 
+/// The rules a card for `topic` shows in its "why".
+pub(super) fn why_rules(assessment: &Assessment, topic: u32) -> Vec<Rule> {
+    assessment.rules.iter().map(|hit| hit.id).filter(|rule| rule_topic(*rule).is_none_or(|t| t == topic)).collect()
+}
+
+/// Those of `rules` that fired.
+pub(super) fn rules_of(assessment: &Assessment, rules: &[Rule]) -> Vec<Rule> {
+    assessment.rules.iter().map(|hit| hit.id).filter(|rule| rules.contains(rule)).collect()
+}
+
 /// "Why": the rules that placed the patient, then the facts they used, each once.
 pub(super) fn why(assessment: &Assessment, topic: u32) -> String {
     let hits: Vec<_> = assessment.rules.iter().filter(|hit| rule_topic(hit.id).is_none_or(|t| t == topic)).collect();

@@ -95,6 +95,10 @@ pub struct Card {
 }
 
 impl Card {
+    pub fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+
     pub fn builder(uuid: Uuid, summary: impl Into<String>, indicator: Indicator, source: Source) -> CardBuilder {
         CardBuilder {
             card: Card {

@@ -467,3 +467,24 @@ async fn no_card_suggestion_or_stamp_endorses_a_contraindicated_order() {
     assert!(orders_checked >= 8, "only {orders_checked} contraindicated orders in the cases");
     assert!(suggestions_checked >= 4, "only {suggestions_checked} suggestions in the cases");
 }
+
+/// The decision audit attributes each card to the rules it rests on, not to every rule of the call.
+#[tokio::test]
+async fn the_audit_records_each_cards_own_rules() {
+    let deps = deps();
+    let discovery = dvt_cds::app::discovery().unwrap();
+    let case = cases().into_iter().find(|case| case.name == "v2-cdt-stent-sign").unwrap();
+    let service = discovery.find(&case.expect.service).unwrap();
+    let request = HookRequest::from_json(case.request.to_string().as_bytes(), service.hook()).unwrap();
+    let (response, evaluation) =
+        pipeline::evaluate_assessed(service, &request, &deps, case.now(), pipeline::Deadline::NONE).await.unwrap();
+    let decision = pipeline::decision(&evaluation.unwrap(), &response).unwrap();
+    let rules_of = |summary_start: &str| -> Vec<String> {
+        decision.cards.iter().find(|card| card.summary.starts_with(summary_start)).unwrap().rules.clone()
+    };
+    let rating = rules_of("CDT/PMT and venous stent");
+    assert!(rating.contains(&"moderate-severe-v2".to_owned()), "{rating:?}");
+    // The IVC filter topic's rule fired for the call but explains no card here.
+    assert!(decision.rules.contains(&"ivc-v6".to_owned()) && !rating.contains(&"ivc-v6".to_owned()), "{rating:?}");
+    assert_eq!(rules_of("After CDT/PMT"), vec!["dvt-confirmed-active".to_owned()]);
+}

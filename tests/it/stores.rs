@@ -248,6 +248,7 @@ fn audit_entry(service: &str, patient_hash: Option<&str>) -> AuditEntry {
                 summary: "CDT/PMT: usually appropriate".to_owned(),
                 source: "ACR Appropriateness Criteria".to_owned(),
                 variant: Some("acr-193-v2".to_owned()),
+                rules: vec!["moderate-severe-v2".to_owned()],
             }],
             rules: vec!["dvt-confirmed-active".to_owned(), "age-acute".to_owned()],
             safety_flags: Vec::new(),
