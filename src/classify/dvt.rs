@@ -263,7 +263,13 @@ fn age_of(index: &ConditionFact, thresholds: &Thresholds, today: Date) -> (Age, 
     };
     let (fewest, most) = start.days_before(today);
     let months = thresholds.persistent_months;
-    let age = if most < thresholds.acute_days {
+    // ACR's "less than 14 days": an onset written as a date exactly 14 calendar days ago may be 13 days
+    // and some hours, or 14; the record cannot tell, so neither is chosen (the card gives both answers).
+    let on_the_line = start.is_date_only() && fewest == thresholds.acute_days && most == thresholds.acute_days;
+    let age = if on_the_line {
+        rules.push(Rule::AgeImprecise);
+        Age::Imprecise
+    } else if most < thresholds.acute_days {
         rules.push(Rule::AgeAcute);
         Age::Acute
     } else if add_months(start.latest(), months) <= today {

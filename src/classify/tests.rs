@@ -238,9 +238,19 @@ fn thrombus_age_boundaries() {
         with_conditions(vec![iliofemoral(13, severe)]),
         Expect { variants: &["acr-193-v2", "acr-6-v1"], rules: &["age-acute"], ..Expect::default() },
     );
+    // A date exactly 14 days ago may be 13 days and some hours: not chosen, both answers asked for.
     check(
-        "14 days is not",
+        "a date exactly 14 days ago is on the line",
         with_conditions(vec![iliofemoral(14, severe)]),
+        Expect { variants: &["acr-6-v1"], rules: &["age-imprecise"], missing: &["dvt-onset"], ..Expect::default() },
+    );
+    let at_time = |days: i64| ConditionFact {
+        onset: Some(dated(&format!("{}T08:00:00Z", ago(days)), "onsetDateTime")),
+        ..iliofemoral(14, severe)
+    };
+    check(
+        "a date-time 14 days ago is not acute",
+        with_conditions(vec![at_time(14)]),
         Expect {
             variants: &["acr-6-v1"],
             rules: &["age-subacute-outside-acr"],

@@ -135,6 +135,11 @@ impl FhirDate {
         &self.text
     }
 
+    /// A date with no time (`2026-11-10`): the hour is unknown, so the time elapsed since is not.
+    pub fn is_date_only(&self) -> bool {
+        self.text.len() == 10 && self.earliest == self.latest
+    }
+
     /// Whole days from this date to `today`, as (fewest, most) over the days the date can mean.
     pub fn days_before(&self, today: Date) -> (i64, i64) {
         ((today - self.latest).whole_days(), (today - self.earliest).whole_days())

@@ -20,6 +20,7 @@ pub const DEMO_PATIENTS: &[(&str, &str)] = &[
     ("chronic-no-anticoagulation", include_str!("../../fixtures/patients/chronic-no-anticoagulation.json")),
     ("day-13-cdt", include_str!("../../fixtures/patients/day-13-cdt.json")),
     ("day-14-cdt", include_str!("../../fixtures/patients/day-14-cdt.json")),
+    ("day-14-date-only-cdt", include_str!("../../fixtures/patients/day-14-date-only-cdt.json")),
     ("distal-only-filter", include_str!("../../fixtures/patients/distal-only-filter.json")),
     ("femoral-ambiguous-cdt-icd10", include_str!("../../fixtures/patients/femoral-ambiguous-cdt-icd10.json")),
     ("femoral-common-body-site-snomed", include_str!("../../fixtures/patients/femoral-common-body-site-snomed.json")),
