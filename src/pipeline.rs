@@ -182,7 +182,7 @@ pub async fn evaluate_assessed(
     Ok((rendered.response, Some(evaluation)))
 }
 
-/// What the audit keeps of a call: each order's rating as the response's PAMA extensions state it,
+/// What the audit keeps of a call: each order's rating as its verdict stamped it,
 /// each card as shown, the rules and flags of the assessment. No record text: summaries are ours.
 pub fn decision(evaluation: &Evaluation, response: &CdsResponse) -> Result<Decision, serde_json::Error> {
     use serde_json::Value;
@@ -193,43 +193,26 @@ pub fn decision(evaluation: &Evaluation, response: &CdsResponse) -> Result<Decis
         value.pointer(pointer).and_then(Value::as_array).map_or(&[], Vec::as_slice)
     }
     let body = serde_json::to_value(response)?;
-    let rated = |reference: &str| {
-        items(&body, "/systemActions").iter().filter_map(|action| action.get("resource")).find(|resource| {
-            text(resource, "/resourceType")
-                .zip(text(resource, "/id"))
-                .is_some_and(|(kind, id)| reference == format!("{kind}/{id}"))
-        })
-    };
+    // Each order acted on as its verdict stamped it: the variant and category only when the rating stands.
     let orders = evaluation
-        .evidence
+        .assessment
         .orders
         .iter()
-        .map(|order| {
-            let resource = rated(&order.source.resource);
-            let extension = |url: &str| {
-                resource.and_then(|resource| {
-                    items(resource, "/extension")
-                        .iter()
-                        .find(|extension| extension.get("url").and_then(Value::as_str) == Some(url))
-                })
-            };
-            let rating = extension("http://fhir.org/argonaut/Extension/pama-rating");
-            let coding = |system: &str| {
-                rating.and_then(|rating| {
-                    items(rating, "/valueCodeableConcept/coding")
-                        .iter()
-                        .find(|coding| coding.get("system").and_then(Value::as_str) == Some(system))
-                        .and_then(|coding| text(coding, "/code"))
-                })
-            };
+        .map(|verdict| {
+            let rated = matches!(verdict.rating, classify::OrderRating::Rated { .. });
+            let code = evaluation
+                .evidence
+                .orders
+                .iter()
+                .find(|order| order.source.resource == verdict.order)
+                .and_then(|order| order.source.code.as_ref());
             OrderDecision {
-                reference: order.source.resource.clone(),
-                procedures: order.procedures.clone(),
-                code: order.source.code.as_ref().map(|code| format!("{}|{}", code.system, code.code)),
-                variant: extension("urn:dvt-cds:extension:acr-variant")
-                    .and_then(|variant| text(variant, "/valueCoding/code")),
-                acr_category: coding("urn:dvt-cds:acr-category"),
-                pama_code: coding("http://fhir.org/argonaut/CodeSystem/pama-rating"),
+                reference: verdict.order.clone(),
+                procedures: verdict.procedures.clone(),
+                code: code.map(|code| format!("{}|{}", code.system, code.code)),
+                variant: verdict.rating.variant().filter(|_| rated).map(|variant| variant.id().to_owned()),
+                acr_category: verdict.rating.category().filter(|_| rated).map(|category| category.id().to_owned()),
+                pama_code: verdict.pama.map(|pama| pama.code().to_owned()),
             }
         })
         .collect();

@@ -487,4 +487,23 @@ async fn the_audit_records_each_cards_own_rules() {
     // The IVC filter topic's rule fired for the call but explains no card here.
     assert!(decision.rules.contains(&"ivc-v6".to_owned()) && !rating.contains(&"ivc-v6".to_owned()), "{rating:?}");
     assert_eq!(rules_of("After CDT/PMT"), vec!["dvt-confirmed-active".to_owned()]);
+    // The stent is audited with the rating it shares with its CDT/PMT.
+    let stent = decision.orders.iter().find(|order| order.reference == "ServiceRequest/stent").unwrap();
+    assert_eq!(
+        (stent.pama_code.as_deref(), stent.acr_category.as_deref()),
+        (Some("appropriate"), Some("usually-appropriate"))
+    );
+
+    // A rating the record voids is audited as stamped: no-criteria-apply, with no variant or category.
+    let case = cases().into_iter().find(|case| case.name == "stroke-40-days-v4-cdt").unwrap();
+    let service = discovery.find(&case.expect.service).unwrap();
+    let request = HookRequest::from_json(case.request.to_string().as_bytes(), service.hook()).unwrap();
+    let (response, evaluation) =
+        pipeline::evaluate_assessed(service, &request, &deps, case.now(), pipeline::Deadline::NONE).await.unwrap();
+    let decision = pipeline::decision(&evaluation.unwrap(), &response).unwrap();
+    let cdt = decision.orders.iter().find(|order| order.reference == "ServiceRequest/cdt").unwrap();
+    assert_eq!(
+        (cdt.pama_code.as_deref(), cdt.variant.as_deref(), cdt.acr_category.as_deref()),
+        (Some("no-criteria-apply"), None, None)
+    );
 }
