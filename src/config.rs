@@ -54,6 +54,7 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once at start-up: boxing `serve`'s options would save nothing")]
 pub enum Command {
     /// Run the CDS Hooks service.
     Serve(ServeArgs),
@@ -88,6 +89,11 @@ pub struct ServeArgs {
     /// Time limit for answering one request, e.g. `5s` or `1500ms`.
     #[arg(long, env = "DVT_CDS_REQUEST_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+
+    /// Hook calls evaluated at once [default: four per core]; as many more wait for one to finish
+    /// (within the request timeout), and beyond that a call is answered 503 with `Retry-After` at once.
+    #[arg(long, env = "DVT_CDS_MAX_EVALUATIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_evaluations: Option<u32>,
 
     /// Connections served at once [default: half the process's file limit]; one more is answered 503
     /// and closed at once, and the refusal is logged.
@@ -413,6 +419,7 @@ mod tests {
         assert_eq!(args.storage.feedback_db(), PathBuf::from("./data/feedback.sqlite3"));
         assert_eq!(args.request_timeout, Duration::from_secs(5));
         assert_eq!(args.max_connections, None);
+        assert_eq!(args.max_evaluations, None);
         assert_eq!(args.header_read_timeout, Duration::from_secs(10));
         assert_eq!(args.shutdown_grace, Duration::from_secs(10));
         assert_eq!(args.cors_origins, ["https://sandbox.cds-hooks.org", "loopback"]);

@@ -51,6 +51,10 @@ pub enum ApiError {
     /// 503: the request took longer than the configured timeout.
     #[error("request timed out")]
     Timeout,
+    /// 503, with `Retry-After`: as many evaluations as allowed are running and as many again are
+    /// waiting for one to finish.
+    #[error("the service is busy; try again shortly")]
+    Busy,
     /// 503 from `/readyz`: the database does not answer (the detail is logged, not sent).
     #[error("not ready: {0}")]
     NotReady(String),
@@ -93,7 +97,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Timeout | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout | ApiError::Busy | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -139,6 +143,7 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge { .. } => OperationOutcome::error(IssueType::TooLong, self.to_string()),
             ApiError::Timeout => OperationOutcome::error(IssueType::Timeout, self.to_string()),
+            ApiError::Busy => OperationOutcome::error(IssueType::Throttled, self.to_string()),
             ApiError::NotReady(_) => OperationOutcome::new(vec![
                 OutcomeIssue::new(
                     IssueSeverity::Error,
@@ -219,7 +224,11 @@ impl IntoResponse for ApiError {
             // Best practice: a plain 401 that tells a prober nothing.
             return (self.status(), [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))]).into_response();
         }
-        fhir_json(self.status(), &self.outcome())
+        let mut response = fhir_json(self.status(), &self.outcome());
+        if let ApiError::Busy = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 

@@ -5,6 +5,7 @@
 mod auth;
 mod body;
 mod error;
+mod evaluations;
 mod feedback;
 mod invoke;
 mod metrics;
@@ -33,6 +34,7 @@ use crate::feedback_store::{AuditStore, FeedbackStore};
 use crate::pipeline::Deps;
 
 pub use error::ApiError;
+pub use evaluations::default_max_evaluations;
 pub use serve::{ConnectionSettings, default_max_connections, serve};
 
 /// The origin of the public CDS Hooks sandbox, a browser app that calls services directly.
@@ -43,6 +45,8 @@ pub const SANDBOX_ORIGIN: &str = "https://sandbox.cds-hooks.org";
 pub struct HttpSettings {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// Hook calls evaluated at once; as many more may wait (see `evaluations`).
+    pub max_evaluations: usize,
     pub cors: CorsOrigins,
     /// A fixed "now" for every evaluation (demos and reproducible tests); `None` reads the clock.
     /// Tokens are always checked against the clock.
@@ -112,6 +116,7 @@ struct StateInner {
     settings: HttpSettings,
     metrics: Arc<metrics::Metrics>,
     audit: Option<Audit>,
+    evaluations: evaluations::Evaluations,
 }
 
 /// Where and how hook calls' decisions are recorded.
@@ -139,7 +144,17 @@ impl AppState {
     ) -> AppState {
         let discovery_body = Bytes::from(discovery.text().to_owned());
         let metrics = Arc::new(metrics::Metrics::new(deps.gather.query_tally()));
-        AppState(Arc::new(StateInner { discovery, discovery_body, deps, feedback, settings, metrics, audit }))
+        let evaluations = evaluations::Evaluations::new(settings.max_evaluations);
+        AppState(Arc::new(StateInner {
+            discovery,
+            discovery_body,
+            deps,
+            feedback,
+            settings,
+            metrics,
+            audit,
+            evaluations,
+        }))
     }
 
     fn now(&self) -> OffsetDateTime {

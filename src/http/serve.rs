@@ -140,13 +140,16 @@ pub async fn serve(
     Ok(())
 }
 
-/// The answer to a connection over the limit, written before anything is read.
+/// The answer to a connection over the limit, written before anything is read. The request's `Origin`
+/// is not read either, so the CORS header is `*`: it lets a browser client (the sandbox) read the 503
+/// and its `Retry-After` instead of reporting a network error, and the body says nothing but "busy".
 fn busy_response() -> Vec<u8> {
     let outcome = OperationOutcome::error(IssueType::Throttled, "too many connections; try again shortly");
     let body = serde_json::to_vec(&outcome).unwrap_or_default();
     let mut response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/fhir+json\r\ncontent-length: {}\r\n\
-         retry-after: 1\r\nconnection: close\r\n\r\n",
+         retry-after: 1\r\naccess-control-allow-origin: *\r\naccess-control-expose-headers: retry-after\r\n\
+         connection: close\r\n\r\n",
         body.len()
     )
     .into_bytes();

@@ -68,6 +68,9 @@ fn idle_sockets_beyond_the_file_limit_are_refused_fast_and_closed_at_the_header_
     for stream in &mut over {
         let answer = read_until_closed(stream);
         assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+        // Readable by a browser client, though the request (and its Origin) was never read.
+        assert!(answer.contains("\r\naccess-control-allow-origin: *\r\n"), "{answer}");
+        assert!(answer.contains("\r\nretry-after: 1\r\n"), "{answer}");
         let body: Value = serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1).unwrap();
         assert_eq!(body["issue"][0]["code"], "throttled");
     }

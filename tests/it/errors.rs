@@ -140,6 +140,7 @@ async fn faulty_service(delay: Duration, timeout: Duration) -> String {
     let settings = HttpSettings {
         max_body_bytes: 1 << 20,
         request_timeout: timeout,
+        max_evaluations: 4,
         cors: CorsOrigins::default(),
         frozen_now: None,
         trust: development_trust(),

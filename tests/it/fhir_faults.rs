@@ -363,3 +363,39 @@ async fn nice_to_have_data_that_fails_degrades_the_record_instead_of_failing() {
     );
     assert!(states(&record).contains(&("conditions", KeyState::Fetched { reused: false })));
 }
+
+/// `--max-evaluations 1`: one evaluation runs (its FHIR server is slow), one more waits for it, and the
+/// next is answered 503 `throttled` with `Retry-After` at once; the running and the waiting one are
+/// answered in full.
+#[tokio::test]
+async fn an_evaluation_beyond_the_limit_and_its_queue_is_refused_busy_and_the_others_answered() {
+    let seen = Seen::default();
+    let base = serve_router(fault_server(&seen, |_| async {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        fhir_json(searchset(&[]))
+    }))
+    .await;
+    let service = TestService::start_with(&["--max-evaluations", "1", "--fhir-deadline", "3s"]).await;
+    let request = request_to(&base);
+    let path = "/cds-services/dvt-order-select";
+
+    let running = service.post_json(path, &request);
+    let others = async {
+        // The first holds the one slot once the FHIR server has its Condition search.
+        while !seen.lock().unwrap().iter().any(|(path, _)| path.starts_with("/fhir/Condition")) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Of two more, one waits in the queue and the other finds it full (which is which is a race).
+        tokio::join!(service.post_json(path, &request), service.post_json(path, &request))
+    };
+    let (running, (second, third)) = tokio::join!(running, others);
+
+    assert_eq!(running.status().as_u16(), 200);
+    let (queued, refused) = if second.status().as_u16() == 503 { (third, second) } else { (second, third) };
+    assert_eq!(queued.status().as_u16(), 200);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let outcome = expect_outcome(refused, 503).await;
+    assert_eq!(outcome["issue"][0]["code"], "throttled", "{outcome}");
+    assert_eq!(diagnostics(&outcome), ["the service is busy; try again shortly"]);
+    service.stop().await;
+}
