@@ -264,6 +264,9 @@ fn confirm(rule: Rule) -> Option<&'static str> {
         Rule::StentWithoutRemoval => "Whether thrombus removal is planned with the stent.",
         Rule::ThrombolyticRouteUnknown => "Whether the thrombolytic is given systemically or through a catheter.",
         Rule::NoVariantMatches => "The indication: the record matches none of the topic's scenarios.",
+        Rule::OrderNotInTables => {
+            "Which study is meant: only the studies and procedures of the ACR tables this service uses are rated."
+        }
         Rule::OrderOtherLeg => "Which leg is meant: the order and the DVT on record name opposite sides.",
         _ => return None,
     })
@@ -547,6 +550,7 @@ fn outside_words(rule: Rule) -> &'static str {
         Rule::StentWithoutRemoval => "stent without thrombus removal",
         Rule::ThrombolyticRouteUnknown => "route not stated",
         Rule::NoVariantMatches => "no scenario matches",
+        Rule::OrderNotInTables => "not in the ACR tables used",
         _ => "see below",
     }
 }
@@ -574,6 +578,13 @@ pub(super) fn orders_line(members: &[&OrderVerdict]) -> String {
 }
 
 /// Opens a card with no ACR rating.
+pub(super) fn not_in_tables_line(names: &str) -> String {
+    format!(
+        "**No ACR rating**: no ACR table this service uses rates {}. This card is not part of the ACR rating.\n\n",
+        in_sentence(names)
+    )
+}
+
 pub(super) fn outside_line(names: &str, outside_variants: bool) -> String {
     if outside_variants {
         format!(
@@ -713,9 +724,7 @@ pub(super) fn why(assessment: &Assessment, topic: u32) -> String {
     }
     if !facts.is_empty() {
         text.push_str("\n**From the record**\n\n");
-        for fact in facts {
-            let _ = writeln!(text, "- {}", fact_line(fact));
-        }
+        fact_lines(&mut text, facts);
     }
     text.push('\n');
     text
@@ -724,11 +733,25 @@ pub(super) fn why(assessment: &Assessment, topic: u32) -> String {
 /// The DVT a plan is for: the facts of the rule that found it on record.
 pub(super) fn plan_for(dvt: &[Fact]) -> String {
     let mut text = String::from("**For**\n\n");
-    for fact in dvt {
-        let _ = writeln!(text, "- {}", fact_line(fact));
-    }
+    fact_lines(&mut text, dvt);
     text.push('\n');
     text
+}
+
+/// Facts listed on one card at most: a record that repeats a diagnosis thousands of times gets a card
+/// a clinician can read (and a response that does not grow with the record), with the rest counted.
+const LISTED_FACTS: usize = 10;
+
+/// One line per fact, the first [`LISTED_FACTS`], then how many more there are.
+fn fact_lines<'a>(text: &mut String, facts: impl IntoIterator<Item = &'a Fact>) {
+    let mut facts = facts.into_iter();
+    for fact in facts.by_ref().take(LISTED_FACTS) {
+        let _ = writeln!(text, "- {}", fact_line(fact));
+    }
+    let more = facts.count();
+    if more > 0 {
+        let _ = writeln!(text, "- and {more} more, not listed");
+    }
 }
 
 /// Data that could not be obtained or read, if any, and what the record says that needs confirming.
@@ -881,5 +904,26 @@ mod tests {
         let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert_eq!(list(&names(&["CDT/PMT"])), "CDT/PMT");
         assert_eq!(list(&names(&["A", "B", "C"])), "A, B and C");
+    }
+
+    #[test]
+    fn a_long_list_of_facts_shows_the_first_ten_and_counts_the_rest() {
+        let fact = |n: usize| Fact {
+            finding: "DVT diagnosis".to_owned(),
+            resource: format!("Condition/dvt-{n}"),
+            code: None,
+            value: None,
+            date: None,
+        };
+        let facts: Vec<Fact> = (0..12).map(fact).collect();
+        let mut text = String::new();
+        fact_lines(&mut text, &facts);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 11, "{text}");
+        assert_eq!(lines[9], "- DVT diagnosis:  (`Condition/dvt-9`)");
+        assert_eq!(lines[10], "- and 2 more, not listed");
+        let mut exact = String::new();
+        fact_lines(&mut exact, facts.iter().take(10));
+        assert!(!exact.contains("more"), "{exact}");
     }
 }

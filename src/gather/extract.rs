@@ -240,12 +240,12 @@ fn conditions(
         return Vec::new();
     }
 
-    let clinical_status = match status_code(resource.clinical_status.as_ref()).as_deref() {
+    let clinical_status = match status_code(resource.clinical_status.as_deref()).as_deref() {
         Some("active" | "recurrence" | "relapse") => ClinicalStatus::Active,
         Some("inactive" | "remission" | "resolved") => ClinicalStatus::Inactive,
         _ => ClinicalStatus::NotRecorded,
     };
-    let verification = match status_code(resource.verification_status.as_ref()).as_deref() {
+    let verification = match status_code(resource.verification_status.as_deref()).as_deref() {
         Some("confirmed") => Verification::Confirmed,
         Some("unconfirmed" | "provisional" | "differential") => Verification::Suspected,
         Some("refuted") => Verification::Refuted,
@@ -293,7 +293,7 @@ fn conditions(
             dvt: concept.dvt,
             clinical_status,
             verification,
-            severity: severity(resource.severity.as_ref()),
+            severity: severity(resource.severity.as_deref()),
             body_sites: body_sites.clone(),
             body_site_laterality,
             onset: onset.clone(),
@@ -496,7 +496,7 @@ fn observation(resource: &Resource, knowledge: &KnowledgeBase, evidence: &mut Ev
                     None => LabValue::Unreadable { reason: "no positive or negative result".to_owned() },
                 }
             } else {
-                quantity_value(resource.value_quantity.as_ref(), lab, knowledge)
+                quantity_value(resource.value_quantity.as_deref(), lab, knowledge)
             };
             evidence.labs.push(LabFact {
                 source: Source {
@@ -597,7 +597,7 @@ fn medication_concept<'a>(
             .and_then(|(_, id)| medications.iter().copied().find(|medication| medication.id.as_deref() == Some(id))),
     };
     match medication {
-        Some(medication) => Ok(medication.code.as_ref()),
+        Some(medication) => Ok(medication.code.as_deref()),
         None => Err("medication given by reference to a Medication the record does not hold, not read".to_owned()),
     }
 }
@@ -682,7 +682,7 @@ fn procedure(resource: &Resource, knowledge: &KnowledgeBase) -> ProcedureFact {
                 .map(|date| Dated { date, element: "performedPeriod.start" })
         });
     ProcedureFact {
-        source: Source { resource: resource.reference(), code: first_code(knowledge, resource.code.as_ref()) },
+        source: Source { resource: resource.reference(), code: first_code(knowledge, resource.code.as_deref()) },
         kind,
         procedures,
         status: resource.status.clone(),
@@ -691,11 +691,12 @@ fn procedure(resource: &Resource, knowledge: &KnowledgeBase) -> ProcedureFact {
 }
 
 fn allergies(resource: &Resource, knowledge: &KnowledgeBase) -> Vec<AllergyFact> {
-    if matches!(status_code(resource.verification_status.as_ref()).as_deref(), Some("refuted" | "entered-in-error")) {
+    if matches!(status_code(resource.verification_status.as_deref()).as_deref(), Some("refuted" | "entered-in-error")) {
         return Vec::new();
     }
-    let active = !matches!(status_code(resource.clinical_status.as_ref()).as_deref(), Some("inactive" | "resolved"));
-    let substances = resource.code.iter().chain(resource.reaction.iter().filter_map(|r| r.substance.as_ref()));
+    let active = !matches!(status_code(resource.clinical_status.as_deref()).as_deref(), Some("inactive" | "resolved"));
+    let substances =
+        resource.code.as_deref().into_iter().chain(resource.reaction.iter().filter_map(|r| r.substance.as_ref()));
     let mut facts: Vec<AllergyFact> = Vec::new();
     let mut add = |class: AllergyClass, code: CodeRef| {
         if !facts.iter().any(|fact| fact.class == class) {
@@ -789,7 +790,11 @@ fn named_side(texts: &[String]) -> Option<Laterality> {
 /// What an order asks for: ServiceRequest.code, MedicationRequest.medicationCodeableConcept or
 /// DeviceRequest.codeCodeableConcept.
 fn order_concept(resource: &Resource) -> Option<&CodeableConcept> {
-    resource.code.as_ref().or(resource.medication_codeable_concept.as_ref()).or(resource.code_codeable_concept.as_ref())
+    resource
+        .code
+        .as_deref()
+        .or(resource.medication_codeable_concept.as_deref())
+        .or(resource.code_codeable_concept.as_deref())
 }
 
 /// The ACR procedure rows an order's codes mean (knowledge/procedures.toml); empty when none.
@@ -803,6 +808,14 @@ pub fn order_procedures(resource: &Resource, knowledge: &KnowledgeBase) -> Vec<S
         }
     }
     procedures
+}
+
+/// Whether the order's `reasonCode` names one of `concepts`: asked before anything is gathered, so
+/// `reasonReference` (which needs the record) is not looked at.
+pub fn order_reason_in(resource: &Resource, knowledge: &KnowledgeBase, concepts: &[Concept]) -> bool {
+    resource.reason_code.iter().flat_map(CodeableConcept::codes).any(|(system, code, _)| {
+        knowledge.concepts_for_code(system, code).first().is_some_and(|m| concepts.contains(&m.concept))
+    })
 }
 
 fn order_fact(order: &DraftOrder, evidence: &Evidence, knowledge: &KnowledgeBase) -> OrderFact {

@@ -18,13 +18,14 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-/// Any resource we read; only the fields of its own type are present.
+/// Any resource we read; only the fields of its own type are present. Structured fields are boxed, so
+/// an absent one costs a pointer: a large Bundle holds thousands of these, most fields empty.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Resource {
     pub resource_type: String,
     pub id: Option<String>,
-    pub meta: Option<Meta>,
+    pub meta: Option<Box<Meta>>,
     /// Extensions that change the meaning of the resource. We understand none, so a resource with one is not
     /// used (FHIR R4 §2.4: a system that does not understand a modifier extension must not use the resource).
     #[serde(deserialize_with = "one_or_many")]
@@ -38,37 +39,37 @@ pub struct Resource {
     /// The patient the resource is about (AllergyIntolerance).
     pub patient: Option<Reference>,
     pub status: Option<String>,
-    pub code: Option<CodeableConcept>,
+    pub code: Option<Box<CodeableConcept>>,
 
     // Patient.
     pub gender: Option<String>,
     pub birth_date: Option<String>,
 
     // Condition, AllergyIntolerance.
-    pub clinical_status: Option<CodeableConcept>,
-    pub verification_status: Option<CodeableConcept>,
-    pub severity: Option<CodeableConcept>,
+    pub clinical_status: Option<Box<CodeableConcept>>,
+    pub verification_status: Option<Box<CodeableConcept>>,
+    pub severity: Option<Box<CodeableConcept>>,
     /// An array on Condition, Procedure and ServiceRequest, a single value on Observation.
     #[serde(deserialize_with = "one_or_many")]
     pub body_site: Vec<CodeableConcept>,
     pub onset_date_time: Option<String>,
-    pub onset_period: Option<Period>,
-    pub onset_age: Option<Quantity>,
+    pub onset_period: Option<Box<Period>>,
+    pub onset_age: Option<Box<Quantity>>,
     pub onset_string: Option<String>,
     pub abatement_date_time: Option<String>,
-    pub abatement_period: Option<Period>,
-    pub abatement_age: Option<Quantity>,
+    pub abatement_period: Option<Box<Period>>,
+    pub abatement_age: Option<Box<Quantity>>,
     pub abatement_string: Option<String>,
     pub abatement_boolean: Option<bool>,
     pub recorded_date: Option<String>,
 
     // Observation.
     pub effective_date_time: Option<String>,
-    pub effective_period: Option<Period>,
+    pub effective_period: Option<Box<Period>>,
     pub effective_instant: Option<String>,
     pub issued: Option<String>,
-    pub value_quantity: Option<Quantity>,
-    pub value_codeable_concept: Option<CodeableConcept>,
+    pub value_quantity: Option<Box<Quantity>>,
+    pub value_codeable_concept: Option<Box<CodeableConcept>>,
     pub value_string: Option<String>,
     pub value_boolean: Option<bool>,
     #[serde(deserialize_with = "one_or_many")]
@@ -77,20 +78,20 @@ pub struct Resource {
     pub component: Vec<Component>,
 
     // MedicationRequest, MedicationStatement.
-    pub medication_codeable_concept: Option<CodeableConcept>,
+    pub medication_codeable_concept: Option<Box<CodeableConcept>>,
     pub medication_reference: Option<Reference>,
     pub authored_on: Option<String>,
 
     // Procedure.
     pub performed_date_time: Option<String>,
-    pub performed_period: Option<Period>,
+    pub performed_period: Option<Box<Period>>,
 
     // ServiceRequest, DeviceRequest.
     #[serde(deserialize_with = "one_or_many")]
     pub reason_code: Vec<CodeableConcept>,
     #[serde(deserialize_with = "one_or_many")]
     pub reason_reference: Vec<Reference>,
-    pub code_codeable_concept: Option<CodeableConcept>,
+    pub code_codeable_concept: Option<Box<CodeableConcept>>,
 
     // AllergyIntolerance.
     #[serde(deserialize_with = "one_or_many")]

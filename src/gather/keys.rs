@@ -98,18 +98,20 @@ pub(super) fn usable(
     resources: Vec<super::fhir::Resource>,
     unreadable: usize,
 ) -> Result<Vec<super::fhir::Resource>, Unusable> {
-    let mut kept = Vec::with_capacity(resources.len());
-    for resource in resources {
+    for resource in &resources {
         match resource.resource_type.as_str() {
             "" => return Err(Unusable::NotFhir),
             "OperationOutcome" => {}
-            found if found == spec.resource_type || spec.includes.contains(&found) => kept.push(resource),
+            found if found == spec.resource_type || spec.includes.contains(&found) => {}
             _ => return Err(Unusable::OtherType(spec.resource_type)),
         }
     }
     if spec.essential && unreadable > 0 {
         return Err(Unusable::UnreadableResource(spec.resource_type));
     }
+    // In place: a large Bundle's resources are not copied.
+    let mut kept = resources;
+    kept.retain(|resource| resource.resource_type != "OperationOutcome");
     Ok(kept)
 }
 

@@ -32,7 +32,7 @@ use crate::cds_hooks::{AccessToken, Hook, HookRequest, PrefetchTemplate, Service
 
 pub use client::GatherSettings;
 pub use demo::{DEMO_PATIENTS, DemoPatient, load_demo};
-pub use extract::{extract, order_procedures};
+pub use extract::{extract, order_procedures, order_reason_in};
 pub use keys::{KEYS, KeySpec, check_discovery};
 pub use orders::{DraftOrder, draft_orders};
 pub use record::{KeySource, KeyState, PatientRecord};
@@ -161,18 +161,33 @@ pub async fn gather(
     }
 
     let mut missing_essential = Vec::new();
+    let mut parts = Vec::with_capacity(slots.len());
     for slot in slots {
         let state = slot.state.unwrap_or_else(|| unavailable(&Failure::NoServer));
         if let (KeyState::Unavailable { reason }, true) = (&state, slot.spec.essential) {
             missing_essential.push((slot.spec.key.to_owned(), reason.clone()));
         }
-        record.resources.extend(slot.resources);
+        parts.push(slot.resources);
         record.sources.push(KeySource { key: slot.spec.key, state });
     }
+    record.resources = concatenate(parts);
     if !missing_essential.is_empty() {
         return Err(GatherError::DataUnavailable(missing_essential));
     }
     Ok(record)
+}
+
+/// The keys' resources in key order, built around the largest key's list instead of copying it: a
+/// Bundle of thousands of resources is held once, not twice.
+fn concatenate(mut parts: Vec<Vec<fhir::Resource>>) -> Vec<fhir::Resource> {
+    let Some(largest) = parts.iter().enumerate().max_by_key(|(_, part)| part.len()).map(|(index, _)| index) else {
+        return Vec::new();
+    };
+    let after = parts.split_off(largest + 1);
+    let mut resources = parts.pop().unwrap_or_default();
+    resources.splice(0..0, parts.into_iter().flatten());
+    resources.extend(after.into_iter().flatten());
+    resources
 }
 
 fn unavailable(failure: &Failure) -> KeyState {
@@ -390,4 +405,23 @@ fn read_prefetch(slot: &mut Slot, raw: &RawValue, record: &mut PatientRecord) ->
     record.unreadable.extend(document.unreadable);
     slot.state = Some(KeyState::Prefetched);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_keys_resources_are_joined_in_key_order_around_the_largest() {
+        let resources = |ids: &[&str]| -> Vec<fhir::Resource> {
+            ids.iter().map(|id| fhir::Resource { id: Some((*id).to_owned()), ..fhir::Resource::default() }).collect()
+        };
+        let ids = |resources: Vec<fhir::Resource>| -> Vec<String> {
+            resources.into_iter().filter_map(|resource| resource.id).collect()
+        };
+        let parts = vec![resources(&["a"]), resources(&["b", "c", "d"]), resources(&[]), resources(&["e"])];
+        assert_eq!(ids(concatenate(parts)), ["a", "b", "c", "d", "e"]);
+        assert_eq!(ids(concatenate(vec![resources(&["x"]), resources(&["y"])])), ["x", "y"]);
+        assert!(concatenate(Vec::new()).is_empty());
+    }
 }

@@ -15,8 +15,18 @@ use url::Url;
 use super::fhir::Resource;
 use crate::cds_hooks::AccessToken;
 
-/// Entries kept at most: a busy service forgets the oldest first.
-const CAPACITY: usize = 256;
+/// How much is kept; a busy service forgets the oldest entries first.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    entries: usize,
+    /// Resources over all entries (a resource costs about 2 KB held): a few very large records cannot
+    /// fill the memory that many ordinary ones fit in.
+    resources: usize,
+    /// A record larger than this is not kept: reusing it saves less than keeping it costs.
+    entry_resources: usize,
+}
+
+const LIMITS: Limits = Limits { entries: 256, resources: 200_000, entry_resources: 20_000 };
 
 /// Whose data an entry is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -33,6 +43,7 @@ pub(super) type Gathered = HashMap<&'static str, Vec<Resource>>;
 #[derive(Debug)]
 pub(super) struct RunAhead {
     ttl: Duration,
+    limits: Limits,
     hasher: RandomState,
     entries: Mutex<Entries>,
 }
@@ -42,11 +53,29 @@ struct Entries {
     /// Each owner's data, when it was stored, and its insertion number (oldest first out).
     by_owner: HashMap<Owner, (Instant, u64, Gathered)>,
     inserted: u64,
+    /// Resources held by every entry together.
+    resources: usize,
+}
+
+fn resource_count(gathered: &Gathered) -> usize {
+    gathered.values().map(Vec::len).sum()
+}
+
+impl Entries {
+    fn remove(&mut self, owner: &Owner) {
+        if let Some((_, _, gathered)) = self.by_owner.remove(owner) {
+            self.resources -= resource_count(&gathered);
+        }
+    }
 }
 
 impl RunAhead {
     pub(super) fn new(ttl: Duration) -> RunAhead {
-        RunAhead { ttl, hasher: RandomState::new(), entries: Mutex::new(Entries::default()) }
+        RunAhead::with_limits(ttl, LIMITS)
+    }
+
+    fn with_limits(ttl: Duration, limits: Limits) -> RunAhead {
+        RunAhead { ttl, limits, hasher: RandomState::new(), entries: Mutex::new(Entries::default()) }
     }
 
     pub(super) fn owner(&self, server: &Url, patient_id: &str, token: Option<&AccessToken>) -> Owner {
@@ -68,22 +97,33 @@ impl RunAhead {
     }
 
     pub(super) fn remember(&self, owner: Owner, gathered: Gathered) {
-        if self.ttl.is_zero() || gathered.is_empty() {
+        let size = resource_count(&gathered);
+        if self.ttl.is_zero() || gathered.is_empty() || size > self.limits.entry_resources {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let ttl = self.ttl;
-        entries.by_owner.retain(|_, (stored, _, _)| stored.elapsed() < ttl);
-        while entries.by_owner.len() >= CAPACITY {
+        let expired: Vec<Owner> = entries
+            .by_owner
+            .iter()
+            .filter(|(_, (stored, _, _))| stored.elapsed() >= ttl)
+            .map(|(owner, _)| owner.clone())
+            .collect();
+        for owner in &expired {
+            entries.remove(owner);
+        }
+        entries.remove(&owner);
+        while entries.by_owner.len() >= self.limits.entries || entries.resources + size > self.limits.resources {
             let oldest =
                 entries.by_owner.iter().min_by_key(|(_, (_, number, _))| *number).map(|(owner, _)| owner.clone());
             match oldest {
-                Some(oldest) => entries.by_owner.remove(&oldest),
+                Some(oldest) => entries.remove(&oldest),
                 None => break,
-            };
+            }
         }
         entries.inserted += 1;
         let number = entries.inserted;
+        entries.resources += size;
         entries.by_owner.insert(owner, (Instant::now(), number, gathered));
     }
 }
@@ -122,11 +162,36 @@ mod tests {
         assert!(off.recall(&off.owner(&server, "p1", None)).is_none());
 
         let cache = RunAhead::new(Duration::from_secs(60));
-        for n in 0..CAPACITY + 10 {
+        for n in 0..LIMITS.entries + 10 {
             cache.remember(cache.owner(&server, &format!("p{n}"), None), gathered());
         }
-        assert_eq!(cache.entries.lock().unwrap().by_owner.len(), CAPACITY);
-        assert!(cache.recall(&cache.owner(&server, &format!("p{}", CAPACITY + 9), None)).is_some());
+        assert_eq!(cache.entries.lock().unwrap().by_owner.len(), LIMITS.entries);
+        assert_eq!(cache.entries.lock().unwrap().resources, LIMITS.entries);
+        assert!(cache.recall(&cache.owner(&server, &format!("p{}", LIMITS.entries + 9), None)).is_some());
         assert!(cache.recall(&cache.owner(&server, "p0", None)).is_none());
+    }
+
+    #[test]
+    fn large_records_are_bounded_by_their_resources_not_only_their_count() {
+        let sized = |n: usize| {
+            let condition = Resource { resource_type: "Condition".to_owned(), ..Resource::default() };
+            HashMap::from([("conditions", vec![condition; n])])
+        };
+        let limits = Limits { entries: 100, resources: 50, entry_resources: 10 };
+        let cache = RunAhead::with_limits(Duration::from_secs(60), limits);
+        let server = Url::parse("https://ehr.example/fhir").unwrap();
+        // Too large to keep at all.
+        cache.remember(cache.owner(&server, "huge", None), sized(11));
+        assert!(cache.recall(&cache.owner(&server, "huge", None)).is_none());
+        // Five of the largest kept ones fill the budget; the sixth pushes the oldest out.
+        for n in 0..6 {
+            cache.remember(cache.owner(&server, &format!("p{n}"), None), sized(10));
+        }
+        assert!(cache.recall(&cache.owner(&server, "p0", None)).is_none());
+        assert!(cache.recall(&cache.owner(&server, "p1", None)).is_some());
+        assert_eq!(cache.entries.lock().unwrap().resources, 50);
+        // Storing an owner again replaces its entry and its count.
+        cache.remember(cache.owner(&server, "p1", None), sized(1));
+        assert_eq!(cache.entries.lock().unwrap().resources, 41);
     }
 }

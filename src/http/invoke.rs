@@ -32,15 +32,19 @@ pub(super) async fn invoke(
     let issuer = client.as_ref().map(|Extension(client)| client.issuer.clone());
     let deadline = deadline.map_or(Deadline::NONE, |Extension(deadline)| deadline);
     let now = state.now();
+    let slot = state.0.evaluations.slot().await?;
     // Parsing a large body, reading its prefetch and evaluating are CPU work: they run on a blocking
     // thread, so the request timeout can answer 503 on time, and the deadline stops them at the next stage.
     let runtime = tokio::runtime::Handle::current();
     let work_span = span.clone();
     let evaluation = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let evaluating = async {
             let service = state.0.discovery.find(&service_id).ok_or(ApiError::UnknownService)?;
             let fhir_servers = state.0.settings.trust.fhir_servers();
             let hook_request = pipeline::admit(service, &body, fhir_servers, issuer.as_deref())?;
+            // The request holds what it needs: the body is not kept through the evaluation.
+            drop(body);
             // Only a UUID, as the spec says it is: anything else could be free text.
             if uuid::Uuid::try_parse(hook_request.hook_instance()).is_ok() {
                 tracing::Span::current().record("hook_instance", hook_request.hook_instance());
