@@ -166,7 +166,7 @@ pub async fn evaluate_assessed(
 ) -> Result<(CdsResponse, Option<Evaluation>), PipelineError> {
     deadline.check()?;
     let orders = draft_orders(service, request);
-    // An order hook where no order acted on maps to an ACR procedure gets nothing, and costs no FHIR
+    // An order hook where no order acted on is ours (see `maps`) gets nothing, and costs no FHIR
     // round trip: silence beats noise.
     if service.hook() != Hook::PatientView && !orders.iter().any(|order| order.selected && maps(order, deps)) {
         return Ok((CdsResponse::empty(), None));
@@ -258,8 +258,11 @@ fn draft_orders(service: &ServiceDefinition, request: &HookRequest) -> Vec<Draft
     orders
 }
 
+/// Whether the order is one we answer for: it maps to an ACR procedure, or it is placed for DVT
+/// (`classify::UNRATED_ORDER_REASONS`), so a study no table rates is said to be unrated.
 fn maps(order: &DraftOrder, deps: &Deps) -> bool {
     !gather::order_procedures(&order.resource, &deps.knowledge).is_empty()
+        || gather::order_reason_in(&order.resource, &deps.knowledge, &classify::UNRATED_ORDER_REASONS)
 }
 
 async fn assess_orders(

@@ -342,7 +342,10 @@ fn short_names(members: &[&OrderVerdict], knowledge: &KnowledgeBase) -> Vec<Stri
     for verdict in rated(members) {
         let procedures: Vec<&Procedure> = verdict.procedures.iter().filter_map(|id| knowledge.procedure(id)).collect();
         let name = match procedures.as_slice() {
-            [] => verdict.order.clone(),
+            [] => verdict
+                .code
+                .as_ref()
+                .map_or_else(|| verdict.order.clone(), |code| format!("{} {}", code.system, code.code)),
             [one] => one.short.clone(),
             [first, ..] if first.kind == ProcedureKind::IvcFilter => "IVC filter".to_owned(),
             many => many.iter().map(|p| p.short.clone()).collect::<Vec<_>>().join(" or "),
@@ -579,7 +582,11 @@ fn outside_card(
         OrderRating::NoVariant { topic } => topic,
         _ => 193,
     };
-    let mut detail = wording::outside_line(&names, !lead.notes.is_empty());
+    let mut detail = if lead.notes.contains(&Rule::OrderNotInTables) {
+        wording::not_in_tables_line(&names)
+    } else {
+        wording::outside_line(&names, !lead.notes.is_empty())
+    };
     detail.push_str(&wording::notes(&lead.notes));
     detail.push_str(&wording::confirm_section(&lead.notes));
     detail.push_str(&wording::safety_section(knowledge, &cautions));
@@ -737,6 +744,7 @@ mod tests {
         OrderVerdict {
             order: format!("ServiceRequest/{id}"),
             procedures: vec![procedure.to_owned()],
+            code: None,
             kind: Some(kind),
             rating: OrderRating::Undecided { topic, missing: vec!["dvt-segment"] },
             pama: None,

@@ -32,7 +32,9 @@ pub use criteria::{
 };
 pub use rules::Rule;
 pub use variant::Variant;
-pub use verdict::{Finding, Instead, OrderRating, OrderVerdict, Pama, Suggested, Urgency, needs_of};
+pub use verdict::{
+    Finding, Instead, OrderRating, OrderVerdict, Pama, Suggested, UNRATED_ORDER_REASONS, Urgency, needs_of,
+};
 
 use decide::{Decision, FilterSituation, Healthy, Need, Persistence, Situation};
 use dvt::{Age, DvtReading, SegmentDecision};
@@ -159,6 +161,7 @@ fn verdict_only(rule: Rule) -> bool {
             | Rule::ThrombolyticRouteUnknown
             | Rule::FilterAnticoagulationPossible
             | Rule::NoVariantMatches
+            | Rule::OrderNotInTables
     )
 }
 

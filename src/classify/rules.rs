@@ -113,6 +113,8 @@ rules! {
         "A thrombolytic drug order does not say whether it is systemic or catheter-directed: no ACR row rates it",
     OrderOtherLeg = "order-other-leg":
         "The order names the leg opposite to the only DVT on record",
+    OrderNotInTables = "order-not-in-tables":
+        "The order is for (suspected) DVT or leg swelling, but no ACR table this service uses rates its code: it is not rated",
     NoVariantMatches = "no-variant-matches":
         "A DVT is on record, but it matches none of the variants of the topic that rates the order",
     FilterAnticoagulationPossible = "filter-anticoagulation-possible":

@@ -12,7 +12,7 @@ use super::assessment::{Assessment, SafetyHit};
 use super::criteria::{AcrTables, Category, Criteria, Effect, OrderSelector};
 use super::rules::Rule;
 use super::variant::Variant;
-use crate::evidence::{DrugGroup, Evidence, OrderFact, ProcedureKind};
+use crate::evidence::{CodeRef, Concept, DrugGroup, Evidence, OrderFact, ProcedureKind};
 
 /// The knowledge id of CDT/PMT (knowledge/procedures.toml).
 const CDT_PMT: &str = "cdt-pmt";
@@ -51,11 +51,18 @@ const OUTSIDE_RULES: [Rule; 16] = [
     Rule::ThrombolyticRouteUnknown,
 ];
 
+/// The reasons that make an order no ACR table we use rates worth a card (rule `order-not-in-tables`):
+/// it is placed for the condition the service is about.
+pub const UNRATED_ORDER_REASONS: [Concept; 2] = [Concept::Dvt, Concept::LegEdema];
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OrderVerdict {
     /// The draft order, `ServiceRequest/cdt`.
     pub order: String,
     pub procedures: Vec<String>,
+    /// The order's code, for an order that names no procedure (the card can only name it by its code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<CodeRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<ProcedureKind>,
     pub rating: OrderRating,
@@ -219,7 +226,9 @@ pub(super) fn verdicts(evidence: &Evidence, criteria: &Criteria, assessment: &As
                 | Rule::DvtNotCountedInactive
         )
     });
-    let acted = evidence.orders.iter().filter(|order| order.selected && !order.procedures.is_empty());
+    // Orders of ours, and those no table rates that are placed for DVT (rule `order-not-in-tables`).
+    let ours = |order: &&OrderFact| !order.procedures.is_empty() || placed_for_dvt(order);
+    let acted = evidence.orders.iter().filter(|order| order.selected).filter(ours);
     acted.map(|order| verdict(order, evidence, criteria, assessment, dvt_on_record)).collect()
 }
 
@@ -283,6 +292,11 @@ fn verdict(
     if rating == OrderRating::NotRated && dvt_on_record && order.kind == Some(ProcedureKind::Lysis) {
         notes.push(Rule::ThrombolyticRouteUnknown);
     }
+    // An order whose code we do not know, placed for DVT (a nuclear venogram, say): said, not silent, so
+    // the ordering clinician (and a PAMA client) sees that no criteria were applied.
+    if rating == OrderRating::NotRated && order.procedures.is_empty() && placed_for_dvt(order) {
+        notes.push(Rule::OrderNotInTables);
+    }
     if let OrderRating::NoVariant { topic } = rating
         && dvt_on_record
     {
@@ -330,6 +344,7 @@ fn verdict(
     let pama = match &rating {
         OrderRating::Rated { rows, .. } => rows.first().map(|(_, category)| Pama::of(*category)),
         OrderRating::Withheld { .. } | OrderRating::NoVariant { .. } => Some(Pama::NoCriteriaApply),
+        OrderRating::NotRated if notes.contains(&Rule::OrderNotInTables) => Some(Pama::NoCriteriaApply),
         OrderRating::Ambiguous { .. }
         | OrderRating::Undecided { .. }
         | OrderRating::NotRated
@@ -341,6 +356,7 @@ fn verdict(
     OrderVerdict {
         order: order.source.resource.clone(),
         procedures: order.procedures.clone(),
+        code: if order.procedures.is_empty() { order.source.code.clone() } else { None },
         kind: order.kind,
         rating,
         pama,
@@ -353,6 +369,10 @@ fn verdict(
         emergent_removal: order.procedures.iter().any(|p| p == CDT_PMT || p == SURGICAL_THROMBECTOMY),
         indicator,
     }
+}
+
+fn placed_for_dvt(order: &OrderFact) -> bool {
+    order.reasons.iter().any(|reason| reason.concept.is_some_and(|concept| UNRATED_ORDER_REASONS.contains(&concept)))
 }
 
 /// What ACR rates for a patient who cannot have the order (reference §2.5.3): for thrombolysis, surgical

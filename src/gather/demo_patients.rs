@@ -62,6 +62,7 @@ pub const DEMO_PATIENTS: &[(&str, &str)] = &[
     ("stroke-undated-cdt", include_str!("../../fixtures/patients/stroke-undated-cdt.json")),
     ("suspected-ctv-icd10-reason", include_str!("../../fixtures/patients/suspected-ctv-icd10-reason.json")),
     ("suspected-duplex-leg-swelling", include_str!("../../fixtures/patients/suspected-duplex-leg-swelling.json")),
+    ("suspected-nuclear-venogram", include_str!("../../fixtures/patients/suspected-nuclear-venogram.json")),
     ("suspected-venography", include_str!("../../fixtures/patients/suspected-venography.json")),
     ("unrelated-order", include_str!("../../fixtures/patients/unrelated-order.json")),
     ("unspecified-segment", include_str!("../../fixtures/patients/unspecified-segment.json")),

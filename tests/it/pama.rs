@@ -62,6 +62,29 @@ async fn the_sandbox_rating_box_shows_our_rating() {
     service.stop().await;
 }
 
+/// The sandbox's nuclear venogram (CPT 78457) for a DVT reason: no ACR table we use rates it, and the card
+/// and the rating box say so (`no-criteria-apply`) instead of leaving the last study's rating in place.
+#[tokio::test]
+async fn a_study_no_table_rates_ordered_for_dvt_is_said_to_be_unrated() {
+    let service = TestService::start().await;
+    let response: Value = service
+        .post_json("/cds-services/dvt-order-select", &request("sandbox-pama-nuclear-venogram.json"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(card_rules::problems(&response).is_empty(), "{:?}", card_rules::problems(&response));
+    assert_eq!(sandbox_rating_box(&response), Some(("no-criteria-apply".to_owned(), "example-request-id".to_owned())));
+    let cards = response["cards"].as_array().unwrap();
+    assert_eq!(cards.len(), 1, "{response}");
+    assert_eq!(cards[0]["indicator"], "info");
+    assert_eq!(cards[0]["summary"], "CPT 78457: no ACR row rates it (not in the ACR tables used); confirm below");
+    let detail = cards[0]["detail"].as_str().unwrap();
+    assert!(detail.contains("no ACR table this service uses rates its code"), "{detail}");
+    assert!(cards[0].get("suggestions").is_none(), "{response}");
+    service.stop().await;
+}
+
 #[tokio::test]
 async fn the_sandbox_placeholder_orders_get_no_card_and_no_rating() {
     let service = TestService::start().await;
