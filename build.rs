@@ -19,16 +19,14 @@ fn main() {
         .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
         .unwrap_or_else(|| "unknown commit".to_owned());
     println!("cargo:rustc-env=DVT_CDS_COMMIT={commit}");
-    // Build again when HEAD moves: HEAD itself (a checkout) and the branch it points to (a commit).
-    if let Some(head) = git(&["rev-parse", "--git-path", "HEAD"]) {
-        println!("cargo:rerun-if-changed={head}");
-    }
-    if let Some(reference) =
-        git(&["symbolic-ref", "-q", "HEAD"]).and_then(|branch| git(&["rev-parse", "--git-path", &branch]))
-    {
-        println!("cargo:rerun-if-changed={reference}");
-    }
-    if let Some(packed) = git(&["rev-parse", "--git-path", "packed-refs"]) {
-        println!("cargo:rerun-if-changed={packed}");
+    // Build again when HEAD moves: HEAD itself (a checkout), the branch it points to (a commit) and
+    // packed-refs (where a branch's commit may be instead). Only files that exist are watched: cargo
+    // takes a missing one as changed, and would rebuild the crate on every command.
+    let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+    let watched = [Some("HEAD"), branch.as_deref(), Some("packed-refs")];
+    for path in watched.into_iter().flatten().filter_map(|path| git(&["rev-parse", "--git-path", path])) {
+        if std::path::Path::new(&path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
     }
 }
