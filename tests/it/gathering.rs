@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::fhir_server::FhirServer;
 use crate::support::{
-    ServiceProcess, TestService, by_query, client, demo_case, demo_cases, diagnostics, expect_outcome, gather_json,
-    gatherer, patient_bundles, run_cli, service_for, states,
+    ServiceProcess, TestService, UNHURRIED, by_query, client, demo_case, demo_cases, diagnostics, expect_outcome,
+    gather_json, gatherer, patient_bundles, run_cli, service_for, states,
 };
 
 const CASE: &str = "iliofemoral-dvt-apixaban";
@@ -105,7 +105,7 @@ async fn with_no_prefetch_at_all_every_key_is_queried_and_gives_the_same_record(
 #[tokio::test]
 async fn the_fallback_gives_the_same_answer_as_prefetch_for_every_demo_patient() {
     let server = FhirServer::with_demo_patients().await;
-    let service = TestService::start_with(&["--now", NOW]).await;
+    let service = TestService::start_with(&[&["--now", NOW][..], &UNHURRIED].concat()).await;
     for (name, request) in demo_cases() {
         let path = format!("/cds-services/{}", service_for(request["hook"].as_str().unwrap()));
         let prefetched = service.post_json(&path, &request).await;
@@ -128,7 +128,7 @@ async fn the_fallback_gives_the_same_answer_as_prefetch_for_every_demo_patient()
 #[tokio::test]
 async fn prefetch_for_another_patient_is_a_400_and_nothing_is_queried() {
     let server = FhirServer::with_demo_patients().await;
-    let service = TestService::start().await;
+    let service = TestService::start_with(&UNHURRIED).await;
     let mut request = demo_case(CASE);
     request["fhirServer"] = json!(server.base);
     request["prefetch"].as_object_mut().unwrap().remove("procedures");
@@ -166,7 +166,8 @@ async fn a_bearer_token_reaches_the_fhir_server_and_never_the_log() {
     const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.dvt-cds-test-token.c2lnbmF0dXJl";
     let server = FhirServer::with_demo_patients().await;
     let data_dir = tempfile::tempdir().unwrap();
-    let mut service = ServiceProcess::spawn(data_dir.path(), &["--log", "dvt_cds=debug,info"]);
+    let mut service =
+        ServiceProcess::spawn(data_dir.path(), &[&["--log", "dvt_cds=debug,info"][..], &UNHURRIED].concat());
     let mut request = by_query(&demo_case(CASE), &server.base);
     request["fhirAuthorization"] = json!({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 300,
         "scope": "user/*.read", "subject": "dvt-cds"});
@@ -305,7 +306,7 @@ async fn demo_load_uploads_every_patient_and_prints_their_ids() {
         assert_eq!(response.status(), 200, "{id} was not loaded");
     }
     // The loaded patients are the ones the demo cases are about: the fallback answers them.
-    let service = TestService::start().await;
+    let service = TestService::start_with(&UNHURRIED).await;
     for (name, request) in demo_cases() {
         let path = format!("/cds-services/{}", service_for(request["hook"].as_str().unwrap()));
         let response = service.post_json(&path, &by_query(&request, &server.base)).await;

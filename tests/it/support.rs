@@ -403,9 +403,13 @@ pub async fn gather_json(
     dvt_cds::gather::gather(gatherer, service, &request).await
 }
 
-/// A gatherer with the default limits, changed by `settings`.
+/// Options for a service that queries the real FHIR server in a test about what it answers, not how
+/// fast: a loaded machine (two cores shared with other builds) must not turn the answer into a 412/503.
+pub const UNHURRIED: [&str; 4] = ["--fhir-deadline", "30s", "--request-timeout", "60s"];
+
+/// A gatherer with the default limits but an unhurried deadline (see [`UNHURRIED`]), changed by `settings`.
 pub fn gatherer(settings: impl FnOnce(&mut dvt_cds::gather::GatherSettings)) -> dvt_cds::gather::Gatherer {
-    let mut defaults = dvt_cds::gather::GatherSettings::default();
+    let mut defaults = dvt_cds::gather::GatherSettings { deadline: Duration::from_secs(30), ..Default::default() };
     settings(&mut defaults);
     dvt_cds::gather::Gatherer::new(defaults).unwrap()
 }
