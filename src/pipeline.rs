@@ -10,16 +10,16 @@ use time::OffsetDateTime;
 
 use crate::audit::{CardShown, Decision, OrderDecision};
 use crate::auth::{FhirServerPolicy, FhirServerRefused};
-use crate::cards;
-use crate::cds_hooks::{CardError, CdsResponse, Hook, HookRequest, RequestError, ServiceDefinition};
-use crate::classify::{self, Assessment};
-use crate::evidence::DayZone;
-use crate::evidence::Evidence;
 use crate::gather::{self, DraftOrder, GatherError, Gatherer};
+use dvt_cds_core::cards;
+use dvt_cds_core::cds_hooks::{CardError, CdsResponse, Hook, HookRequest, RequestError, ServiceDefinition};
+use dvt_cds_core::classify::{self, Assessment};
+use dvt_cds_core::evidence::DayZone;
+use dvt_cds_core::evidence::Evidence;
 
 /// How the FHIR queries of gathering ended, by outcome (read by `/metrics`).
 pub use crate::gather::QueryTally;
-use crate::knowledge::KnowledgeBase;
+use dvt_cds_core::knowledge::KnowledgeBase;
 
 /// What evaluation needs besides the request: built once at start-up, shared by all requests.
 #[derive(Debug)]

@@ -15,7 +15,7 @@ use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
 use crate::audit::AuditEntry;
-use crate::cds_hooks::Feedback;
+use dvt_cds_core::cds_hooks::Feedback;
 
 pub use crate::auth::BoxFuture;
 pub use postgres::PostgresStore;

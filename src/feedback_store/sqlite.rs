@@ -286,8 +286,8 @@ mod tests {
 
     use super::super::FINGERPRINT_NAMESPACE;
     use super::*;
-    use crate::cds_hooks::{Feedback, Outcome, OverrideReason};
     use crate::feedback_store::ClientIdentity;
+    use dvt_cds_core::cds_hooks::{Feedback, Outcome, OverrideReason};
 
     fn item(card: u128, outcome: Outcome) -> NewFeedback {
         NewFeedback {

@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 
 use super::error::ApiError;
-use crate::cds_hooks::RequestError;
+use dvt_cds_core::cds_hooks::RequestError;
 
 /// The body of a POST that must be JSON, at most `limit` bytes (the router's `DefaultBodyLimit`).
 pub(super) async fn json_body(request: Request, limit: usize) -> Result<Bytes, ApiError> {

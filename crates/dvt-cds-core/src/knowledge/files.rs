@@ -21,22 +21,25 @@ pub struct Files {
 impl Files {
     pub fn embedded() -> Files {
         Files {
-            sources: include_str!("../../knowledge/sources.toml").to_owned(),
-            acr: include_str!("../../knowledge/acr.toml").to_owned(),
-            procedures: include_str!("../../knowledge/procedures.toml").to_owned(),
+            sources: include_str!("../../../../knowledge/sources.toml").to_owned(),
+            acr: include_str!("../../../../knowledge/acr.toml").to_owned(),
+            procedures: include_str!("../../../../knowledge/procedures.toml").to_owned(),
             value_sets: vec![
-                ("value-sets/dvt.toml".to_owned(), include_str!("../../knowledge/value-sets/dvt.toml").to_owned()),
+                (
+                    "value-sets/dvt.toml".to_owned(),
+                    include_str!("../../../../knowledge/value-sets/dvt.toml").to_owned(),
+                ),
                 (
                     "value-sets/conditions.toml".to_owned(),
-                    include_str!("../../knowledge/value-sets/conditions.toml").to_owned(),
+                    include_str!("../../../../knowledge/value-sets/conditions.toml").to_owned(),
                 ),
             ],
-            published: include_str!("../../knowledge/value-sets/published.toml").to_owned(),
-            medications: include_str!("../../knowledge/medications.toml").to_owned(),
-            labs: include_str!("../../knowledge/labs.toml").to_owned(),
-            thresholds: include_str!("../../knowledge/thresholds.toml").to_owned(),
-            safety: include_str!("../../knowledge/safety.toml").to_owned(),
-            plan: include_str!("../../knowledge/plan.toml").to_owned(),
+            published: include_str!("../../../../knowledge/value-sets/published.toml").to_owned(),
+            medications: include_str!("../../../../knowledge/medications.toml").to_owned(),
+            labs: include_str!("../../../../knowledge/labs.toml").to_owned(),
+            thresholds: include_str!("../../../../knowledge/thresholds.toml").to_owned(),
+            safety: include_str!("../../../../knowledge/safety.toml").to_owned(),
+            plan: include_str!("../../../../knowledge/plan.toml").to_owned(),
         }
     }
 
