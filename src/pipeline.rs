@@ -48,7 +48,7 @@ impl Deps {
 pub enum PipelineError {
     /// A card broke the spec's rules: a defect in our wording, never the client's fault.
     #[error("a card could not be built: {0}")]
-    Card(#[from] CardError),
+    Card(CardError),
     /// Data essential to a decision could not be obtained: each prefetch key with why (412).
     #[error("could not obtain the data this decision needs: {}", describe_missing(.0))]
     DataUnavailable(Vec<(String, String)>),
@@ -62,6 +62,12 @@ pub enum PipelineError {
     /// The deadline passed between two stages: the rest of the work was not done (503).
     #[error("the request's time limit passed during evaluation")]
     DeadlinePassed,
+}
+
+impl From<CardError> for PipelineError {
+    fn from(error: CardError) -> PipelineError {
+        PipelineError::Card(error)
+    }
 }
 
 /// When an evaluation must be done by. It is checked between stages, so an evaluation whose caller
