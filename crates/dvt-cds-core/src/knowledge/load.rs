@@ -18,8 +18,106 @@ use crate::evidence::{
     Acuity, AllergyClass, Concept, DrugGroup, DvtCode, Lab, Laterality, Match, MedicationClass, ProcedureKind, Segment,
 };
 
+/// Checks that a row cites a source `sources.toml` lists: `(file, what, source)`.
+type Cite<'a> = dyn Fn(&str, &str, &str) -> Result<(), KnowledgeError> + 'a;
+/// A threshold's value by id (noting that it was read).
+type Threshold<'a> = dyn Fn(&str) -> Result<f64, KnowledgeError> + 'a;
+/// The display of every code the files list, by (system URI, normalised code).
+type Displays = HashMap<(String, String), String>;
+/// The procedures an order code means, by (system URI, normalised code).
+type ProcedureCodes = HashMap<(String, String), Vec<String>>;
+
+/// Every knowledge file, each by its own function below, in the order their references need:
+/// sources first (every row cites one), procedures before the ratings and medications that name them.
 pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<KnowledgeBase, KnowledgeError> {
-    let sources_file: files::SourcesFile = parse("sources.toml", &files.sources)?;
+    let sources = sources(&files.sources)?;
+    let cite = |file: &str, what: &str, source: &str| -> Result<(), KnowledgeError> {
+        if sources.contains_key(source) {
+            Ok(())
+        } else {
+            invalid(file, format!("{what} cites unknown source `{source}`"))
+        }
+    };
+    let mut displays = Displays::new();
+
+    // Procedures first: ratings refer to them.
+    let procedures_file: files::ProceduresFile = parse("procedures.toml", &files.procedures)?;
+    let medications_file: files::MedicationsFile = parse("medications.toml", &files.medications)?;
+    let (procedures, mut procedure_codes, medication_procedures) = procedures(procedures_file, &cite, &mut displays)?;
+    let published: files::PublishedFile = parse("value-sets/published.toml", &files.published)?;
+    let value_sets = published_sets(&published, &cite)?;
+    let (medications, medication_names) =
+        medications(&medications_file, &published, &medication_procedures, &cite, &mut displays, &mut procedure_codes)?;
+    let (topics, variants) = acr(&files.acr, &procedures, &cite)?;
+    let conditions = conditions(&files.value_sets, &published, &cite, &mut displays)?;
+    let labs_file: files::LabsFile = parse("labs.toml", &files.labs)?;
+    let labs = labs(&labs_file, &published, &cite, &mut displays)?;
+    let thresholds = thresholds(&files.thresholds, overrides, &cite)?;
+    // Every threshold read is noted: a row nothing reads is refused (it would claim a rule that is not there).
+    let read = RefCell::new(BTreeSet::new());
+    let value = |id: &str| -> Result<f64, KnowledgeError> {
+        read.borrow_mut().insert(id.to_owned());
+        thresholds
+            .get(id)
+            .map(|t| t.value)
+            .ok_or_else(|| error("thresholds.toml", format!("threshold `{id}` is missing")))
+    };
+    let criteria_thresholds = criteria_thresholds(&value)?;
+    let (flags, unchecked, applies, prelysis) = safety(&files.safety, &cite, &value, &labs.labs)?;
+    if let Some(unread) = thresholds.keys().find(|id| !read.borrow().contains(id.as_str())) {
+        return invalid("thresholds.toml", format!("threshold `{unread}` is read by no rule or flag"));
+    }
+    let plan = plan(&files.plan, &cite)?;
+
+    let Labs { labs, lab_units, lab_factors, egfr_equation } = labs;
+    let Conditions { condition_codes, condition_prefixes, condition_texts, text_only, concept_counts } = conditions;
+
+    let interpretation = Interpretation {
+        positive_codes: labs_file.interpretation.positive_codes,
+        negative_codes: labs_file.interpretation.negative_codes,
+        positive_texts: labs_file.interpretation.positive_texts.iter().map(|t| t.to_lowercase()).collect(),
+        negative_texts: labs_file.interpretation.negative_texts.iter().map(|t| t.to_lowercase()).collect(),
+    };
+    let procedure_topics = super::procedure_topics(&variants);
+    let acr_tables = acr_tables(&variants, &procedures, &procedure_topics);
+    Ok(KnowledgeBase {
+        sources,
+        topics,
+        variants,
+        procedure_topics,
+        procedures,
+        procedure_codes,
+        condition_codes,
+        condition_prefixes,
+        condition_texts,
+        text_only,
+        concept_counts,
+        value_sets,
+        medications,
+        medication_names,
+        thrombolytic_allergy_codes: medications_file
+            .allergy
+            .thrombolytic_allergy_snomed
+            .into_iter()
+            .map(|c| c.code)
+            .collect(),
+        contrast_texts: medications_file.allergy.contrast_texts.iter().map(|t| t.to_lowercase()).collect(),
+        labs,
+        lab_units,
+        lab_factors,
+        egfr_equation,
+        displays,
+        blood_pressure_panels: labs_file.panel.blood_pressure.iter().map(|panel| panel.code.clone()).collect(),
+        interpretation,
+        unchecked,
+        plan,
+        criteria: Criteria { thresholds: criteria_thresholds, flags, applies, prelysis, acr: acr_tables },
+    })
+}
+
+fn sources(text: &str) -> Result<BTreeMap<String, Source>, KnowledgeError> {
+    let sources_file: files::SourcesFile = parse("sources.toml", text)?;
+
     let mut sources = BTreeMap::new();
     for row in sources_file.source {
         if let Some(status) = &row.status {
@@ -36,21 +134,21 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
             return invalid("sources.toml", format!("source `{}` is defined twice", row.id));
         }
     }
-    let cite = |file: &str, what: &str, source: &str| -> Result<(), KnowledgeError> {
-        if sources.contains_key(source) {
-            Ok(())
-        } else {
-            invalid(file, format!("{what} cites unknown source `{source}`"))
-        }
-    };
+    Ok(sources)
+}
 
-    // Procedures first: ratings refer to them.
-    let procedures_file: files::ProceduresFile = parse("procedures.toml", &files.procedures)?;
-    let medications_file: files::MedicationsFile = parse("medications.toml", &files.medications)?;
-    let mut displays: HashMap<(String, String), String> = HashMap::new();
+/// `procedures.toml`: the procedures by id, the procedures each order code means, and the procedures a
+/// medication class's orders mean.
+#[expect(clippy::type_complexity, reason = "three results, each named by its binding in `load`")]
+fn procedures(
+    procedures_file: files::ProceduresFile,
+    cite: &Cite,
+    displays: &mut Displays,
+) -> Result<(BTreeMap<String, Procedure>, ProcedureCodes, Vec<(MedicationClass, String)>), KnowledgeError> {
     let mut procedures = BTreeMap::new();
-    let mut procedure_codes: HashMap<(String, String), Vec<String>> = HashMap::new();
+    let mut procedure_codes = ProcedureCodes::new();
     let mut medication_procedures: Vec<(MedicationClass, String)> = Vec::new();
+
     for row in procedures_file.procedure {
         let file = "procedures.toml";
         let kind = ProcedureKind::parse(&row.kind)
@@ -92,9 +190,11 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
             return invalid(file, format!("procedure `{}` is defined twice", row.id));
         }
     }
+    Ok((procedures, procedure_codes, medication_procedures))
+}
 
-    // The published value sets (generated file), by target.
-    let published: files::PublishedFile = parse("value-sets/published.toml", &files.published)?;
+/// `value-sets/published.toml` (generated): the sets, each for a known concept, medication class or lab.
+fn published_sets(published: &files::PublishedFile, cite: &Cite) -> Result<Vec<PublishedValueSet>, KnowledgeError> {
     let mut value_sets = Vec::new();
     for set in &published.value_set {
         let file = "value-sets/published.toml";
@@ -116,14 +216,6 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
             published: set.published,
         });
     }
-    let published_for = |target: &str, id: &str| -> Vec<(&files::PublishedSet, &(String, String, String))> {
-        published
-            .value_set
-            .iter()
-            .filter(|set| set.target == target && set.id == id)
-            .flat_map(|set| set.codes.iter().map(move |code| (set, code)))
-            .collect()
-    };
     for set in &published.value_set {
         let known = match set.target.as_str() {
             "concept" => Concept::parse(&set.id).is_some(),
@@ -138,9 +230,34 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
             );
         }
     }
+    Ok(value_sets)
+}
 
-    // Medications: RxNorm codes by class (published sets, then the hand-made rows); an order for one means the
-    // class's procedure.
+/// The published codes for `target` `id`, with the set each comes from.
+fn published_for<'p>(
+    published: &'p files::PublishedFile,
+    target: &str,
+    id: &str,
+) -> Vec<(&'p files::PublishedSet, &'p (String, String, String))> {
+    published
+        .value_set
+        .iter()
+        .filter(|set| set.target == target && set.id == id)
+        .flat_map(|set| set.codes.iter().map(move |code| (set, code)))
+        .collect()
+}
+
+/// `medications.toml`: RxNorm codes by class (published sets, then the hand-made rows); an order for one
+/// means the class's procedure.
+#[expect(clippy::type_complexity, reason = "two results, each named by its binding in `load`")]
+fn medications(
+    medications_file: &files::MedicationsFile,
+    published: &files::PublishedFile,
+    medication_procedures: &[(MedicationClass, String)],
+    cite: &Cite,
+    displays: &mut Displays,
+    procedure_codes: &mut ProcedureCodes,
+) -> Result<(HashMap<String, (MedicationClass, Option<DrugGroup>)>, Vec<(String, MedicationClass)>), KnowledgeError> {
     let mut medications = HashMap::new();
     let mut medication_names: Vec<(String, MedicationClass)> = Vec::new();
     for class_row in &medications_file.class {
@@ -148,7 +265,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         let class = MedicationClass::parse(&class_row.id)
             .ok_or_else(|| error(file, format!("unknown medication class `{}`", class_row.id)))?;
         let mut class_codes: Vec<(String, String, Option<DrugGroup>)> = Vec::new();
-        for (set, (system, code, display)) in published_for("medication", &class_row.id) {
+        for (set, (system, code, display)) in published_for(published, "medication", &class_row.id) {
             if system != "rxnorm" {
                 return invalid(
                     "value-sets/published.toml",
@@ -196,7 +313,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
             if medications.insert(code.clone(), (class, group)).is_some() {
                 return invalid(file, format!("RxNorm `{code}` is listed in two classes"));
             }
-            for (procedure_class, procedure) in &medication_procedures {
+            for (procedure_class, procedure) in medication_procedures {
                 if *procedure_class == class {
                     procedure_codes
                         .entry((super::RXNORM.to_owned(), code.clone()))
@@ -211,9 +328,18 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         displays.insert((super::SNOMED.to_owned(), code.code.clone()), code.display.clone());
     }
     cite("medications.toml", "contrast_texts", &medications_file.allergy.contrast_texts_source)?;
+    Ok((medications, medication_names))
+}
 
-    // ACR topics and variants.
-    let acr: files::AcrFile = parse("acr.toml", &files.acr)?;
+/// `acr.toml`: the ACR topics and variants, each rating only procedures `procedures.toml` defines.
+#[expect(clippy::type_complexity, reason = "two results, each named by its binding in `load`")]
+fn acr(
+    text: &str,
+    procedures: &BTreeMap<String, Procedure>,
+    cite: &Cite,
+) -> Result<(BTreeMap<u32, super::Topic>, BTreeMap<Variant, VariantRows>), KnowledgeError> {
+    let acr: files::AcrFile = parse("acr.toml", text)?;
+
     let mut topics = BTreeMap::new();
     for topic in acr.topic {
         cite("acr.toml", &format!("topic {}", topic.id), &topic.source)?;
@@ -263,16 +389,33 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
     if let Some(missing) = Variant::ALL.iter().find(|variant| !variants.contains_key(variant)) {
         return invalid("acr.toml", format!("variant `{missing}` has no rows"));
     }
+    Ok((topics, variants))
+}
 
-    // Value sets: each concept's codes are those of its published sets plus its hand-made rows. In the DVT file
-    // a row without `hand_made` gives the segment, side and acuity of a published DVT code.
+/// What the value-set files say about conditions.
+struct Conditions {
+    condition_codes: HashMap<(String, String), Vec<ConceptMatch>>,
+    condition_prefixes: Vec<(String, String, ConceptMatch)>,
+    condition_texts: Vec<(String, Concept)>,
+    text_only: Vec<(String, Concept)>,
+    concept_counts: HashMap<Concept, usize>,
+}
+
+/// `value-sets/*.toml`: each concept's codes are those of its published sets plus its hand-made rows. In the
+/// DVT file a row without `hand_made` gives the segment, side and acuity of a published DVT code.
+fn conditions(
+    value_set_files: &[(String, String)],
+    published: &files::PublishedFile,
+    cite: &Cite,
+    displays: &mut Displays,
+) -> Result<Conditions, KnowledgeError> {
     let mut condition_codes: HashMap<(String, String), Vec<ConceptMatch>> = HashMap::new();
     let mut condition_prefixes = Vec::new();
     let mut condition_texts = Vec::new();
     let mut text_only = Vec::new();
     let mut concept_counts: HashMap<Concept, usize> = HashMap::new();
     let mut concepts_seen = BTreeSet::new();
-    for (file, text) in &files.value_sets {
+    for (file, text) in value_set_files {
         let value_sets: files::ValueSetFile = parse(file, text)?;
         for row in value_sets.concept {
             let concept =
@@ -280,7 +423,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
             if !concepts_seen.insert(concept) {
                 return invalid(file, format!("concept `{}` is defined twice", row.id));
             }
-            let published_codes = published_for("concept", &row.id);
+            let published_codes = published_for(published, "concept", &row.id);
             if row.codes.is_empty() && row.texts.is_empty() && published_codes.is_empty() {
                 return invalid(file, format!("concept `{}` has neither codes nor texts", row.id));
             }
@@ -377,9 +520,25 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
     if let Some(missing) = Concept::ALL.iter().find(|concept| !concepts_seen.contains(concept)) {
         return invalid("value-sets", format!("concept `{}` has no value set", missing.id()));
     }
+    Ok(Conditions { condition_codes, condition_prefixes, condition_texts, text_only, concept_counts })
+}
 
-    // Labs.
-    let labs_file: files::LabsFile = parse("labs.toml", &files.labs)?;
+/// What `labs.toml` says, besides the panels and interpretations `load` reads from the file itself.
+struct Labs {
+    labs: HashMap<String, Lab>,
+    lab_units: HashMap<Lab, String>,
+    lab_factors: HashMap<(Lab, String), f64>,
+    egfr_equation: super::EgfrEquation,
+}
+
+/// `labs.toml`: each lab's codes (published sets, then hand-made rows), units and factors; the panels; the
+/// eGFR equation.
+fn labs(
+    labs_file: &files::LabsFile,
+    published: &files::PublishedFile,
+    cite: &Cite,
+    displays: &mut Displays,
+) -> Result<Labs, KnowledgeError> {
     let mut labs = HashMap::new();
     let mut lab_units = HashMap::new();
     let mut lab_factors = HashMap::new();
@@ -397,7 +556,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
             }
         }
         let mut lab_codes: Vec<(String, String)> = Vec::new();
-        for (set, (system, code, display)) in published_for("lab", &row.id) {
+        for (set, (system, code, display)) in published_for(published, "lab", &row.id) {
             if system != "loinc" {
                 return invalid("value-sets/published.toml", format!("value set `{}`: `{code}` is not LOINC", set.oid));
             }
@@ -444,9 +603,17 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         alpha_male: equation.alpha_male,
         minimum_age: equation.minimum_age,
     };
+    Ok(Labs { labs, lab_units, lab_factors, egfr_equation })
+}
 
-    // Thresholds, with configured values for the ones no source fixes.
-    let thresholds_file: files::ThresholdsFile = parse("thresholds.toml", &files.thresholds)?;
+/// `thresholds.toml`, with the configured values (`overrides`) for the ones no source fixes.
+fn thresholds(
+    text: &str,
+    overrides: &[(String, f64)],
+    cite: &Cite,
+) -> Result<BTreeMap<String, files::ThresholdRow>, KnowledgeError> {
+    let thresholds_file: files::ThresholdsFile = parse("thresholds.toml", text)?;
+
     let mut thresholds: BTreeMap<String, files::ThresholdRow> = BTreeMap::new();
     for row in thresholds_file.threshold {
         cite("thresholds.toml", &format!("threshold `{}`", row.id), &row.source)?;
@@ -474,20 +641,16 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         }
         threshold.value = *value;
     }
-    // Every threshold read is noted: a row nothing reads is refused (it would claim a rule that is not there).
-    let read = RefCell::new(BTreeSet::new());
-    let value = |id: &str| -> Result<f64, KnowledgeError> {
-        read.borrow_mut().insert(id.to_owned());
-        thresholds
-            .get(id)
-            .map(|t| t.value)
-            .ok_or_else(|| error("thresholds.toml", format!("threshold `{id}` is missing")))
-    };
+    Ok(thresholds)
+}
+
+/// The thresholds the classifier compares against.
+fn criteria_thresholds(value: &Threshold) -> Result<Thresholds, KnowledgeError> {
     let whole = |id: &str| -> Result<i64, KnowledgeError> { Ok(value(id)?.round() as i64) };
     let persistent_months = u32::try_from(whole("persistent-months")?).map_err(|_| {
         error("thresholds.toml", "threshold `persistent-months` must be a number of months >= 0".to_owned())
     })?;
-    let criteria_thresholds = Thresholds {
+    Ok(Thresholds {
         acute_days: whole("acute-days")?,
         persistent_months,
         pregnancy_test_days: whole("pregnancy-test-days")?,
@@ -496,10 +659,20 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         vital_current_days: whole("vital-current-days")?,
         systolic_above: value("systolic-above")?,
         diastolic_above: value("diastolic-above")?,
-    };
+    })
+}
 
-    // Safety flags.
-    let safety: files::SafetyFile = parse("safety.toml", &files.safety)?;
+/// `safety.toml`: the flags (in the order the classifier evaluates them), the contraindications no code can
+/// show, which orders each class concerns, and the results every lysis card shows.
+#[expect(clippy::type_complexity, reason = "four results, each named by its binding in `load`")]
+fn safety(
+    text: &str,
+    cite: &Cite,
+    value: &Threshold,
+    labs: &HashMap<String, Lab>,
+) -> Result<(Vec<FlagRule>, Vec<Unchecked>, Vec<Applies>, Vec<PreLysisLab>), KnowledgeError> {
+    let safety: files::SafetyFile = parse("safety.toml", text)?;
+
     let mut flags = Vec::new();
     for row in safety.flag {
         let file = "safety.toml";
@@ -509,11 +682,8 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         if row.triggers.is_empty() {
             return invalid(file, format!("flag `{}` has no trigger", row.id));
         }
-        let triggers = row
-            .triggers
-            .iter()
-            .map(|trigger| parse_trigger(&row.id, trigger, &value))
-            .collect::<Result<Vec<_>, _>>()?;
+        let triggers =
+            row.triggers.iter().map(|trigger| parse_trigger(&row.id, trigger, value)).collect::<Result<Vec<_>, _>>()?;
         plain(file, &format!("flag `{}`", row.id), &row.label)?;
         if flags.iter().any(|f: &FlagRule| f.id == row.id) {
             return invalid(file, format!("flag `{}` is defined twice", row.id));
@@ -524,9 +694,6 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         };
         plain(file, &format!("flag `{}`", row.id), &short)?;
         flags.push(FlagRule { id: row.id, class, label: row.label, short, source: row.source, triggers });
-    }
-    if let Some(unread) = thresholds.keys().find(|id| !read.borrow().contains(id.as_str())) {
-        return invalid("thresholds.toml", format!("threshold `{unread}` is read by no rule or flag"));
     }
     // The classifier evaluates flags in order; one derived from others must come after them (a stable sort
     // keeps the file's order otherwise).
@@ -542,14 +709,18 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
     }
     let mut applies = Vec::new();
     for row in safety.applies {
-        applies.push(parse_applies(&row, &cite)?);
+        applies.push(parse_applies(&row, cite)?);
     }
     let mut prelysis = Vec::new();
     for row in safety.prelysis {
-        prelysis.push(parse_prelysis(&row, &cite, &labs)?);
+        prelysis.push(parse_prelysis(&row, cite, labs)?);
     }
+    Ok((flags, unchecked, applies, prelysis))
+}
 
-    let plan_file: files::PlanFile = parse("plan.toml", &files.plan)?;
+/// `plan.toml`: the plan after thrombus removal or stenting.
+fn plan(text: &str, cite: &Cite) -> Result<Vec<PlanItem>, KnowledgeError> {
+    let plan_file: files::PlanFile = parse("plan.toml", text)?;
     let mut plan = Vec::new();
     for row in plan_file.item {
         cite("plan.toml", &format!("plan item `{}`", row.id), &row.source)?;
@@ -562,48 +733,7 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         };
         plan.push(PlanItem { id: row.id, applies, text: row.text, source: row.source });
     }
-
-    let interpretation = Interpretation {
-        positive_codes: labs_file.interpretation.positive_codes,
-        negative_codes: labs_file.interpretation.negative_codes,
-        positive_texts: labs_file.interpretation.positive_texts.iter().map(|t| t.to_lowercase()).collect(),
-        negative_texts: labs_file.interpretation.negative_texts.iter().map(|t| t.to_lowercase()).collect(),
-    };
-    let procedure_topics = super::procedure_topics(&variants);
-    let acr_tables = acr_tables(&variants, &procedures, &procedure_topics);
-    Ok(KnowledgeBase {
-        sources,
-        topics,
-        variants,
-        procedure_topics,
-        procedures,
-        procedure_codes,
-        condition_codes,
-        condition_prefixes,
-        condition_texts,
-        text_only,
-        concept_counts,
-        value_sets,
-        medications,
-        medication_names,
-        thrombolytic_allergy_codes: medications_file
-            .allergy
-            .thrombolytic_allergy_snomed
-            .into_iter()
-            .map(|c| c.code)
-            .collect(),
-        contrast_texts: medications_file.allergy.contrast_texts.iter().map(|t| t.to_lowercase()).collect(),
-        labs,
-        lab_units,
-        lab_factors,
-        egfr_equation,
-        displays,
-        blood_pressure_panels: labs_file.panel.blood_pressure.iter().map(|panel| panel.code.clone()).collect(),
-        interpretation,
-        unchecked,
-        plan,
-        criteria: Criteria { thresholds: criteria_thresholds, flags, applies, prelysis, acr: acr_tables },
-    })
+    Ok(plan)
 }
 
 /// The ACR tables as the classifier reads them.
