@@ -43,15 +43,23 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
     // Procedures first: ratings refer to them.
     let procedures_file: files::ProceduresFile = parse("procedures.toml", &files.procedures)?;
     let medications_file: files::MedicationsFile = parse("medications.toml", &files.medications)?;
-    let (procedures, mut procedure_codes, medication_procedures) = procedures(procedures_file, &cite, &mut displays)?;
+    let (procedures, mut procedure_codes, medication_procedures) =
+        procedures(&files.procedures, procedures_file, &cite, &mut displays)?;
     let published: files::PublishedFile = parse("value-sets/published.toml", &files.published)?;
-    let value_sets = published_sets(&published, &cite)?;
-    let (medications, medication_names) =
-        medications(&medications_file, &published, &medication_procedures, &cite, &mut displays, &mut procedure_codes)?;
+    let value_sets = published_sets(&files.published, &published, &cite)?;
+    let (medications, medication_names) = medications(
+        &files.medications,
+        &medications_file,
+        &published,
+        &medication_procedures,
+        &cite,
+        &mut displays,
+        &mut procedure_codes,
+    )?;
     let (topics, variants) = acr(&files.acr, &procedures, &cite)?;
     let conditions = conditions(&files.value_sets, &published, &cite, &mut displays)?;
     let labs_file: files::LabsFile = parse("labs.toml", &files.labs)?;
-    let labs = labs(&labs_file, &published, &cite, &mut displays)?;
+    let labs = labs(&files.labs, &labs_file, &published, &cite, &mut displays)?;
     let thresholds = thresholds(&files.thresholds, overrides, &cite)?;
     // Every threshold read is noted: a row nothing reads is refused (it would claim a rule that is not there).
     let read = RefCell::new(BTreeSet::new());
@@ -120,19 +128,24 @@ fn sources(text: &str) -> Result<BTreeMap<String, Source>, KnowledgeError> {
 
     let mut sources = BTreeMap::new();
     for row in sources_file.source {
-        if let Some(status) = &row.status {
-            check_status("sources.toml", status, &row.id)?;
-        }
-        let source = Source {
-            id: row.id.clone(),
-            short: row.short,
-            citation: row.citation,
-            supports: row.supports,
-            status: row.status,
-        };
-        if sources.insert(row.id.clone(), source).is_some() {
-            return invalid("sources.toml", format!("source `{}` is defined twice", row.id));
-        }
+        let line = line_of(text, &row);
+        let row = row.into_inner();
+        at("sources.toml", line, || {
+            if let Some(status) = &row.status {
+                check_status("sources.toml", status, &row.id)?;
+            }
+            let source = Source {
+                id: row.id.clone(),
+                short: row.short,
+                citation: row.citation,
+                supports: row.supports,
+                status: row.status,
+            };
+            if sources.insert(row.id.clone(), source).is_some() {
+                return invalid("sources.toml", format!("source `{}` is defined twice", row.id));
+            }
+            Ok(())
+        })?;
     }
     Ok(sources)
 }
@@ -141,6 +154,7 @@ fn sources(text: &str) -> Result<BTreeMap<String, Source>, KnowledgeError> {
 /// medication class's orders mean.
 #[expect(clippy::type_complexity, reason = "three results, each named by its binding in `load`")]
 fn procedures(
+    text: &str,
     procedures_file: files::ProceduresFile,
     cite: &Cite,
     displays: &mut Displays,
@@ -150,73 +164,90 @@ fn procedures(
     let mut medication_procedures: Vec<(MedicationClass, String)> = Vec::new();
 
     for row in procedures_file.procedure {
-        let file = "procedures.toml";
-        let kind = ProcedureKind::parse(&row.kind)
-            .ok_or_else(|| error(file, format!("procedure `{}`: unknown kind `{}`", row.id, row.kind)))?;
-        let mut seen = HashSet::new();
-        for code in &row.codes {
-            cite(file, &format!("procedure `{}` code `{}`", row.id, code.code), &code.source)?;
-            check_status(file, &code.status, &code.code)?;
-            let system = system_uri(file, &code.system)?;
-            let key = (system.to_owned(), normalize(system, &code.code));
-            if !seen.insert(key.clone()) {
-                return invalid(file, format!("procedure `{}` lists code `{}` twice", row.id, code.code));
+        let line = line_of(text, &row);
+        let row = row.into_inner();
+        at("procedures.toml", line, || {
+            let file = "procedures.toml";
+            let kind = ProcedureKind::parse(&row.kind)
+                .ok_or_else(|| error(file, format!("procedure `{}`: unknown kind `{}`", row.id, row.kind)))?;
+            let mut seen = HashSet::new();
+            for code in &row.codes {
+                cite(file, &format!("procedure `{}` code `{}`", row.id, code.code), &code.source)?;
+                check_status(file, &code.status, &code.code)?;
+                let system = system_uri(file, &code.system)?;
+                let key = (system.to_owned(), normalize(system, &code.code));
+                if !seen.insert(key.clone()) {
+                    return invalid(file, format!("procedure `{}` lists code `{}` twice", row.id, code.code));
+                }
+                displays.entry(key.clone()).or_insert_with(|| code.display.clone());
+                procedure_codes.entry(key).or_default().push(row.id.clone());
             }
-            displays.entry(key.clone()).or_insert_with(|| code.display.clone());
-            procedure_codes.entry(key).or_default().push(row.id.clone());
-        }
-        if let Some(class) = &row.medication_class {
-            let class = MedicationClass::parse(class)
-                .ok_or_else(|| error(file, format!("procedure `{}`: unknown medication class `{class}`", row.id)))?;
-            medication_procedures.push((class, row.id.clone()));
-        }
-        // Propose a procedure with a verified code only: CPT first, then SNOMED CT.
-        let order_code = ["cpt", "snomed"].iter().find_map(|system| {
-            row.codes.iter().find(|code| code.system == *system && code.status == "V").map(|code| OrderCode {
-                system: system_uri(file, system).unwrap_or_default().to_owned(),
-                code: code.code.clone(),
-                display: code.display.clone(),
-            })
-        });
-        let procedure = Procedure {
-            id: row.id.clone(),
-            short: row.short,
-            display: row.display,
-            kind,
-            contrast: row.contrast,
-            order_code,
-        };
-        if procedures.insert(row.id.clone(), procedure).is_some() {
-            return invalid(file, format!("procedure `{}` is defined twice", row.id));
-        }
+            if let Some(class) = &row.medication_class {
+                let class = MedicationClass::parse(class).ok_or_else(|| {
+                    error(file, format!("procedure `{}`: unknown medication class `{class}`", row.id))
+                })?;
+                medication_procedures.push((class, row.id.clone()));
+            }
+            // Propose a procedure with a verified code only: CPT first, then SNOMED CT.
+            let order_code = ["cpt", "snomed"].iter().find_map(|system| {
+                row.codes.iter().find(|code| code.system == *system && code.status == "V").map(|code| OrderCode {
+                    system: system_uri(file, system).unwrap_or_default().to_owned(),
+                    code: code.code.clone(),
+                    display: code.display.clone(),
+                })
+            });
+            let procedure = Procedure {
+                id: row.id.clone(),
+                short: row.short,
+                display: row.display,
+                kind,
+                contrast: row.contrast,
+                order_code,
+            };
+            if procedures.insert(row.id.clone(), procedure).is_some() {
+                return invalid(file, format!("procedure `{}` is defined twice", row.id));
+            }
+            Ok(())
+        })?;
     }
     Ok((procedures, procedure_codes, medication_procedures))
 }
 
 /// `value-sets/published.toml` (generated): the sets, each for a known concept, medication class or lab.
-fn published_sets(published: &files::PublishedFile, cite: &Cite) -> Result<Vec<PublishedValueSet>, KnowledgeError> {
+fn published_sets(
+    text: &str,
+    published: &files::PublishedFile,
+    cite: &Cite,
+) -> Result<Vec<PublishedValueSet>, KnowledgeError> {
     let mut value_sets = Vec::new();
     for set in &published.value_set {
-        let file = "value-sets/published.toml";
-        cite(file, &format!("value set `{}`", set.oid), &set.source)?;
-        if set.codes.is_empty() || set.codes.len() > set.published {
-            return invalid(file, format!("value set `{}` for `{}`: codes do not fit its size", set.oid, set.id));
-        }
-        value_sets.push(PublishedValueSet {
-            target: set.target.clone(),
-            id: set.id.clone(),
-            file: set.file.clone(),
-            title: set.title.clone(),
-            oid: set.oid.clone(),
-            version: set.version.clone(),
-            repository: set.repository.clone(),
-            commit: set.commit.clone(),
-            path: set.path.clone(),
-            kept: set.codes.len(),
-            published: set.published,
-        });
+        let line = line_of(text, set);
+        let set = set.get_ref();
+        at("value-sets/published.toml", line, || {
+            let file = "value-sets/published.toml";
+            cite(file, &format!("value set `{}`", set.oid), &set.source)?;
+            if set.codes.is_empty() || set.codes.len() > set.published {
+                return invalid(file, format!("value set `{}` for `{}`: codes do not fit its size", set.oid, set.id));
+            }
+            value_sets.push(PublishedValueSet {
+                target: set.target.clone(),
+                id: set.id.clone(),
+                file: set.file.clone(),
+                title: set.title.clone(),
+                oid: set.oid.clone(),
+                version: set.version.clone(),
+                repository: set.repository.clone(),
+                commit: set.commit.clone(),
+                path: set.path.clone(),
+                kept: set.codes.len(),
+                published: set.published,
+            });
+            Ok(())
+        })?;
     }
     for set in &published.value_set {
+        let line = line_of(text, set);
+        let set = set.get_ref();
         let known = match set.target.as_str() {
             "concept" => Concept::parse(&set.id).is_some(),
             "medication" => MedicationClass::parse(&set.id).is_some(),
@@ -224,10 +255,11 @@ fn published_sets(published: &files::PublishedFile, cite: &Cite) -> Result<Vec<P
             _ => false,
         };
         if !known {
-            return invalid(
-                "value-sets/published.toml",
-                format!("value set `{}`: unknown {} `{}`", set.oid, set.target, set.id),
-            );
+            return Err(KnowledgeError::Invalid {
+                file: "value-sets/published.toml".to_owned(),
+                line: Some(line),
+                message: format!("value set `{}`: unknown {} `{}`", set.oid, set.target, set.id),
+            });
         }
     }
     Ok(value_sets)
@@ -242,6 +274,7 @@ fn published_for<'p>(
     published
         .value_set
         .iter()
+        .map(files::Row::get_ref)
         .filter(|set| set.target == target && set.id == id)
         .flat_map(|set| set.codes.iter().map(move |code| (set, code)))
         .collect()
@@ -251,6 +284,7 @@ fn published_for<'p>(
 /// means the class's procedure.
 #[expect(clippy::type_complexity, reason = "two results, each named by its binding in `load`")]
 fn medications(
+    text: &str,
     medications_file: &files::MedicationsFile,
     published: &files::PublishedFile,
     medication_procedures: &[(MedicationClass, String)],
@@ -261,67 +295,72 @@ fn medications(
     let mut medications = HashMap::new();
     let mut medication_names: Vec<(String, MedicationClass)> = Vec::new();
     for class_row in &medications_file.class {
-        let file = "medications.toml";
-        let class = MedicationClass::parse(&class_row.id)
-            .ok_or_else(|| error(file, format!("unknown medication class `{}`", class_row.id)))?;
-        let mut class_codes: Vec<(String, String, Option<DrugGroup>)> = Vec::new();
-        for (set, (system, code, display)) in published_for(published, "medication", &class_row.id) {
-            if system != "rxnorm" {
-                return invalid(
-                    "value-sets/published.toml",
-                    format!("value set `{}`: `{code}` is not RxNorm", set.oid),
-                );
+        let line = line_of(text, class_row);
+        let class_row = class_row.get_ref();
+        at("medications.toml", line, || {
+            let file = "medications.toml";
+            let class = MedicationClass::parse(&class_row.id)
+                .ok_or_else(|| error(file, format!("unknown medication class `{}`", class_row.id)))?;
+            let mut class_codes: Vec<(String, String, Option<DrugGroup>)> = Vec::new();
+            for (set, (system, code, display)) in published_for(published, "medication", &class_row.id) {
+                if system != "rxnorm" {
+                    return invalid(
+                        "value-sets/published.toml",
+                        format!("value set `{}`: `{code}` is not RxNorm", set.oid),
+                    );
+                }
+                if !class_codes.iter().any(|(known, _, _)| known == code) {
+                    let group = if set.heparins.contains(code) {
+                        Some(DrugGroup::Heparin)
+                    } else if set.vkas.contains(code) {
+                        Some(DrugGroup::Vka)
+                    } else if set.doacs.contains(code) {
+                        Some(DrugGroup::Doac)
+                    } else {
+                        None
+                    };
+                    class_codes.push((code.clone(), display.clone(), group));
+                }
             }
-            if !class_codes.iter().any(|(known, _, _)| known == code) {
-                let group = if set.heparins.contains(code) {
-                    Some(DrugGroup::Heparin)
-                } else if set.vkas.contains(code) {
-                    Some(DrugGroup::Vka)
-                } else if set.doacs.contains(code) {
-                    Some(DrugGroup::Doac)
-                } else {
-                    None
+            for code in &class_row.codes {
+                cite(file, &format!("RxNorm `{}`", code.code), &code.source)?;
+                check_status(file, &code.status, &code.code)?;
+                if code.hand_made.is_none() {
+                    return invalid(file, format!("RxNorm `{}`: a hand-made row says why (`hand_made`)", code.code));
+                }
+                if class_codes.iter().any(|(known, _, _)| *known == code.code) {
+                    return invalid(file, format!("RxNorm `{}` is in a published set already", code.code));
+                }
+                let group = match &code.group {
+                    Some(id) => Some(
+                        DrugGroup::parse(id)
+                            .ok_or_else(|| error(file, format!("RxNorm `{}`: unknown group `{id}`", code.code)))?,
+                    ),
+                    None => None,
                 };
-                class_codes.push((code.clone(), display.clone(), group));
+                class_codes.push((code.code.clone(), code.display.clone(), group));
             }
-        }
-        for code in &class_row.codes {
-            cite(file, &format!("RxNorm `{}`", code.code), &code.source)?;
-            check_status(file, &code.status, &code.code)?;
-            if code.hand_made.is_none() {
-                return invalid(file, format!("RxNorm `{}`: a hand-made row says why (`hand_made`)", code.code));
-            }
-            if class_codes.iter().any(|(known, _, _)| *known == code.code) {
-                return invalid(file, format!("RxNorm `{}` is in a published set already", code.code));
-            }
-            let group = match &code.group {
-                Some(id) => Some(
-                    DrugGroup::parse(id)
-                        .ok_or_else(|| error(file, format!("RxNorm `{}`: unknown group `{id}`", code.code)))?,
-                ),
-                None => None,
-            };
-            class_codes.push((code.code.clone(), code.display.clone(), group));
-        }
-        for (code, display, group) in class_codes {
-            for name in medication_names_of(&display) {
-                if !medication_names.iter().any(|(known, _)| *known == name) {
-                    medication_names.push((name, class));
+            for (code, display, group) in class_codes {
+                for name in medication_names_of(&display) {
+                    if !medication_names.iter().any(|(known, _)| *known == name) {
+                        medication_names.push((name, class));
+                    }
+                }
+                displays.insert((super::RXNORM.to_owned(), code.clone()), display);
+                if medications.insert(code.clone(), (class, group)).is_some() {
+                    return invalid(file, format!("RxNorm `{code}` is listed in two classes"));
+                }
+                for (procedure_class, procedure) in medication_procedures {
+                    if *procedure_class == class {
+                        procedure_codes
+                            .entry((super::RXNORM.to_owned(), code.clone()))
+                            .or_default()
+                            .push(procedure.clone());
+                    }
                 }
             }
-            displays.insert((super::RXNORM.to_owned(), code.clone()), display);
-            if medications.insert(code.clone(), (class, group)).is_some() {
-                return invalid(file, format!("RxNorm `{code}` is listed in two classes"));
-            }
-            for (procedure_class, procedure) in medication_procedures {
-                if *procedure_class == class {
-                    procedure_codes
-                        .entry((super::RXNORM.to_owned(), code.clone()))
-                        .or_default()
-                        .push(procedure.clone());
-                }
-            }
-        }
+            Ok(())
+        })?;
     }
     for code in &medications_file.allergy.thrombolytic_allergy_snomed {
         cite("medications.toml", &format!("SNOMED CT `{}`", code.code), &code.source)?;
@@ -342,49 +381,64 @@ fn acr(
 
     let mut topics = BTreeMap::new();
     for topic in acr.topic {
-        cite("acr.toml", &format!("topic {}", topic.id), &topic.source)?;
-        topics.insert(topic.id, topic);
+        let line = line_of(text, &topic);
+        let topic = topic.into_inner();
+        at("acr.toml", line, || {
+            cite("acr.toml", &format!("topic {}", topic.id), &topic.source)?;
+            topics.insert(topic.id, topic);
+            Ok(())
+        })?;
     }
     let mut variants = BTreeMap::new();
     for row in acr.variant {
-        let file = "acr.toml";
-        let variant = Variant::parse(&row.id).ok_or_else(|| error(file, format!("unknown variant id `{}`", row.id)))?;
-        cite(file, &format!("variant `{}`", row.id), &row.source)?;
-        plain(file, &format!("variant `{}`", row.id), &format!("{} {}", row.short, row.text))?;
-        if !topics.contains_key(&variant.topic()) {
-            return invalid(file, format!("variant `{}` belongs to no listed topic", row.id));
-        }
-        if row.rows.is_empty() {
-            return invalid(file, format!("variant `{}` has no procedure rows", row.id));
-        }
-        let mut rows = Vec::new();
-        for rating in row.rows {
-            if !procedures.contains_key(&rating.procedure) {
-                return invalid(file, format!("variant `{}` rates unknown procedure `{}`", row.id, rating.procedure));
+        let line = line_of(text, &row);
+        let row = row.into_inner();
+        at("acr.toml", line, || {
+            let file = "acr.toml";
+            let variant =
+                Variant::parse(&row.id).ok_or_else(|| error(file, format!("unknown variant id `{}`", row.id)))?;
+            cite(file, &format!("variant `{}`", row.id), &row.source)?;
+            plain(file, &format!("variant `{}`", row.id), &format!("{} {}", row.short, row.text))?;
+            if !topics.contains_key(&variant.topic()) {
+                return invalid(file, format!("variant `{}` belongs to no listed topic", row.id));
             }
-            if rows.iter().any(|r: &Rating| r.procedure == rating.procedure) {
-                return invalid(file, format!("variant `{}` rates `{}` twice", row.id, rating.procedure));
+            if row.rows.is_empty() {
+                return invalid(file, format!("variant `{}` has no procedure rows", row.id));
             }
-            let category = Category::parse(&rating.category)
-                .ok_or_else(|| error(file, format!("variant `{}`: unknown category `{}`", row.id, rating.category)))?;
-            if let Some(unknown) = rating.covers.iter().find(|id| !procedures.contains_key(id.as_str())) {
-                return invalid(
-                    file,
-                    format!("variant `{}` row `{}` covers unknown procedure `{unknown}`", row.id, rating.procedure),
-                );
+            let mut rows = Vec::new();
+            for rating in row.rows {
+                if !procedures.contains_key(&rating.procedure) {
+                    return invalid(
+                        file,
+                        format!("variant `{}` rates unknown procedure `{}`", row.id, rating.procedure),
+                    );
+                }
+                if rows.iter().any(|r: &Rating| r.procedure == rating.procedure) {
+                    return invalid(file, format!("variant `{}` rates `{}` twice", row.id, rating.procedure));
+                }
+                let category = Category::parse(&rating.category).ok_or_else(|| {
+                    error(file, format!("variant `{}`: unknown category `{}`", row.id, rating.category))
+                })?;
+                if let Some(unknown) = rating.covers.iter().find(|id| !procedures.contains_key(id.as_str())) {
+                    return invalid(
+                        file,
+                        format!("variant `{}` row `{}` covers unknown procedure `{unknown}`", row.id, rating.procedure),
+                    );
+                }
+                rows.push(Rating {
+                    procedure: rating.procedure,
+                    wording: rating.wording,
+                    category,
+                    rrl: rating.rrl,
+                    covers: rating.covers,
+                });
             }
-            rows.push(Rating {
-                procedure: rating.procedure,
-                wording: rating.wording,
-                category,
-                rrl: rating.rrl,
-                covers: rating.covers,
-            });
-        }
-        let rows = VariantRows { variant, short: row.short, text: row.text, source: row.source, rows };
-        if variants.insert(variant, rows).is_some() {
-            return invalid(file, format!("variant `{}` is defined twice", row.id));
-        }
+            let rows = VariantRows { variant, short: row.short, text: row.text, source: row.source, rows };
+            if variants.insert(variant, rows).is_some() {
+                return invalid(file, format!("variant `{}` is defined twice", row.id));
+            }
+            Ok(())
+        })?;
     }
     if let Some(missing) = Variant::ALL.iter().find(|variant| !variants.contains_key(variant)) {
         return invalid("acr.toml", format!("variant `{missing}` has no rows"));
@@ -418,103 +472,117 @@ fn conditions(
     for (file, text) in value_set_files {
         let value_sets: files::ValueSetFile = parse(file, text)?;
         for row in value_sets.concept {
-            let concept =
-                Concept::parse(&row.id).ok_or_else(|| error(file, format!("unknown concept `{}`", row.id)))?;
-            if !concepts_seen.insert(concept) {
-                return invalid(file, format!("concept `{}` is defined twice", row.id));
-            }
-            let published_codes = published_for(published, "concept", &row.id);
-            if row.codes.is_empty() && row.texts.is_empty() && published_codes.is_empty() {
-                return invalid(file, format!("concept `{}` has neither codes nor texts", row.id));
-            }
-            if !row.texts.is_empty() {
-                let source = row.texts_source.as_deref().unwrap_or_default();
-                cite(file, &format!("concept `{}` texts", row.id), source)?;
-                condition_texts.extend(row.texts.iter().map(|text| (text.to_lowercase(), concept)));
-            }
-            if !row.text_only.is_empty() {
-                let source = row.text_only_source.as_deref().unwrap_or_default();
-                cite(file, &format!("concept `{}` text_only", row.id), source)?;
-                text_only.extend(row.text_only.iter().map(|text| (text.to_lowercase(), concept)));
-            }
-            // (system, normalised code) → (row, display, source) for every code of the concept.
-            let mut seen: HashSet<(&'static str, String)> = HashSet::new();
-            let mut rows: Vec<(CodeRow, bool)> = Vec::new();
-            for (set, (system, code, display)) in &published_codes {
-                let uri = system_uri("value-sets/published.toml", system)?;
-                if !seen.insert((uri, normalize(uri, code))) {
-                    continue;
+            let line = line_of(text, &row);
+            let row = row.into_inner();
+            at(file, line, || {
+                let concept =
+                    Concept::parse(&row.id).ok_or_else(|| error(file, format!("unknown concept `{}`", row.id)))?;
+                if !concepts_seen.insert(concept) {
+                    return invalid(file, format!("concept `{}` is defined twice", row.id));
                 }
-                let annotation = row.codes.iter().find(|hand| {
-                    hand.hand_made.is_none()
-                        && hand.system == *system
-                        && normalize(uri, &hand.code) == normalize(uri, code)
-                });
-                if concept == Concept::Dvt && annotation.is_none() {
-                    return invalid(file, format!("published DVT code `{code}` has no segment, side and acuity row"));
+                let published_codes = published_for(published, "concept", &row.id);
+                if row.codes.is_empty() && row.texts.is_empty() && published_codes.is_empty() {
+                    return invalid(file, format!("concept `{}` has neither codes nor texts", row.id));
                 }
-                rows.push((
-                    CodeRow {
-                        system: system.clone(),
-                        code: code.clone(),
-                        display: display.clone(),
-                        prefix: false,
-                        segment: annotation.and_then(|a| a.segment.clone()),
-                        laterality: annotation.and_then(|a| a.laterality.clone()),
-                        acuity: annotation.and_then(|a| a.acuity.clone()),
-                        status: "V".to_owned(),
-                        source: set.source.clone(),
-                        hand_made: None,
-                    },
-                    true,
-                ));
-            }
-            for code in &row.codes {
-                let system = system_uri(file, &code.system)?;
-                let normalized = normalize(system, &code.code);
-                if code.hand_made.is_none() {
-                    if concept == Concept::Dvt && seen.contains(&(system, normalized)) {
+                if !row.texts.is_empty() {
+                    let source = row.texts_source.as_deref().unwrap_or_default();
+                    cite(file, &format!("concept `{}` texts", row.id), source)?;
+                    condition_texts.extend(row.texts.iter().map(|text| (text.to_lowercase(), concept)));
+                }
+                if !row.text_only.is_empty() {
+                    let source = row.text_only_source.as_deref().unwrap_or_default();
+                    cite(file, &format!("concept `{}` text_only", row.id), source)?;
+                    text_only.extend(row.text_only.iter().map(|text| (text.to_lowercase(), concept)));
+                }
+                // (system, normalised code) → (row, display, source) for every code of the concept.
+                let mut seen: HashSet<(&'static str, String)> = HashSet::new();
+                let mut rows: Vec<(CodeRow, bool)> = Vec::new();
+                for (set, (system, code, display)) in &published_codes {
+                    let uri = system_uri("value-sets/published.toml", system)?;
+                    if !seen.insert((uri, normalize(uri, code))) {
                         continue;
                     }
-                    return invalid(
-                        file,
-                        format!(
-                            "concept `{}` code `{}`: in no published set, so it says why (`hand_made`)",
-                            row.id, code.code
-                        ),
-                    );
-                }
-                if !seen.insert((system, normalized)) {
-                    return invalid(
-                        file,
-                        format!("concept `{}` lists code `{}` twice (or a published set has it)", row.id, code.code),
-                    );
-                }
-                rows.push((code.clone(), false));
-            }
-            concept_counts.insert(concept, rows.len());
-            for (code, _published) in &rows {
-                cite(file, &format!("concept `{}` code `{}`", row.id, code.code), &code.source)?;
-                check_status(file, &code.status, &code.code)?;
-                let system = system_uri(file, &code.system)?;
-                let normalized = normalize(system, &code.code);
-                if !code.prefix {
-                    displays.entry((system.to_owned(), normalized.clone())).or_insert_with(|| code.display.clone());
-                }
-                let matched = ConceptMatch {
-                    concept,
-                    dvt: dvt_code(file, concept, code)?,
-                    matched_by: if code.status == "U" { Match::UnverifiedCode } else { Match::Code },
-                };
-                if code.prefix {
-                    if system != super::ICD10CM {
-                        return invalid(file, format!("prefix `{}`: only ICD-10-CM codes may be prefixes", code.code));
+                    let annotation = row.codes.iter().find(|hand| {
+                        hand.hand_made.is_none()
+                            && hand.system == *system
+                            && normalize(uri, &hand.code) == normalize(uri, code)
+                    });
+                    if concept == Concept::Dvt && annotation.is_none() {
+                        return invalid(
+                            file,
+                            format!("published DVT code `{code}` has no segment, side and acuity row"),
+                        );
                     }
-                    condition_prefixes.push((system.to_owned(), normalized, matched));
-                } else {
-                    condition_codes.entry((system.to_owned(), normalized)).or_default().push(matched);
+                    rows.push((
+                        CodeRow {
+                            system: system.clone(),
+                            code: code.clone(),
+                            display: display.clone(),
+                            prefix: false,
+                            segment: annotation.and_then(|a| a.segment.clone()),
+                            laterality: annotation.and_then(|a| a.laterality.clone()),
+                            acuity: annotation.and_then(|a| a.acuity.clone()),
+                            status: "V".to_owned(),
+                            source: set.source.clone(),
+                            hand_made: None,
+                        },
+                        true,
+                    ));
                 }
-            }
+                for code in &row.codes {
+                    let system = system_uri(file, &code.system)?;
+                    let normalized = normalize(system, &code.code);
+                    if code.hand_made.is_none() {
+                        if concept == Concept::Dvt && seen.contains(&(system, normalized)) {
+                            continue;
+                        }
+                        return invalid(
+                            file,
+                            format!(
+                                "concept `{}` code `{}`: in no published set, so it says why (`hand_made`)",
+                                row.id, code.code
+                            ),
+                        );
+                    }
+                    if !seen.insert((system, normalized)) {
+                        return invalid(
+                            file,
+                            format!(
+                                "concept `{}` lists code `{}` twice (or a published set has it)",
+                                row.id, code.code
+                            ),
+                        );
+                    }
+                    rows.push((code.clone(), false));
+                }
+                concept_counts.insert(concept, rows.len());
+                for (code, _published) in &rows {
+                    cite(file, &format!("concept `{}` code `{}`", row.id, code.code), &code.source)?;
+                    check_status(file, &code.status, &code.code)?;
+                    let system = system_uri(file, &code.system)?;
+                    let normalized = normalize(system, &code.code);
+                    if !code.prefix {
+                        displays.entry((system.to_owned(), normalized.clone())).or_insert_with(|| code.display.clone());
+                    }
+                    let matched = ConceptMatch {
+                        concept,
+                        dvt: dvt_code(file, concept, code)?,
+                        matched_by: if code.status == "U" { Match::UnverifiedCode } else { Match::Code },
+                    };
+                    if code.prefix {
+                        if system != super::ICD10CM {
+                            return invalid(
+                                file,
+                                format!("prefix `{}`: only ICD-10-CM codes may be prefixes", code.code),
+                            );
+                        }
+                        condition_prefixes.push((system.to_owned(), normalized, matched));
+                    } else {
+                        condition_codes.entry((system.to_owned(), normalized)).or_default().push(matched);
+                    }
+                }
+                Ok(())
+            })?;
         }
     }
     if let Some(missing) = Concept::ALL.iter().find(|concept| !concepts_seen.contains(concept)) {
@@ -534,6 +602,7 @@ struct Labs {
 /// `labs.toml`: each lab's codes (published sets, then hand-made rows), units and factors; the panels; the
 /// eGFR equation.
 fn labs(
+    text: &str,
     labs_file: &files::LabsFile,
     published: &files::PublishedFile,
     cite: &Cite,
@@ -543,44 +612,52 @@ fn labs(
     let mut lab_units = HashMap::new();
     let mut lab_factors = HashMap::new();
     for row in &labs_file.lab {
-        let file = "labs.toml";
-        let lab = Lab::parse(&row.id).ok_or_else(|| error(file, format!("unknown lab `{}`", row.id)))?;
-        lab_units.insert(lab, row.unit.clone());
-        for unit in &row.units {
-            cite(file, &format!("lab `{}` unit `{}`", row.id, unit.unit), &unit.source)?;
-            if !(unit.factor.is_finite() && unit.factor > 0.0) {
-                return invalid(file, format!("lab `{}` unit `{}`: the factor must be above 0", row.id, unit.unit));
+        let line = line_of(text, row);
+        let row = row.get_ref();
+        at("labs.toml", line, || {
+            let file = "labs.toml";
+            let lab = Lab::parse(&row.id).ok_or_else(|| error(file, format!("unknown lab `{}`", row.id)))?;
+            lab_units.insert(lab, row.unit.clone());
+            for unit in &row.units {
+                cite(file, &format!("lab `{}` unit `{}`", row.id, unit.unit), &unit.source)?;
+                if !(unit.factor.is_finite() && unit.factor > 0.0) {
+                    return invalid(file, format!("lab `{}` unit `{}`: the factor must be above 0", row.id, unit.unit));
+                }
+                if lab_factors.insert((lab, super::unit_key(&unit.unit)), unit.factor).is_some() {
+                    return invalid(file, format!("lab `{}` lists unit `{}` twice", row.id, unit.unit));
+                }
             }
-            if lab_factors.insert((lab, super::unit_key(&unit.unit)), unit.factor).is_some() {
-                return invalid(file, format!("lab `{}` lists unit `{}` twice", row.id, unit.unit));
+            let mut lab_codes: Vec<(String, String)> = Vec::new();
+            for (set, (system, code, display)) in published_for(published, "lab", &row.id) {
+                if system != "loinc" {
+                    return invalid(
+                        "value-sets/published.toml",
+                        format!("value set `{}`: `{code}` is not LOINC", set.oid),
+                    );
+                }
+                if !lab_codes.iter().any(|(known, _)| known == code) {
+                    lab_codes.push((code.clone(), display.clone()));
+                }
             }
-        }
-        let mut lab_codes: Vec<(String, String)> = Vec::new();
-        for (set, (system, code, display)) in published_for(published, "lab", &row.id) {
-            if system != "loinc" {
-                return invalid("value-sets/published.toml", format!("value set `{}`: `{code}` is not LOINC", set.oid));
+            for code in &row.codes {
+                cite(file, &format!("LOINC `{}`", code.code), &code.source)?;
+                check_status(file, &code.status, &code.code)?;
+                if code.hand_made.is_none() {
+                    return invalid(file, format!("LOINC `{}`: a hand-made row says why (`hand_made`)", code.code));
+                }
+                if lab_codes.iter().any(|(known, _)| *known == code.code) {
+                    return invalid(file, format!("LOINC `{}` is in a published set already", code.code));
+                }
+                lab_codes.push((code.code.clone(), code.display.clone()));
             }
-            if !lab_codes.iter().any(|(known, _)| known == code) {
-                lab_codes.push((code.clone(), display.clone()));
+            for (code, display) in lab_codes {
+                displays.insert((super::LOINC.to_owned(), code.clone()), display);
+                if labs.insert(code.clone(), lab).is_some() {
+                    return invalid(file, format!("LOINC `{code}` is listed for two labs"));
+                }
             }
-        }
-        for code in &row.codes {
-            cite(file, &format!("LOINC `{}`", code.code), &code.source)?;
-            check_status(file, &code.status, &code.code)?;
-            if code.hand_made.is_none() {
-                return invalid(file, format!("LOINC `{}`: a hand-made row says why (`hand_made`)", code.code));
-            }
-            if lab_codes.iter().any(|(known, _)| *known == code.code) {
-                return invalid(file, format!("LOINC `{}` is in a published set already", code.code));
-            }
-            lab_codes.push((code.code.clone(), code.display.clone()));
-        }
-        for (code, display) in lab_codes {
-            displays.insert((super::LOINC.to_owned(), code.clone()), display);
-            if labs.insert(code.clone(), lab).is_some() {
-                return invalid(file, format!("LOINC `{code}` is listed for two labs"));
-            }
-        }
+            Ok(())
+        })?;
     }
     if let Some(missing) = Lab::ALL.iter().find(|lab| !lab_units.contains_key(lab)) {
         return invalid("labs.toml", format!("lab `{}` has no codes", missing.id()));
@@ -616,11 +693,16 @@ fn thresholds(
 
     let mut thresholds: BTreeMap<String, files::ThresholdRow> = BTreeMap::new();
     for row in thresholds_file.threshold {
-        cite("thresholds.toml", &format!("threshold `{}`", row.id), &row.source)?;
-        let id = row.id.clone();
-        if thresholds.insert(id.clone(), row).is_some() {
-            return invalid("thresholds.toml", format!("threshold `{id}` is defined twice"));
-        }
+        let line = line_of(text, &row);
+        let row = row.into_inner();
+        at("thresholds.toml", line, || {
+            cite("thresholds.toml", &format!("threshold `{}`", row.id), &row.source)?;
+            let id = row.id.clone();
+            if thresholds.insert(id.clone(), row).is_some() {
+                return invalid("thresholds.toml", format!("threshold `{id}` is defined twice"));
+            }
+            Ok(())
+        })?;
     }
     // The ids an override may name, for the message when it names another.
     let configurable: Vec<String> =
@@ -675,45 +757,69 @@ fn safety(
 
     let mut flags = Vec::new();
     for row in safety.flag {
-        let file = "safety.toml";
-        cite(file, &format!("flag `{}`", row.id), &row.source)?;
-        let class = FlagClass::parse(&row.class)
-            .ok_or_else(|| error(file, format!("flag `{}`: unknown class `{}`", row.id, row.class)))?;
-        if row.triggers.is_empty() {
-            return invalid(file, format!("flag `{}` has no trigger", row.id));
-        }
-        let triggers =
-            row.triggers.iter().map(|trigger| parse_trigger(&row.id, trigger, value)).collect::<Result<Vec<_>, _>>()?;
-        plain(file, &format!("flag `{}`", row.id), &row.label)?;
-        if flags.iter().any(|f: &FlagRule| f.id == row.id) {
-            return invalid(file, format!("flag `{}` is defined twice", row.id));
-        }
-        let short = match row.short {
-            Some(short) => short,
-            None => row.label.split([':', ';']).next().unwrap_or(&row.label).trim().to_owned(),
-        };
-        plain(file, &format!("flag `{}`", row.id), &short)?;
-        flags.push(FlagRule { id: row.id, class, label: row.label, short, source: row.source, triggers });
+        let line = line_of(text, &row);
+        let row = row.into_inner();
+        at("safety.toml", line, || {
+            let file = "safety.toml";
+            cite(file, &format!("flag `{}`", row.id), &row.source)?;
+            let class = FlagClass::parse(&row.class)
+                .ok_or_else(|| error(file, format!("flag `{}`: unknown class `{}`", row.id, row.class)))?;
+            if row.triggers.is_empty() {
+                return invalid(file, format!("flag `{}` has no trigger", row.id));
+            }
+            let triggers = row
+                .triggers
+                .iter()
+                .map(|trigger| parse_trigger(&row.id, trigger, value))
+                .collect::<Result<Vec<_>, _>>()?;
+            plain(file, &format!("flag `{}`", row.id), &row.label)?;
+            if flags.iter().any(|f: &FlagRule| f.id == row.id) {
+                return invalid(file, format!("flag `{}` is defined twice", row.id));
+            }
+            let short = match row.short {
+                Some(short) => short,
+                None => row.label.split([':', ';']).next().unwrap_or(&row.label).trim().to_owned(),
+            };
+            plain(file, &format!("flag `{}`", row.id), &short)?;
+            flags.push(FlagRule { id: row.id, class, label: row.label, short, source: row.source, triggers });
+            Ok(())
+        })?;
     }
     // The classifier evaluates flags in order; one derived from others must come after them (a stable sort
     // keeps the file's order otherwise).
     flags.sort_by_key(|flag| flag.triggers.iter().any(|t| matches!(t, Trigger::AnticoagulationContraindicated)));
     let mut unchecked = Vec::new();
     for row in safety.unchecked {
-        cite("safety.toml", "unchecked contraindication", &row.source)?;
-        plain("safety.toml", "unchecked contraindication", &row.label)?;
-        let class = FlagClass::parse(&row.class)
-            .ok_or_else(|| error("safety.toml", format!("unchecked `{}`: unknown class `{}`", row.label, row.class)))?;
-        plain("safety.toml", "unchecked contraindication", &row.short)?;
-        unchecked.push(Unchecked { label: row.label, short: row.short, class, source: row.source });
+        let line = line_of(text, &row);
+        let row = row.into_inner();
+        at("safety.toml", line, || {
+            cite("safety.toml", "unchecked contraindication", &row.source)?;
+            plain("safety.toml", "unchecked contraindication", &row.label)?;
+            let class = FlagClass::parse(&row.class).ok_or_else(|| {
+                error("safety.toml", format!("unchecked `{}`: unknown class `{}`", row.label, row.class))
+            })?;
+            plain("safety.toml", "unchecked contraindication", &row.short)?;
+            unchecked.push(Unchecked { label: row.label, short: row.short, class, source: row.source });
+            Ok(())
+        })?;
     }
     let mut applies = Vec::new();
     for row in safety.applies {
-        applies.push(parse_applies(&row, cite)?);
+        let line = line_of(text, &row);
+        let row = row.into_inner();
+        at("safety.toml", line, || {
+            applies.push(parse_applies(&row, cite)?);
+            Ok(())
+        })?;
     }
     let mut prelysis = Vec::new();
     for row in safety.prelysis {
-        prelysis.push(parse_prelysis(&row, cite, labs)?);
+        let line = line_of(text, &row);
+        let row = row.into_inner();
+        at("safety.toml", line, || {
+            prelysis.push(parse_prelysis(&row, cite, labs)?);
+            Ok(())
+        })?;
     }
     Ok((flags, unchecked, applies, prelysis))
 }
@@ -723,15 +829,22 @@ fn plan(text: &str, cite: &Cite) -> Result<Vec<PlanItem>, KnowledgeError> {
     let plan_file: files::PlanFile = parse("plan.toml", text)?;
     let mut plan = Vec::new();
     for row in plan_file.item {
-        cite("plan.toml", &format!("plan item `{}`", row.id), &row.source)?;
-        plain("plan.toml", &format!("plan item `{}`", row.id), &row.text)?;
-        let applies = match row.applies.as_str() {
-            "always" => PlanApplies::Always,
-            "stent" => PlanApplies::Stent,
-            "unprovoked" => PlanApplies::Unprovoked,
-            other => return invalid("plan.toml", format!("plan item `{}`: applies `{other}` is not known", row.id)),
-        };
-        plan.push(PlanItem { id: row.id, applies, text: row.text, source: row.source });
+        let line = line_of(text, &row);
+        let row = row.into_inner();
+        at("plan.toml", line, || {
+            cite("plan.toml", &format!("plan item `{}`", row.id), &row.source)?;
+            plain("plan.toml", &format!("plan item `{}`", row.id), &row.text)?;
+            let applies = match row.applies.as_str() {
+                "always" => PlanApplies::Always,
+                "stent" => PlanApplies::Stent,
+                "unprovoked" => PlanApplies::Unprovoked,
+                other => {
+                    return invalid("plan.toml", format!("plan item `{}`: applies `{other}` is not known", row.id));
+                }
+            };
+            plan.push(PlanItem { id: row.id, applies, text: row.text, source: row.source });
+            Ok(())
+        })?;
     }
     Ok(plan)
 }
@@ -858,12 +971,27 @@ fn medication_names_of(display: &str) -> Vec<String> {
     names
 }
 
+/// The line (from 1) a row starts on in its file's text.
+fn line_of<T>(text: &str, row: &files::Row<T>) -> usize {
+    text.get(..row.span().start).map_or(0, |before| before.matches('\n').count()) + 1
+}
+
+/// Runs a row's checks: an error they find in `file` names the row's line.
+fn at(file: &str, line: usize, checks: impl FnOnce() -> Result<(), KnowledgeError>) -> Result<(), KnowledgeError> {
+    checks().map_err(|error| match error {
+        KnowledgeError::Invalid { file: in_file, line: None, message } if in_file == file => {
+            KnowledgeError::Invalid { file: in_file, line: Some(line), message }
+        }
+        other => other,
+    })
+}
+
 fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, KnowledgeError> {
     toml::from_str(text).map_err(|e| KnowledgeError::Syntax { file: file.to_owned(), message: e.to_string() })
 }
 
 fn error(file: &str, message: String) -> KnowledgeError {
-    KnowledgeError::Invalid { file: file.to_owned(), message }
+    KnowledgeError::Invalid { file: file.to_owned(), line: None, message }
 }
 
 fn invalid<T>(file: &str, message: String) -> Result<T, KnowledgeError> {
