@@ -12,13 +12,16 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, so a change to our code does not rebuild them (Cargo wants a file for every
-# target the manifest names: the list of benches must follow Cargo.toml).
+# target the manifests name: the list of benches must follow Cargo.toml). The workspace has two
+# crates: the service at the root and the clinical core in crates/dvt-cds-core.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches/common && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && for bench in jwt_verify classify pipeline service gather stores; do echo 'fn main() {}' > benches/$bench.rs; done \
+COPY crates/dvt-cds-core/Cargo.toml crates/dvt-cds-core/
+RUN mkdir -p src benches/common crates/dvt-cds-core/src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && touch crates/dvt-cds-core/src/lib.rs \
+    && for bench in jwt_verify classify pipeline service gather stores large_record; do echo 'fn main() {}' > benches/$bench.rs; done \
     && cargo build --release --locked --bin dvt-cds || true
 COPY . .
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin dvt-cds
+RUN touch src/main.rs src/lib.rs crates/dvt-cds-core/src/lib.rs && cargo build --release --locked --bin dvt-cds
 
 # glibc and libgcc, nothing else: no shell, no package manager. Its `nonroot` user is 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot

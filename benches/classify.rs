@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use criterion::Criterion;
-use dvt_cds::cds_hooks::HookRequest;
-use dvt_cds::classify::classify;
 use dvt_cds::gather::{self, Gatherer};
-use dvt_cds::knowledge::KnowledgeBase;
+use dvt_cds_core::cds_hooks::HookRequest;
+use dvt_cds_core::classify::classify;
+use dvt_cds_core::knowledge::KnowledgeBase;
 use serde_json::Value;
 
 const FLOOR: &str = "floor";

@@ -22,10 +22,10 @@ mod common;
 
 use std::path::Path;
 
-use dvt_cds::cds_hooks::HookRequest;
 use dvt_cds::gather::Gatherer;
-use dvt_cds::knowledge::KnowledgeBase;
 use dvt_cds::pipeline::{self, Deadline, Deps};
+use dvt_cds_core::cds_hooks::HookRequest;
+use dvt_cds_core::knowledge::KnowledgeBase;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

@@ -18,10 +18,10 @@
 
 mod common;
 
-use dvt_cds::cds_hooks::HookRequest;
 use dvt_cds::gather::Gatherer;
-use dvt_cds::knowledge::KnowledgeBase;
 use dvt_cds::pipeline::{self, Deps};
+use dvt_cds_core::cds_hooks::HookRequest;
+use dvt_cds_core::knowledge::KnowledgeBase;
 
 const SAMPLES: usize = 15;
 const BATCH: usize = 200;

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dvt_cds::auth::{MemoryReplayCache, ReplayStore};
-use dvt_cds::cds_hooks::{Feedback, Outcome, OverrideReason};
 use dvt_cds::feedback_store::{FeedbackStore, NewFeedback, PostgresStore, SqliteFeedbackStore};
+use dvt_cds_core::cds_hooks::{Feedback, Outcome, OverrideReason};
 use time::OffsetDateTime;
 use uuid::Uuid;
 

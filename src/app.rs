@@ -10,7 +10,6 @@ use time::OffsetDateTime;
 
 use crate::audit::{self, FeedbackFact, PatientKey};
 use crate::auth::{Profile, ReplayStore, Trust, TrustSettings};
-use crate::cds_hooks::Discovery;
 use crate::config::{
     AuditArgs, AuditCommand, ClinicalArgs, DemoCommand, EvaluateArgs, FeedbackCommand, GatherArgs, ReportArgs,
     ReportFormat, ServeArgs, StorageArgs,
@@ -18,8 +17,9 @@ use crate::config::{
 use crate::feedback_store::{AuditStore, FeedbackStore, PostgresStore, SqliteFeedbackStore};
 use crate::gather::{self, GatherSettings, Gatherer};
 use crate::http::{self, AppState, ConnectionSettings, CorsOrigins, HttpSettings};
-use crate::knowledge::KnowledgeBase;
 use crate::pipeline::{self, Deps};
+use dvt_cds_core::cds_hooks::Discovery;
+use dvt_cds_core::knowledge::KnowledgeBase;
 
 /// The discovery document, embedded so the binary runs from anywhere.
 pub const DISCOVERY_JSON: &str = include_str!("../cds-services.json");
@@ -171,7 +171,7 @@ async fn open_stores(storage: &StorageArgs) -> anyhow::Result<Stores> {
 fn knowledge_version(thresholds: &[(String, f64)]) -> String {
     use sha2::Digest;
     let mut digest = sha2::Sha256::new();
-    for file in crate::knowledge::embedded_texts() {
+    for file in dvt_cds_core::knowledge::embedded_texts() {
         digest.update(u64::try_from(file.len()).unwrap_or(u64::MAX).to_le_bytes());
         digest.update(file.as_bytes());
     }
@@ -261,7 +261,7 @@ fn deps(gather: &GatherArgs, clinical: &ClinicalArgs) -> anyhow::Result<Deps> {
         max_total_bytes: gather.fhir_max_total_bytes,
         run_ahead_ttl: gather.run_ahead_ttl,
     };
-    let zone = crate::evidence::DayZone::named(&clinical.time_zone)
+    let zone = dvt_cds_core::evidence::DayZone::named(&clinical.time_zone)
         .with_context(|| format!("--time-zone `{}` is not an IANA time zone name", clinical.time_zone))?;
     Ok(Deps::new(knowledge, Gatherer::new(settings)?).in_zone(zone))
 }
@@ -452,7 +452,7 @@ mod tests {
     #[test]
     fn the_observation_query_asks_for_every_code_the_knowledge_reads() {
         let discovery = discovery().unwrap();
-        let knowledge = crate::knowledge::KnowledgeBase::embedded().unwrap();
+        let knowledge = dvt_cds_core::knowledge::KnowledgeBase::embedded().unwrap();
         for service in discovery.services() {
             let (_, template) = service.prefetch().iter().find(|(key, _)| key == "observations").unwrap();
             let query = template.as_str().split_once("&code=").unwrap().1;
@@ -483,7 +483,7 @@ mod tests {
         let mut on_disk = Vec::new();
         files(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge"), &mut on_disk);
         on_disk.sort();
-        let mut embedded = crate::knowledge::embedded_texts();
+        let mut embedded = dvt_cds_core::knowledge::embedded_texts();
         embedded.sort();
         assert_eq!(on_disk, embedded, "knowledge::Files must embed every knowledge/*.toml");
         let version = knowledge_version(&[]);

@@ -10,16 +10,16 @@ use time::OffsetDateTime;
 
 use crate::audit::{CardShown, Decision, OrderDecision};
 use crate::auth::{FhirServerPolicy, FhirServerRefused};
-use crate::cards;
-use crate::cds_hooks::{CardError, CdsResponse, Hook, HookRequest, RequestError, ServiceDefinition};
-use crate::classify::{self, Assessment};
-use crate::evidence::DayZone;
-use crate::evidence::Evidence;
 use crate::gather::{self, DraftOrder, GatherError, Gatherer};
+use dvt_cds_core::cards;
+use dvt_cds_core::cds_hooks::{CardError, CdsResponse, Hook, HookRequest, RequestError, ServiceDefinition};
+use dvt_cds_core::classify::{self, Assessment};
+use dvt_cds_core::evidence::DayZone;
+use dvt_cds_core::evidence::Evidence;
 
 /// How the FHIR queries of gathering ended, by outcome (read by `/metrics`).
 pub use crate::gather::QueryTally;
-use crate::knowledge::KnowledgeBase;
+use dvt_cds_core::knowledge::KnowledgeBase;
 
 /// What evaluation needs besides the request: built once at start-up, shared by all requests.
 #[derive(Debug)]
@@ -48,7 +48,7 @@ impl Deps {
 pub enum PipelineError {
     /// A card broke the spec's rules: a defect in our wording, never the client's fault.
     #[error("a card could not be built: {0}")]
-    Card(#[from] CardError),
+    Card(CardError),
     /// Data essential to a decision could not be obtained: each prefetch key with why (412).
     #[error("could not obtain the data this decision needs: {}", describe_missing(.0))]
     DataUnavailable(Vec<(String, String)>),
@@ -62,6 +62,12 @@ pub enum PipelineError {
     /// The deadline passed between two stages: the rest of the work was not done (503).
     #[error("the request's time limit passed during evaluation")]
     DeadlinePassed,
+}
+
+impl From<CardError> for PipelineError {
+    fn from(error: CardError) -> PipelineError {
+        PipelineError::Card(error)
+    }
 }
 
 /// When an evaluation must be done by. It is checked between stages, so an evaluation whose caller

@@ -4,12 +4,12 @@
 
 use std::sync::OnceLock;
 
-use dvt_cds::cds_hooks::HookRequest;
+use dvt_cds_core::cds_hooks::HookRequest;
 use dvt_cds::gather::{self, Gatherer};
 use libfuzzer_sys::fuzz_target;
 
 struct Fixed {
-    discovery: dvt_cds::cds_hooks::Discovery,
+    discovery: dvt_cds_core::cds_hooks::Discovery,
     gatherer: Gatherer,
     runtime: tokio::runtime::Runtime,
 }

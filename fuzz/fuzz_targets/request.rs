@@ -2,7 +2,7 @@
 //! what the body holds beyond the fixed words of our messages.
 #![no_main]
 
-use dvt_cds::cds_hooks::{Hook, HookRequest};
+use dvt_cds_core::cds_hooks::{Hook, HookRequest};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {

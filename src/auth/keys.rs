@@ -228,7 +228,7 @@ impl JwksCache {
 
 #[derive(Debug, thiserror::Error)]
 enum FetchError {
-    #[error("{0}")]
+    #[error(transparent)]
     Http(#[from] reqwest::Error),
     #[error("answered status {0}")]
     Status(u16),

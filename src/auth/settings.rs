@@ -88,12 +88,9 @@ pub struct IssuerSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrustConfigError {
-    #[error("cannot read `{path}`: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The cause is carried in the message, not also as a `source`: an error chain would print it twice.
+    #[error("cannot read `{path}`: {cause}")]
+    Read { path: String, cause: std::io::Error },
     #[error("{file}: line {line}: {message}")]
     Syntax { file: String, line: usize, message: String },
     #[error("{file}: `{field}`: {message}")]
@@ -158,7 +155,7 @@ impl TrustSettings {
     /// Reads the file at `path`; a relative `jwks_file` is read from the file's directory.
     pub fn load(path: &Path) -> Result<TrustSettings, TrustConfigError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| TrustConfigError::Read { path: path.display().to_string(), source })?;
+            .map_err(|cause| TrustConfigError::Read { path: path.display().to_string(), cause })?;
         TrustSettings::parse(&text, &path.display().to_string(), path.parent())
     }
 
@@ -345,7 +342,7 @@ impl IssuerFile {
                     _ => path,
                 };
                 let bytes = std::fs::read(&path)
-                    .map_err(|source| TrustConfigError::Read { path: path.display().to_string(), source })?;
+                    .map_err(|cause| TrustConfigError::Read { path: path.display().to_string(), cause })?;
                 Some(KeySet::from_json(&bytes).map_err(|message| invalid(&field("jwks_file"), message))?)
             }
             (None, Some(value)) => Some(KeySet::from_value(value).map_err(|message| invalid(&field("jwks"), message))?),

@@ -15,7 +15,7 @@ use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
 use crate::audit::AuditEntry;
-use crate::cds_hooks::Feedback;
+use dvt_cds_core::cds_hooks::Feedback;
 
 pub use crate::auth::BoxFuture;
 pub use postgres::PostgresStore;
@@ -108,18 +108,16 @@ pub struct StoredFeedback {
     pub client_tenant: Option<String>,
 }
 
+/// Each cause is carried in the message, never also as a `source` (an error chain would print it
+/// twice): the request path logs these by their message alone.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create the data directory `{path}`: {source}")]
-    DataDir {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot create the data directory `{path}`: {cause}")]
+    DataDir { path: String, cause: std::io::Error },
     #[error("feedback database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("database error: {0}")]
-    Postgres(#[from] tokio_postgres::Error),
+    Postgres(tokio_postgres::Error),
     /// The URL's text is not repeated: it may hold a password.
     #[error("the database URL is not a valid PostgreSQL connection URL")]
     BadUrl,
@@ -134,7 +132,25 @@ pub enum StoreError {
     #[error("feedback store worker failed: {0}")]
     Worker(String),
     #[error("cannot format a timestamp: {0}")]
-    Time(#[from] time::error::Format),
+    Time(time::error::Format),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite(error)
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> StoreError {
+        StoreError::Postgres(error)
+    }
+}
+
+impl From<time::error::Format> for StoreError {
+    fn from(error: time::error::Format) -> StoreError {
+        StoreError::Time(error)
+    }
 }
 
 /// Namespace of the content fingerprints that make a retried POST idempotent.

@@ -37,7 +37,7 @@ impl SqliteFeedbackStore {
     pub fn open(path: &Path) -> Result<SqliteFeedbackStore, StoreError> {
         if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
-                .map_err(|source| StoreError::DataDir { path: parent.display().to_string(), source })?;
+                .map_err(|cause| StoreError::DataDir { path: parent.display().to_string(), cause })?;
         }
         let mut connection = Connection::open(path)?;
         // WAL lets readers run beside the writer; FULL syncs the WAL on every commit, so an item we
@@ -286,8 +286,8 @@ mod tests {
 
     use super::super::FINGERPRINT_NAMESPACE;
     use super::*;
-    use crate::cds_hooks::{Feedback, Outcome, OverrideReason};
     use crate::feedback_store::ClientIdentity;
+    use dvt_cds_core::cds_hooks::{Feedback, Outcome, OverrideReason};
 
     fn item(card: u128, outcome: Outcome) -> NewFeedback {
         NewFeedback {

@@ -12,7 +12,7 @@ use url::Url;
 use super::fhir::{self, Resource, Unreadable};
 use super::keys::Unusable;
 use super::record::is_about_patient;
-use crate::cds_hooks::AccessToken;
+use dvt_cds_core::cds_hooks::AccessToken;
 
 pub(super) const FHIR_JSON: &str = "application/fhir+json";
 /// Redirects within the server's origin are followed up to this many times.

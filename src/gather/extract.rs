@@ -9,12 +9,12 @@ use super::fhir::{CodeableConcept, Quantity, Resource};
 use super::keys;
 use super::orders::DraftOrder;
 use super::record::{PatientRecord, local_reference};
-use crate::evidence::{
+use dvt_cds_core::evidence::{
     Acuity, AllergyClass, AllergyFact, ClinicalStatus, CodeRef, Concept, ConditionFact, DataGap, Dated, Demographics,
     DvtCode, Evidence, FhirDate, ImagingFact, Lab, LabFact, LabValue, Laterality, Match, MedicationClass,
     MedicationFact, OrderFact, OrderSide, ProcedureFact, Reason, Segment, Severity, Source, Verification,
 };
-use crate::knowledge::{self, KnowledgeBase};
+use dvt_cds_core::knowledge::{self, KnowledgeBase};
 
 /// Everything the classifier may use, from the gathered record and the hook's draft orders.
 pub fn extract(record: &PatientRecord, orders: &[DraftOrder], knowledge: &KnowledgeBase) -> Evidence {
@@ -861,8 +861,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::evidence::Laterality;
     use crate::gather::fhir::parse_document;
+    use dvt_cds_core::evidence::Laterality;
 
     fn knowledge() -> KnowledgeBase {
         KnowledgeBase::embedded().unwrap()
@@ -884,8 +884,8 @@ mod tests {
             "onsetPeriod": {"start": "2026-11-20"}, "recordedDate": "2026-11-21"}}]));
         let evidence = extract(&record, &[], &knowledge());
         let dvt = &evidence.conditions[0];
-        assert_eq!(dvt.concept, crate::evidence::Concept::Dvt);
-        assert_eq!(dvt.dvt.unwrap().segment, crate::evidence::Segment::Iliofemoral);
+        assert_eq!(dvt.concept, dvt_cds_core::evidence::Concept::Dvt);
+        assert_eq!(dvt.dvt.unwrap().segment, dvt_cds_core::evidence::Segment::Iliofemoral);
         assert_eq!(dvt.dvt.unwrap().laterality, Laterality::Left);
         assert_eq!((dvt.clinical_status, dvt.verification), (ClinicalStatus::Active, Verification::Confirmed));
         assert_eq!(dvt.severity, Some(Severity::Severe));
@@ -905,9 +905,9 @@ mod tests {
                 "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C50.912"}]}}},
         ]));
         let evidence = extract(&record, &[], &knowledge());
-        let concepts: Vec<(String, crate::evidence::Concept, Match)> =
+        let concepts: Vec<(String, dvt_cds_core::evidence::Concept, Match)> =
             evidence.conditions.iter().map(|c| (c.source.resource.clone(), c.concept, c.matched_by)).collect();
-        use crate::evidence::Concept::*;
+        use dvt_cds_core::evidence::Concept::*;
         assert_eq!(
             concepts,
             [
@@ -943,12 +943,12 @@ mod tests {
             ),
         ]));
         let evidence = extract(&record, &[], &knowledge());
-        let read: Vec<(&str, crate::evidence::Concept, &str)> = evidence
+        let read: Vec<(&str, dvt_cds_core::evidence::Concept, &str)> = evidence
             .conditions
             .iter()
             .map(|c| (c.source.resource.as_str(), c.concept, c.source.code.as_ref().unwrap().system.as_str()))
             .collect();
-        use crate::evidence::Concept::*;
+        use dvt_cds_core::evidence::Concept::*;
         assert_eq!(
             read,
             [
@@ -958,7 +958,7 @@ mod tests {
                 ("Condition/slash", Dvt, "ICD-10-CM"),
             ]
         );
-        assert_eq!(evidence.conditions[1].dvt.unwrap().acuity, crate::evidence::Acuity::Acute);
+        assert_eq!(evidence.conditions[1].dvt.unwrap().acuity, dvt_cds_core::evidence::Acuity::Acute);
     }
 
     #[test]
@@ -1196,9 +1196,9 @@ mod tests {
         ];
         let evidence = extract(&record, &orders, &knowledge());
         assert_eq!(evidence.orders[0].procedures, ["ivc-filter-retrievable", "ivc-filter-permanent"]);
-        assert_eq!(evidence.orders[1].reasons[0].concept, Some(crate::evidence::Concept::LegEdema));
+        assert_eq!(evidence.orders[1].reasons[0].concept, Some(dvt_cds_core::evidence::Concept::LegEdema));
         assert_eq!(evidence.orders[2].procedures, ["anticoagulation"]);
-        assert_eq!(evidence.orders[2].group, Some(crate::evidence::DrugGroup::Heparin));
+        assert_eq!(evidence.orders[2].group, Some(dvt_cds_core::evidence::DrugGroup::Heparin));
     }
 
     #[test]
@@ -1215,7 +1215,7 @@ mod tests {
         for reference in ["Condition/c1/_history/2", "https://ehr.example/fhir/Condition/c1/_history/2"] {
             let evidence = extract(&record, &[order(reference)], &knowledge());
             let concepts: Vec<_> = evidence.orders[0].reasons.iter().map(|reason| reason.concept).collect();
-            assert_eq!(concepts, [Some(crate::evidence::Concept::LegEdema)], "{reference}");
+            assert_eq!(concepts, [Some(dvt_cds_core::evidence::Concept::LegEdema)], "{reference}");
         }
         let evidence = extract(&record, &[order("Condition/c2/_history/2")], &knowledge());
         assert!(evidence.orders[0].reasons.is_empty());

@@ -222,7 +222,7 @@ impl CodeableConcept {
     pub fn codes(&self) -> impl Iterator<Item = (&str, &str, Option<&str>)> {
         self.coding.iter().filter_map(|coding| match (coding.system.as_deref(), coding.code.as_deref()) {
             (Some(system), Some(code)) if !system.is_empty() && !code.trim().is_empty() => {
-                Some((crate::knowledge::canonical_system(system), code.trim(), coding.display.as_deref()))
+                Some((dvt_cds_core::knowledge::canonical_system(system), code.trim(), coding.display.as_deref()))
             }
             _ => None,
         })

@@ -1,6 +1,6 @@
 //! The prefetch keys gathering understands: what each holds and whether a decision needs it.
 
-use crate::cds_hooks::Discovery;
+use dvt_cds_core::cds_hooks::Discovery;
 
 use super::GatherError;
 

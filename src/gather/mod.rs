@@ -28,7 +28,7 @@ use serde_json::value::RawValue;
 use tokio::task::JoinSet;
 use url::Url;
 
-use crate::cds_hooks::{AccessToken, Hook, HookRequest, PrefetchTemplate, ServiceDefinition};
+use dvt_cds_core::cds_hooks::{AccessToken, Hook, HookRequest, PrefetchTemplate, ServiceDefinition};
 
 pub use client::GatherSettings;
 pub use demo::{DEMO_PATIENTS, DemoPatient, load_demo};

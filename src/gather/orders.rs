@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::fhir::{Resource, Unreadable, describe};
-use crate::cds_hooks::{Hook, HookContext};
+use dvt_cds_core::cds_hooks::{Hook, HookContext};
 
 /// One entry of `context.draftOrders`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 use super::fhir::Resource;
-use crate::cds_hooks::AccessToken;
+use dvt_cds_core::cds_hooks::AccessToken;
 
 /// How much is kept; a busy service forgets the oldest entries first.
 #[derive(Debug, Clone, Copy)]

@@ -6,7 +6,7 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http_body_util::BodyExt;
 
 use super::error::ApiError;
-use crate::cds_hooks::RequestError;
+use dvt_cds_core::cds_hooks::RequestError;
 
 /// The body of a POST that must be JSON, at most `limit` bytes. Read into one buffer sized from
 /// `Content-Length`, so a large body is held once (buffering its chunks and joining them would hold it

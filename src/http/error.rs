@@ -4,8 +4,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::{FhirServerRefused, Refusal};
-use crate::cds_hooks::{FeedbackError, Issue, IssueSeverity, IssueType, OperationOutcome, OutcomeIssue, RequestError};
 use crate::pipeline::{PipelineError, Refused};
+use dvt_cds_core::cds_hooks::{
+    FeedbackError, Issue, IssueSeverity, IssueType, OperationOutcome, OutcomeIssue, RequestError,
+};
 
 /// An error answer. Internals are logged once, where the error is turned into a response, and never
 /// sent to the client.

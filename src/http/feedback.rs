@@ -14,8 +14,8 @@ use super::body::json_body;
 use super::error::{ApiError, fhir_json, outcome_of};
 use super::invoke::named_service;
 use crate::auth::VerifiedClient;
-use crate::cds_hooks::{FeedbackBatch, IssueSeverity, IssueType, OperationOutcome, OutcomeIssue};
 use crate::feedback_store::{ClientIdentity, NewFeedback};
+use dvt_cds_core::cds_hooks::{FeedbackBatch, IssueSeverity, IssueType, OperationOutcome, OutcomeIssue};
 
 /// At most this many card uuids go into the log line of one batch; the counts cover the rest.
 const LOGGED_CARDS: usize = 10;

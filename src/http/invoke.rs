@@ -13,8 +13,8 @@ use super::body::json_body;
 use super::error::ApiError;
 use crate::audit::AuditEntry;
 use crate::auth::VerifiedClient;
-use crate::cds_hooks::{CdsResponse, HookRequest, ServiceDefinition};
 use crate::pipeline::{self, Deadline, Evaluation};
+use dvt_cds_core::cds_hooks::{CdsResponse, HookRequest, ServiceDefinition};
 
 pub(super) async fn invoke(
     State(state): State<AppState>,

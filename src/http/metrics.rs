@@ -19,9 +19,9 @@ use prometheus_client::registry::Registry;
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::AuthError;
-use crate::cds_hooks::CdsResponse;
 use crate::feedback_store::InsertReport;
 use crate::pipeline::QueryTally;
+use dvt_cds_core::cds_hooks::CdsResponse;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {

@@ -29,9 +29,9 @@ use tower_http::cors::{AllowOrigin, AllowPrivateNetwork, CorsLayer};
 
 use crate::audit::PatientKey;
 use crate::auth::{Endpoint, Trust};
-use crate::cds_hooks::Discovery;
 use crate::feedback_store::{AuditStore, FeedbackStore};
 use crate::pipeline::Deps;
+use dvt_cds_core::cds_hooks::Discovery;
 
 pub use error::ApiError;
 pub use evaluations::default_max_evaluations;

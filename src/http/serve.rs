@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::cds_hooks::{IssueType, OperationOutcome};
+use dvt_cds_core::cds_hooks::{IssueType, OperationOutcome};
 
 /// How connections are held: limits and timeouts, already parsed from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use dvt_cds::cds_hooks::HookRequest;
-use dvt_cds::classify::Rule;
 use dvt_cds::pipeline;
+use dvt_cds_core::cds_hooks::HookRequest;
+use dvt_cds_core::classify::Rule;
 use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -97,7 +97,7 @@ async fn every_case_is_classified_as_its_expectation_says() {
         let deps = if case.expect.time_zone == "UTC" {
             &utc_deps
         } else {
-            zoned = deps().in_zone(dvt_cds::evidence::DayZone::named(&case.expect.time_zone).unwrap());
+            zoned = deps().in_zone(dvt_cds_core::evidence::DayZone::named(&case.expect.time_zone).unwrap());
             &zoned
         };
         let evaluation = pipeline::assess(service, &request, deps, case.now()).await.unwrap();
@@ -105,7 +105,7 @@ async fn every_case_is_classified_as_its_expectation_says() {
         let mut variants: Vec<&str> = assessment.variants.iter().map(|v| v.id()).collect();
         variants.sort();
         let fired: BTreeSet<&str> = assessment.rules.iter().map(|hit| hit.id.id()).collect();
-        let missing: BTreeSet<&str> = assessment.missing.iter().map(|m| m.id).collect();
+        let missing: BTreeSet<&str> = assessment.missing.iter().map(|m| m.id.id()).collect();
         let flags: BTreeSet<&str> = assessment.safety.iter().map(|hit| hit.flag.as_str()).collect();
         let expect = &case.expect;
         let mut problems = Vec::new();
@@ -141,7 +141,7 @@ fn ratings(response: &Value) -> Vec<(String, String, Option<String>)> {
                 .as_array()
                 .unwrap()
                 .iter()
-                .find(|extension| extension["url"] == dvt_cds::cards::PAMA_RATING)
+                .find(|extension| extension["url"] == dvt_cds_core::cards::PAMA_RATING)
                 .unwrap();
             let codings = rating["valueCodeableConcept"]["coding"].as_array().unwrap();
             let pama = codings[0]["code"].as_str().unwrap().to_owned();
@@ -377,13 +377,13 @@ fn explain_prints_the_assessment_of_every_case() {
 /// knowledge's `[[applies]]` rows, apart from the code that decides the verdicts.
 #[tokio::test]
 async fn no_card_suggestion_or_stamp_endorses_a_contraindicated_order() {
-    use dvt_cds::classify::{Effect, OrderSelector};
-    use dvt_cds::evidence::{DrugGroup, ProcedureKind};
+    use dvt_cds_core::classify::{Effect, OrderSelector};
+    use dvt_cds_core::evidence::{DrugGroup, ProcedureKind};
 
     let deps = deps();
     let knowledge = &deps.knowledge;
     let discovery = dvt_cds::app::discovery().unwrap();
-    let contraindicated = |assessment: &dvt_cds::classify::Assessment,
+    let contraindicated = |assessment: &dvt_cds_core::classify::Assessment,
                            kind: Option<ProcedureKind>,
                            group: Option<DrugGroup>,
                            contrast: bool| {

@@ -19,6 +19,18 @@ fn now_given_a_date_says_a_date_time_is_needed_with_an_example() {
 }
 
 #[test]
+fn a_missing_trust_configuration_names_the_file_and_the_cause_once() {
+    let request = root().join(REQUEST);
+    let missing = "/nonexistent/dvt-cds-trust.toml";
+    let (status, _, stderr) = run_cli(&["evaluate", request.to_str().unwrap(), "--config", missing]);
+    assert!(!status.success());
+    assert!(stderr.contains(&format!("cannot read `{missing}`")), "{stderr}");
+    assert_eq!(stderr.matches("No such file or directory").count(), 1, "each cause once: {stderr}");
+    assert_eq!(stderr.matches(missing).count(), 1, "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
 fn a_bad_threshold_lists_the_ids_that_can_be_set() {
     let request = root().join(REQUEST);
     let (status, _, stderr) = run_cli(&["evaluate", request.to_str().unwrap(), "--threshold", "platelets=80"]);

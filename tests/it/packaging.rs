@@ -1,6 +1,7 @@
 //! What the packaging promises and can be tested without a container engine: the binary serves as
 //! an unprivileged user whose only writable place is its data directory (the image and the systemd
-//! unit run it so), and it refuses to start, saying why, when the data directory is not writable.
+//! unit run it so), and it refuses to start, saying why (permission denied, once), when the data directory is
+//! not writable.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -62,4 +63,6 @@ async fn the_binary_serves_as_an_unprivileged_user_writing_only_its_data_directo
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot open the feedback database"), "{stderr}");
+    // As root the service runs as `nobody` here, so the directory refuses it as it would any unprivileged user.
+    assert_eq!(stderr.matches("Permission denied").count(), 1, "the cause, once: {stderr}");
 }

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use dvt_cds::audit::{AuditEntry, CardShown, Decision, OrderDecision};
 use dvt_cds::auth::{AuthError, MemoryReplayCache, ReplayStore};
-use dvt_cds::cds_hooks::{Feedback, Outcome, OverrideReason};
 use dvt_cds::feedback_store::{
     AuditStore, ClientIdentity, FeedbackStore, InsertReport, NewFeedback, PostgresStore, SqliteFeedbackStore,
     StoreError,
 };
+use dvt_cds_core::cds_hooks::{Feedback, Outcome, OverrideReason};
 use time::macros::datetime;
 use uuid::Uuid;
 

@@ -399,7 +399,8 @@ pub async fn gather_json(
 ) -> Result<dvt_cds::gather::PatientRecord, dvt_cds::gather::GatherError> {
     let discovery = app::discovery().unwrap();
     let service = discovery.find(service_for(request["hook"].as_str().unwrap())).unwrap();
-    let request = dvt_cds::cds_hooks::HookRequest::from_json(request.to_string().as_bytes(), service.hook()).unwrap();
+    let request =
+        dvt_cds_core::cds_hooks::HookRequest::from_json(request.to_string().as_bytes(), service.hook()).unwrap();
     dvt_cds::gather::gather(gatherer, service, &request).await
 }
 
@@ -422,7 +423,7 @@ pub fn states(record: &dvt_cds::gather::PatientRecord) -> Vec<(&'static str, dvt
 /// What evaluation needs, as the service builds it: the embedded knowledge and a FHIR client.
 pub fn deps() -> dvt_cds::pipeline::Deps {
     dvt_cds::pipeline::Deps::new(
-        dvt_cds::knowledge::KnowledgeBase::embedded().unwrap(),
+        dvt_cds_core::knowledge::KnowledgeBase::embedded().unwrap(),
         dvt_cds::gather::Gatherer::default(),
     )
 }

@@ -70,11 +70,61 @@ pub struct Fact {
     pub date: Option<String>,
 }
 
+/// Which fact is missing. Ids are stable (responses, fixtures and the audit name them), and a typo in one
+/// is a compile error, not a fact no card asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MissingFact {
+    DataUnavailable,
+    UnreadableResource,
+    PregnancyUnconfirmed,
+    OrderSide,
+    DvtSegment,
+    DvtOnset,
+    DvtSeverity,
+    AnticoagulationStart,
+    ContraindicationDate,
+    /// No current result of the lab.
+    RecentResult(crate::evidence::Lab),
+}
+
+impl MissingFact {
+    pub fn id(self) -> &'static str {
+        use crate::evidence::Lab;
+        match self {
+            MissingFact::DataUnavailable => "data-unavailable",
+            MissingFact::UnreadableResource => "unreadable-resource",
+            MissingFact::PregnancyUnconfirmed => "pregnancy-unconfirmed",
+            MissingFact::OrderSide => "order-side",
+            MissingFact::DvtSegment => "dvt-segment",
+            MissingFact::DvtOnset => "dvt-onset",
+            MissingFact::DvtSeverity => "dvt-severity",
+            MissingFact::AnticoagulationStart => "anticoagulation-start",
+            MissingFact::ContraindicationDate => "contraindication-date",
+            MissingFact::RecentResult(lab) => match lab {
+                Lab::Platelets => "recent-platelets",
+                Lab::Inr => "recent-inr",
+                Lab::Hemoglobin => "recent-hemoglobin",
+                Lab::Creatinine => "recent-creatinine",
+                Lab::Egfr => "recent-egfr",
+                Lab::Hcg => "recent-hcg",
+                Lab::SystolicBp => "recent-systolic-bp",
+                Lab::DiastolicBp => "recent-diastolic-bp",
+            },
+        }
+    }
+}
+
+impl Serialize for MissingFact {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.id())
+    }
+}
+
 /// A fact the decision needs and the record does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Missing {
     /// Stable id: `dvt-severity`, `dvt-segment`, `dvt-onset`, ...
-    pub id: &'static str,
+    pub id: MissingFact,
     /// What is missing, in card wording.
     pub what: String,
     /// Where to document it: "Condition.severity on the DVT diagnosis"; `None` for data the service could

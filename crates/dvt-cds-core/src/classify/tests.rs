@@ -149,7 +149,7 @@ fn check(name: &str, evidence: Evidence, expect: Expect) {
     let assessment = classify_now(&evidence);
     let variants: Vec<&str> = assessment.variants.iter().map(|v| v.id()).collect();
     let rules: Vec<&str> = assessment.rules.iter().map(|hit| hit.id.id()).collect();
-    let missing: Vec<&str> = assessment.missing.iter().map(|m| m.id).collect();
+    let missing: Vec<&str> = assessment.missing.iter().map(|m| m.id.id()).collect();
     let flags: Vec<&str> = assessment.safety.iter().map(|hit| hit.flag.as_str()).collect();
     let summary = format!("{name}: variants {variants:?}, rules {rules:?}, missing {missing:?}, flags {flags:?}");
     assert_eq!(variants, expect.variants, "{summary}");
@@ -202,7 +202,7 @@ fn missing_severity_says_what_to_document_and_what_each_answer_gives() {
     let assessment = classify_now(&with_conditions(vec![iliofemoral(5, None)]));
     assert_eq!(assessment.variants, [Variant::Acr6V1]);
     assert!(assessment.rules.iter().any(|hit| hit.id == Rule::SeverityMissing));
-    let missing = assessment.missing.iter().find(|m| m.id == "dvt-severity").unwrap();
+    let missing = assessment.missing.iter().find(|m| m.id == MissingFact::DvtSeverity).unwrap();
     assert!(missing.document.as_deref().unwrap().contains("Condition.severity on Condition/dvt"));
     let answers: Vec<(&str, Option<&str>)> =
         missing.if_documented.iter().map(|a| (a.answer.as_str(), a.variant.map(Variant::id))).collect();

@@ -25,8 +25,9 @@ pub struct ServiceDefinition {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
+    /// Causes are carried in the message, never also as a `source`: a chain would print them twice.
     #[error("the discovery document is not valid JSON of the expected shape: {0}")]
-    Shape(#[from] serde_json::Error),
+    Shape(serde_json::Error),
     #[error("the discovery document lists no service")]
     NoService,
     #[error("service `{0}`: the id must be non-empty and hold only letters, digits, `-`, `_` and `.`")]
@@ -39,12 +40,14 @@ pub enum DiscoveryError {
     MissingField { id: String, field: &'static str },
     #[error("service `{id}`: prefetch key `{key}` must be a simple name")]
     BadPrefetchKey { id: String, key: String },
-    #[error("service `{id}`: {source}")]
-    Template {
-        id: String,
-        #[source]
-        source: TemplateError,
-    },
+    #[error("service `{id}`: {cause}")]
+    Template { id: String, cause: TemplateError },
+}
+
+impl From<serde_json::Error> for DiscoveryError {
+    fn from(error: serde_json::Error) -> DiscoveryError {
+        DiscoveryError::Shape(error)
+    }
 }
 
 // Our own file, so unknown fields are refused: a typo must not silently drop a setting.
@@ -101,7 +104,7 @@ impl Discovery {
                     return Err(DiscoveryError::BadPrefetchKey { id, key });
                 }
                 let template = PrefetchTemplate::parse(&template, hook)
-                    .map_err(|source| DiscoveryError::Template { id: id.clone(), source })?;
+                    .map_err(|cause| DiscoveryError::Template { id: id.clone(), cause })?;
                 prefetch.push((key, template));
             }
             services.push(ServiceDefinition { id, hook, prefetch });

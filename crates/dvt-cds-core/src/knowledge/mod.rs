@@ -234,8 +234,9 @@ pub struct Unchecked {
 pub enum KnowledgeError {
     #[error("knowledge file `{file}` is not valid TOML of the expected shape: {message}")]
     Syntax { file: String, message: String },
-    #[error("knowledge file `{file}`: {message}")]
-    Invalid { file: String, message: String },
+    /// `line` is the line the offending row starts on; checks across rows (a variant with no rows) have none.
+    #[error("knowledge file `{file}`{}: {message}", .line.map(|line| format!(", line {line}")).unwrap_or_default())]
+    Invalid { file: String, line: Option<usize>, message: String },
     #[error("threshold `{id}`: {message}")]
     Override { id: String, message: String },
 }

@@ -3,6 +3,9 @@
 use serde::Deserialize;
 
 /// The text of every knowledge file, embedded at build time.
+/// A row of a knowledge file with where it is in the file's text, so that an error in it can name its line.
+pub(super) type Row<T> = toml::Spanned<T>;
+
 #[derive(Debug, Clone)]
 pub struct Files {
     pub sources: String,
@@ -21,22 +24,25 @@ pub struct Files {
 impl Files {
     pub fn embedded() -> Files {
         Files {
-            sources: include_str!("../../knowledge/sources.toml").to_owned(),
-            acr: include_str!("../../knowledge/acr.toml").to_owned(),
-            procedures: include_str!("../../knowledge/procedures.toml").to_owned(),
+            sources: include_str!("../../../../knowledge/sources.toml").to_owned(),
+            acr: include_str!("../../../../knowledge/acr.toml").to_owned(),
+            procedures: include_str!("../../../../knowledge/procedures.toml").to_owned(),
             value_sets: vec![
-                ("value-sets/dvt.toml".to_owned(), include_str!("../../knowledge/value-sets/dvt.toml").to_owned()),
+                (
+                    "value-sets/dvt.toml".to_owned(),
+                    include_str!("../../../../knowledge/value-sets/dvt.toml").to_owned(),
+                ),
                 (
                     "value-sets/conditions.toml".to_owned(),
-                    include_str!("../../knowledge/value-sets/conditions.toml").to_owned(),
+                    include_str!("../../../../knowledge/value-sets/conditions.toml").to_owned(),
                 ),
             ],
-            published: include_str!("../../knowledge/value-sets/published.toml").to_owned(),
-            medications: include_str!("../../knowledge/medications.toml").to_owned(),
-            labs: include_str!("../../knowledge/labs.toml").to_owned(),
-            thresholds: include_str!("../../knowledge/thresholds.toml").to_owned(),
-            safety: include_str!("../../knowledge/safety.toml").to_owned(),
-            plan: include_str!("../../knowledge/plan.toml").to_owned(),
+            published: include_str!("../../../../knowledge/value-sets/published.toml").to_owned(),
+            medications: include_str!("../../../../knowledge/medications.toml").to_owned(),
+            labs: include_str!("../../../../knowledge/labs.toml").to_owned(),
+            thresholds: include_str!("../../../../knowledge/thresholds.toml").to_owned(),
+            safety: include_str!("../../../../knowledge/safety.toml").to_owned(),
+            plan: include_str!("../../../../knowledge/plan.toml").to_owned(),
         }
     }
 
@@ -61,7 +67,7 @@ impl Files {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SourcesFile {
-    pub source: Vec<SourceRow>,
+    pub source: Vec<Row<SourceRow>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,8 +84,8 @@ pub(super) struct SourceRow {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AcrFile {
-    pub topic: Vec<super::Topic>,
-    pub variant: Vec<VariantRow>,
+    pub topic: Vec<Row<super::Topic>>,
+    pub variant: Vec<Row<VariantRow>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,7 +112,7 @@ pub(super) struct RatingRow {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ProceduresFile {
-    pub procedure: Vec<ProcedureRow>,
+    pub procedure: Vec<Row<ProcedureRow>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,7 +150,7 @@ pub(super) struct CodeRow {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ValueSetFile {
-    pub concept: Vec<ConceptRow>,
+    pub concept: Vec<Row<ConceptRow>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,7 +176,7 @@ pub(super) struct ConceptRow {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PublishedFile {
-    pub value_set: Vec<PublishedSet>,
+    pub value_set: Vec<Row<PublishedSet>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,7 +212,7 @@ pub(super) struct PublishedSet {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct MedicationsFile {
-    pub class: Vec<MedicationClassRow>,
+    pub class: Vec<Row<MedicationClassRow>>,
     pub allergy: AllergyRow,
 }
 
@@ -244,7 +250,7 @@ pub(super) struct AllergyRow {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LabsFile {
-    pub lab: Vec<LabRow>,
+    pub lab: Vec<Row<LabRow>>,
     pub panel: PanelRow,
     pub interpretation: InterpretationRow,
     pub egfr_from_creatinine: EgfrEquationRow,
@@ -325,7 +331,7 @@ pub(super) struct InterpretationRow {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ThresholdsFile {
-    pub threshold: Vec<ThresholdRow>,
+    pub threshold: Vec<Row<ThresholdRow>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -343,10 +349,10 @@ pub(super) struct ThresholdRow {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SafetyFile {
-    pub flag: Vec<FlagRow>,
-    pub applies: Vec<AppliesRow>,
-    pub prelysis: Vec<PreLysisRow>,
-    pub unchecked: Vec<UncheckedRow>,
+    pub flag: Vec<Row<FlagRow>>,
+    pub applies: Vec<Row<AppliesRow>>,
+    pub prelysis: Vec<Row<PreLysisRow>>,
+    pub unchecked: Vec<Row<UncheckedRow>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -410,7 +416,7 @@ pub(super) struct UncheckedRow {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PlanFile {
-    pub item: Vec<PlanRow>,
+    pub item: Vec<Row<PlanRow>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -25,7 +25,7 @@ use crate::evidence::{
     add_months,
 };
 
-pub use assessment::{Alternative, Assessment, Fact, LabStatus, Missing, RuleHit, SafetyHit};
+pub use assessment::{Alternative, Assessment, Fact, LabStatus, Missing, MissingFact, RuleHit, SafetyHit};
 pub use criteria::{
     AcrRow, AcrTables, Applies, Category, Criteria, Effect, FlagClass, FlagRule, OrderSelector, PreLysisLab,
     PreLysisWhen, ProcedureInfo, Thresholds, Trigger, VariantTable, Window,
@@ -116,7 +116,7 @@ pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -
     order_on_the_other_side(evidence, &mut out);
     for gap in &evidence.gaps {
         out.missing(Missing {
-            id: "data-unavailable",
+            id: MissingFact::DataUnavailable,
             what: format!("Could not see {}: {}", gap.contents, gap.reason),
             document: None,
             if_documented: Vec::new(),
@@ -124,7 +124,7 @@ pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -
     }
     for location in &evidence.unreadable {
         out.missing(Missing {
-            id: "unreadable-resource",
+            id: MissingFact::UnreadableResource,
             what: format!("Could not read {location}"),
             document: None,
             if_documented: Vec::new(),
@@ -170,7 +170,7 @@ fn implausible_pregnancy(pregnancy: &safety::Pregnancy, thresholds: &Thresholds,
     for fact in &pregnancy.implausible {
         out.evidence(fact.clone());
         out.missing(Missing {
-            id: "pregnancy-unconfirmed",
+            id: MissingFact::PregnancyUnconfirmed,
             what: format!(
                 "Whether the pregnancy on {} is current: it began more than {} days ago and has no end recorded, so it is not applied",
                 fact.resource, thresholds.pregnancy_max_days
@@ -205,7 +205,7 @@ fn order_on_the_other_side(evidence: &Evidence, out: &mut Recorder) {
             let order = evidence.orders.iter().find(|order| order.source.resource == named.order);
             out.rule(Rule::OrderOtherLeg, order.map(order_fact).into_iter().chain([condition_fact(dvt)]).collect());
             out.missing(Missing {
-                id: "order-side",
+                id: MissingFact::OrderSide,
                 what: format!(
                     "Which leg: {} names the {} leg ({}), but the only DVT on record ({}) is in the {} leg",
                     named.order,
@@ -433,7 +433,7 @@ fn missing_for(
     let diagnosis = reading.map_or_else(|| "the DVT diagnosis".to_owned(), |r| r.index.source.resource.clone());
     match need {
         Need::Segment => Missing {
-            id: "dvt-segment",
+            id: MissingFact::DvtSegment,
             what: "Which veins the DVT involves: iliac or common femoral vein, or only the femoral and popliteal veins".to_owned(),
             document: Some(format!(
                 "an iliac or iliofemoral DVT code, or Condition.bodySite naming the vein (e.g. common femoral vein) on {diagnosis}"
@@ -444,7 +444,7 @@ fn missing_for(
             ],
         },
         Need::Onset => Missing {
-            id: "dvt-onset",
+            id: MissingFact::DvtOnset,
             what: "When the DVT symptoms began".to_owned(),
             document: Some(format!("Condition.onsetDateTime on {diagnosis}")),
             if_documented: vec![
@@ -454,7 +454,7 @@ fn missing_for(
             ],
         },
         Need::Severity => Missing {
-            id: "dvt-severity",
+            id: MissingFact::DvtSeverity,
             what: "How severe the symptoms are: mild, moderate or severe".to_owned(),
             document: Some(format!(
                 "Condition.severity on {diagnosis} (SNOMED CT 255604002 mild, 6736007 moderate, 24484000 severe)"
@@ -466,7 +466,7 @@ fn missing_for(
             ],
         },
         Need::AnticoagulationStart => Missing {
-            id: "anticoagulation-start",
+            id: MissingFact::AnticoagulationStart,
             what: "When anticoagulation for this DVT began (not before the DVT itself), and whether the thrombus was removed since".to_owned(),
             document: Some(format!(
                 "Condition.onsetDateTime on {diagnosis}, MedicationRequest.authoredOn (or MedicationStatement.effective[x]) of the anticoagulant, and Procedure.performed[x] of any thrombus removal"
@@ -485,7 +485,7 @@ fn missing_for(
         Need::ContraindicationDate => {
             let findings: Vec<String> = absolute.iter().flat_map(|hit| hit.facts.iter().map(|f| f.resource.clone())).collect();
             Missing {
-                id: "contraindication-date",
+                id: MissingFact::ContraindicationDate,
                 what: "Whether a possible absolute contraindication to thrombolysis falls in its time window".to_owned(),
                 document: Some(format!("Condition.onsetDateTime on {}", findings.join(", "))),
                 if_documented: vec![
@@ -618,7 +618,7 @@ fn prelysis(evidence: &Evidence, criteria: &Criteria, today: Date, out: &mut Rec
         }
         if let Some((fact, reason)) = unreadable {
             out.missing(Missing {
-                id: recent_id(*first),
+                id: MissingFact::RecentResult(*first),
                 what: format!(
                     "{} that can be read: the newest ({}) is not interpretable: {reason}",
                     lab_label(*first),
@@ -629,7 +629,7 @@ fn prelysis(evidence: &Evidence, criteria: &Criteria, today: Date, out: &mut Rec
             });
         } else if current.is_none() {
             out.missing(Missing {
-                id: recent_id(*first),
+                id: MissingFact::RecentResult(*first),
                 what: format!("{} from the last {} days", lab_label(*first), thresholds.lab_current_days),
                 document: Some(format!("LOINC {}", needed.order)),
                 if_documented: Vec::new(),
@@ -643,21 +643,6 @@ fn prelysis(evidence: &Evidence, criteria: &Criteria, today: Date, out: &mut Rec
             unreadable: unreadable.map(|(_, reason)| reason.clone()),
             max_age_days: thresholds.lab_current_days,
         });
-    }
-}
-
-/// The id of the missing fact "no current result of `lab`".
-fn recent_id(lab: crate::evidence::Lab) -> &'static str {
-    use crate::evidence::Lab;
-    match lab {
-        Lab::Platelets => "recent-platelets",
-        Lab::Inr => "recent-inr",
-        Lab::Hemoglobin => "recent-hemoglobin",
-        Lab::Creatinine => "recent-creatinine",
-        Lab::Egfr => "recent-egfr",
-        Lab::Hcg => "recent-hcg",
-        Lab::SystolicBp => "recent-systolic-bp",
-        Lab::DiastolicBp => "recent-diastolic-bp",
     }
 }
 

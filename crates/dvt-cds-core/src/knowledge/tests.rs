@@ -232,6 +232,45 @@ fn broken_knowledge_is_refused_with_the_file_and_the_row() {
     }
 }
 
+/// A semantic error names the line of the row it is in (its `[[...]]` header), as a syntax error names its own.
+#[test]
+fn an_error_in_a_row_names_the_file_and_the_row_s_line() {
+    let files = Files::embedded();
+    // The line of the `[[...]]` header of the row that holds `needle`.
+    let row_line = |text: &str, needle: &str| {
+        let header = text[..text.find(needle).unwrap()].rfind("\n[[").unwrap() + 1;
+        text[..header].matches('\n').count() + 1
+    };
+    let cases: Vec<(Edit, String)> = vec![
+        (
+            Box::new(|f| f.acr = f.acr.replace("id = \"acr-193-v7\"", "id = \"acr-193-v8\"")),
+            format!(
+                "knowledge file `acr.toml`, line {}: unknown variant id `acr-193-v8`",
+                row_line(&files.acr, "id = \"acr-193-v7\"")
+            ),
+        ),
+        (
+            Box::new(|f| f.thresholds = f.thresholds.replace("source = \"S18\"", "source = \"S99\"")),
+            format!("knowledge file `thresholds.toml`, line {}: ", row_line(&files.thresholds, "source = \"S18\"")),
+        ),
+        (
+            Box::new(|f| f.safety = f.safety.replace("\"active-bleeding\"", "\"bleeding\"")),
+            format!("knowledge file `safety.toml`, line {}: ", row_line(&files.safety, "\"active-bleeding\"")),
+        ),
+        (
+            Box::new(|f| f.procedures = f.procedures.replacen("kind = \"anticoagulation\"", "kind = \"pills\"", 1)),
+            format!(
+                "knowledge file `procedures.toml`, line {}: ",
+                row_line(&files.procedures, "kind = \"anticoagulation\"")
+            ),
+        ),
+    ];
+    for (edit, expected) in cases {
+        let error = edited(edit).unwrap_err().to_string();
+        assert!(error.starts_with(&expected), "expected `{expected}`, got: {error}");
+    }
+}
+
 #[test]
 fn derived_flags_come_after_the_flags_they_read() {
     let knowledge = knowledge();

@@ -461,7 +461,8 @@ fn missing_card(
     let Some(OrderRating::Undecided { topic, missing }) = members.first().map(|lead| &lead.rating) else {
         return Err(CardError::Inconsistent("a missing-data card for an order that is not undecided"));
     };
-    let key = format!("missing|{}|{}", missing.join(","), references(members));
+    let fact_ids: Vec<&str> = missing.iter().map(|fact| fact.id()).collect();
+    let key = format!("missing|{}|{}", fact_ids.join(","), references(members));
     let items: Vec<&Missing> = assessment.missing.iter().filter(|m| missing.contains(&m.id)).collect();
     let names = wording::list(&short_names(members, knowledge));
     let summary = wording::missing_summary(missing, &names, flags_of(members, assessment, None).first().copied());
@@ -739,6 +740,7 @@ fn summary_card(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::MissingFact;
 
     fn undecided(id: &str, procedure: &str, kind: ProcedureKind, topic: u32) -> OrderVerdict {
         OrderVerdict {
@@ -746,7 +748,7 @@ mod tests {
             procedures: vec![procedure.to_owned()],
             code: None,
             kind: Some(kind),
-            rating: OrderRating::Undecided { topic, missing: vec!["dvt-segment"] },
+            rating: OrderRating::Undecided { topic, missing: vec![MissingFact::DvtSegment] },
             pama: None,
             findings: Vec::new(),
             rated_with: None,
@@ -769,7 +771,7 @@ mod tests {
                 undecided("filter", "ivc-filter-retrievable", ProcedureKind::IvcFilter, 6),
             ],
             missing: vec![Missing {
-                id: "dvt-segment",
+                id: MissingFact::DvtSegment,
                 what: "which veins the DVT involves".to_owned(),
                 document: None,
                 if_documented: Vec::new(),

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::assessment::{Assessment, SafetyHit};
+use super::assessment::{Assessment, MissingFact, SafetyHit};
 use super::criteria::{AcrTables, Category, Criteria, Effect, OrderSelector};
 use super::rules::Rule;
 use super::variant::Variant;
@@ -23,10 +23,11 @@ const SURGICAL_THROMBECTOMY: &str = "surgical-thrombectomy";
 const TOPICS: [u32; 3] = [193, 6, 75];
 
 /// Missing facts that keep a topic from deciding.
-pub fn needs_of(topic: u32) -> &'static [&'static str] {
+pub fn needs_of(topic: u32) -> &'static [MissingFact] {
+    use MissingFact::*;
     match topic {
-        193 => &["dvt-segment", "dvt-onset", "dvt-severity", "anticoagulation-start", "contraindication-date"],
-        6 => &["dvt-segment"],
+        193 => &[DvtSegment, DvtOnset, DvtSeverity, AnticoagulationStart, ContraindicationDate],
+        6 => &[DvtSegment],
         _ => &[],
     }
 }
@@ -118,10 +119,10 @@ pub enum OrderRating {
         variant: Option<Variant>,
         rows: Vec<(String, Category)>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
-        missing: Vec<&'static str>,
+        missing: Vec<MissingFact>,
     },
     /// The data cannot decide the topic's variant: what to document.
-    Undecided { topic: u32, missing: Vec<&'static str> },
+    Undecided { topic: u32, missing: Vec<MissingFact> },
     /// A topic rates the procedure, but no variant of it applies to this patient.
     NoVariant { topic: u32 },
     /// No ACR table rates the procedure (a stand-alone stent, a thrombolytic drug).
@@ -418,7 +419,7 @@ fn rate(procedures: &[String], assessment: &Assessment, acr: &AcrTables) -> Orde
                 OrderRating::Ambiguous { variant, rows }
             };
         }
-        let missing: Vec<&'static str> =
+        let missing: Vec<MissingFact> =
             assessment.missing.iter().map(|missing| missing.id).filter(|id| needs_of(topic).contains(id)).collect();
         if !missing.is_empty() {
             return OrderRating::Undecided { topic, missing };

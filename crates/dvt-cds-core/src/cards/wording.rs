@@ -6,8 +6,8 @@
 use std::fmt::Write;
 
 use crate::classify::{
-    Assessment, Category, Fact, FlagClass, Instead, LabStatus, Missing, OrderRating, OrderVerdict, Rule, SafetyHit,
-    Suggested, Variant,
+    Assessment, Category, Fact, FlagClass, Instead, LabStatus, Missing, MissingFact, OrderRating, OrderVerdict, Rule,
+    SafetyHit, Suggested, Variant,
 };
 use crate::evidence::ProcedureKind;
 use crate::knowledge::{KnowledgeBase, PlanApplies, Procedure, Rating, Topic};
@@ -373,8 +373,8 @@ fn lab_words(lab: &str) -> &str {
     }
 }
 
-pub(super) fn missing_summary(missing: &[&str], names: &str, caution: Option<&SafetyHit>) -> String {
-    let what: Vec<String> = missing.iter().map(|id| missing_words(id).to_owned()).collect();
+pub(super) fn missing_summary(missing: &[MissingFact], names: &str, caution: Option<&SafetyHit>) -> String {
+    let what: Vec<String> = missing.iter().map(|id| missing_words(*id).to_owned()).collect();
     let mut parts = vec![(format!("Document {}", list(&what)), 0), (format!(" to rate {}", in_sentence(names)), 2)];
     parts.push((" by the ACR criteria".to_owned(), 3));
     if let Some(hit) = caution {
@@ -383,13 +383,13 @@ pub(super) fn missing_summary(missing: &[&str], names: &str, caution: Option<&Sa
     compose_ranked(&parts)
 }
 
-pub(super) fn missing_words(id: &str) -> &'static str {
+pub(super) fn missing_words(id: MissingFact) -> &'static str {
     match id {
-        "dvt-segment" => "which veins the DVT involves",
-        "dvt-onset" => "when the symptoms began",
-        "dvt-severity" => "symptom severity",
-        "anticoagulation-start" => "when anticoagulation began",
-        "contraindication-date" => "the date of a possible contraindication",
+        MissingFact::DvtSegment => "which veins the DVT involves",
+        MissingFact::DvtOnset => "when the symptoms began",
+        MissingFact::DvtSeverity => "symptom severity",
+        MissingFact::AnticoagulationStart => "when anticoagulation began",
+        MissingFact::ContraindicationDate => "the date of a possible contraindication",
         _ => "the missing facts",
     }
 }
@@ -756,14 +756,18 @@ fn fact_lines<'a>(text: &mut String, facts: impl IntoIterator<Item = &'a Fact>) 
 
 /// Data that could not be obtained or read, if any, and what the record says that needs confirming.
 pub(super) fn not_seen(assessment: &Assessment) -> String {
-    let of = |ids: &[&str]| -> Vec<&Missing> { assessment.missing.iter().filter(|m| ids.contains(&m.id)).collect() };
+    let of =
+        |ids: &[MissingFact]| -> Vec<&Missing> { assessment.missing.iter().filter(|m| ids.contains(&m.id)).collect() };
     let mut text = String::new();
     for (heading, items) in [
         (
             "**Not seen**: the answer may change once these are available.",
-            of(&["data-unavailable", "unreadable-resource"]),
+            of(&[MissingFact::DataUnavailable, MissingFact::UnreadableResource]),
         ),
-        ("**To confirm**: the record is not consistent here.", of(&["order-side", "pregnancy-unconfirmed"])),
+        (
+            "**To confirm**: the record is not consistent here.",
+            of(&[MissingFact::OrderSide, MissingFact::PregnancyUnconfirmed]),
+        ),
     ] {
         if items.is_empty() {
             continue;
