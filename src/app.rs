@@ -445,7 +445,7 @@ mod tests {
     #[test]
     fn the_embedded_discovery_document_is_valid() {
         let discovery = discovery().unwrap();
-        let ids: Vec<&str> = discovery.services().iter().map(|service| service.id()).collect();
+        let ids: Vec<&str> = discovery.services().iter().map(|service| service.id().as_str()).collect();
         assert_eq!(ids, ["dvt-order-select", "dvt-order-sign", "dvt-patient-view"]);
     }
 

@@ -150,7 +150,7 @@ pub struct Evaluation {
 
 /// Evaluates one hook call for `service` at the instant `now` (every date comparison uses it), giving
 /// up between stages once `deadline` has passed.
-#[tracing::instrument(level = "debug", skip_all, fields(service_id = service.id()))]
+#[tracing::instrument(level = "debug", skip_all, fields(service_id = service.id().as_str()))]
 pub async fn evaluate(
     service: &ServiceDefinition,
     request: &HookRequest,

@@ -8,6 +8,7 @@
 
 mod report;
 
+use dvt_cds_core::ids::{FlagId, ProcedureId};
 use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +24,7 @@ pub struct Decision {
     pub rules: Vec<String>,
     /// Every safety flag that was hit, by id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub safety_flags: Vec<String>,
+    pub safety_flags: Vec<FlagId>,
 }
 
 impl Decision {
@@ -40,7 +41,7 @@ pub struct OrderDecision {
     /// `ServiceRequest/cdt`: the EHR's draft, not the patient.
     pub reference: String,
     /// The ACR procedure rows the order's code means (`knowledge/procedures.toml`).
-    pub procedures: Vec<String>,
+    pub procedures: Vec<ProcedureId>,
     /// The order's first code, `system|code`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,

@@ -14,6 +14,7 @@ use dvt_cds_core::evidence::{
     DvtCode, Evidence, FhirDate, ImagingFact, Lab, LabFact, LabValue, Laterality, Match, MedicationClass,
     MedicationFact, OrderFact, OrderSide, ProcedureFact, Reason, Segment, Severity, Source, Verification,
 };
+use dvt_cds_core::ids::ProcedureId;
 use dvt_cds_core::knowledge::{self, KnowledgeBase};
 
 /// Everything the classifier may use, from the gathered record and the hook's draft orders.
@@ -451,7 +452,7 @@ fn observation(resource: &Resource, knowledge: &KnowledgeBase, evidence: &mut Ev
     let Some(code) = &resource.code else { return };
     let date = observation_date(resource);
     for (system, value, display) in code.codes() {
-        if knowledge.procedures_for_code(system, value).iter().any(|procedure| procedure == "us-duplex") {
+        if knowledge.procedures_for_code(system, value).contains(&ProcedureId::US_DUPLEX) {
             evidence.imaging.push(ImagingFact {
                 source: Source {
                     resource: resource.reference(),
@@ -657,7 +658,7 @@ fn medication(resource: &Resource, concept: &CodeableConcept, knowledge: &Knowle
 }
 
 fn procedure(resource: &Resource, knowledge: &KnowledgeBase) -> ProcedureFact {
-    let procedures: Vec<String> = resource
+    let procedures: Vec<ProcedureId> = resource
         .code
         .as_ref()
         .and_then(|code| {
@@ -665,7 +666,7 @@ fn procedure(resource: &Resource, knowledge: &KnowledgeBase) -> ProcedureFact {
                 .map(|(system, value, _)| knowledge.procedures_for_code(system, value))
                 .find(|ids| !ids.is_empty())
         })
-        .map(<[String]>::to_vec)
+        .map(<[ProcedureId]>::to_vec)
         .unwrap_or_default();
     let kind = procedures.first().and_then(|id| knowledge.procedure(id)).map(|p| p.kind);
     let date = resource
@@ -798,8 +799,8 @@ fn order_concept(resource: &Resource) -> Option<&CodeableConcept> {
 }
 
 /// The ACR procedure rows an order's codes mean (knowledge/procedures.toml); empty when none.
-pub fn order_procedures(resource: &Resource, knowledge: &KnowledgeBase) -> Vec<String> {
-    let mut procedures: Vec<String> = Vec::new();
+pub fn order_procedures(resource: &Resource, knowledge: &KnowledgeBase) -> Vec<ProcedureId> {
+    let mut procedures: Vec<ProcedureId> = Vec::new();
     for (system, code, _) in order_concept(resource).into_iter().flat_map(CodeableConcept::codes) {
         for procedure in knowledge.procedures_for_code(system, code) {
             if !procedures.contains(procedure) {

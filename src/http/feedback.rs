@@ -27,7 +27,7 @@ pub(super) async fn receive(
     request: Request,
 ) -> Result<Response, ApiError> {
     let service = named_service(&state, id)?;
-    tracing::Span::current().record("service_id", service.id());
+    tracing::Span::current().record("service_id", service.id().as_str());
 
     let body = json_body(request, state.0.settings.max_body_bytes).await?;
     let batch = FeedbackBatch::from_json(&body)?;
@@ -40,7 +40,7 @@ pub(super) async fn receive(
     let client = client.map(|Extension(client)| ClientIdentity { issuer: client.issuer, tenant: client.tenant });
     let items: Vec<NewFeedback> = valid
         .into_iter()
-        .map(|(_, feedback)| NewFeedback { service_id: service.id().to_owned(), feedback, client: client.clone() })
+        .map(|(_, feedback)| NewFeedback { service_id: service.id().to_string(), feedback, client: client.clone() })
         .collect();
     let accepted = items.len();
     // Card uuids and outcomes only (a user comment may hold patient details), and a bounded number.

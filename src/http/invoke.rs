@@ -5,6 +5,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use dvt_cds_core::ids::ServiceId;
 use tracing::Instrument;
 
 use super::AppState;
@@ -24,7 +25,7 @@ pub(super) async fn invoke(
     request: Request,
 ) -> Result<Response, ApiError> {
     // The service first: an unknown id is a 404 whatever the body holds.
-    let service_id = named_service(&state, id)?.id().to_owned();
+    let service_id = named_service(&state, id)?.id().clone();
     let span = tracing::Span::current();
     span.record("service_id", service_id.as_str());
 
@@ -40,14 +41,14 @@ pub(super) async fn invoke(
     let evaluation = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         let evaluating = async {
-            let service = state.0.discovery.find(&service_id).ok_or(ApiError::UnknownService)?;
+            let service = state.0.discovery.find(service_id.as_str()).ok_or(ApiError::UnknownService)?;
             let fhir_servers = state.0.settings.trust.fhir_servers();
             let hook_request = pipeline::admit(service, &body, fhir_servers, issuer.as_deref())?;
             // The request holds what it needs: the body is not kept through the evaluation.
             drop(body);
             // Only a UUID, as the spec says it is: anything else could be free text.
-            if uuid::Uuid::try_parse(hook_request.hook_instance()).is_ok() {
-                tracing::Span::current().record("hook_instance", hook_request.hook_instance());
+            if uuid::Uuid::try_parse(hook_request.hook_instance().as_str()).is_ok() {
+                tracing::Span::current().record("hook_instance", hook_request.hook_instance().as_str());
             }
             let (response, evaluation) =
                 pipeline::evaluate_assessed(service, &hook_request, &state.0.deps, now, deadline).await?;
@@ -80,7 +81,7 @@ pub(super) fn named_service(
 async fn record(
     state: &AppState,
     audit: &Audit,
-    service_id: &str,
+    service_id: &ServiceId,
     request: &HookRequest,
     client: Option<&VerifiedClient>,
     evaluation: &Evaluation,
@@ -96,8 +97,8 @@ async fn record(
         }
     };
     let entry = AuditEntry {
-        service_id: service_id.to_owned(),
-        hook_instance: request.hook_instance().to_owned(),
+        service_id: service_id.to_string(),
+        hook_instance: request.hook_instance().to_string(),
         client_issuer: client.map(|client| client.issuer.clone()),
         client_tenant: client.and_then(|client| client.tenant.clone()),
         knowledge_version: audit.knowledge_version.clone(),

@@ -16,19 +16,20 @@ use crate::support::root;
 /// What each layer (a folder or file directly under a crate's `src/`) may use of ours: the core's
 /// modules (`crate::x` inside the core, `dvt_cds_core::x` in the service) and the service's own.
 const LAYERS: &[(&str, &[&str])] = &[
-    // The core.
-    ("cds_hooks", &[]),
-    ("evidence", &[]),
-    ("classify", &["evidence"]),
-    ("knowledge", &["classify", "evidence"]),
-    ("cards", &["classify", "knowledge", "evidence", "cds_hooks"]),
+    // The core. `ids` is the vocabulary of ids every layer may name.
+    ("ids", &[]),
+    ("cds_hooks", &["ids"]),
+    ("evidence", &["ids"]),
+    ("classify", &["evidence", "ids"]),
+    ("knowledge", &["classify", "evidence", "ids"]),
+    ("cards", &["classify", "knowledge", "evidence", "cds_hooks", "ids"]),
     // The service.
-    ("audit", &[]),
-    ("gather", &["cds_hooks", "evidence", "knowledge"]),
+    ("audit", &["ids"]),
+    ("gather", &["cds_hooks", "evidence", "knowledge", "ids"]),
     ("feedback_store", &["cds_hooks", "auth", "audit"]),
     ("auth", &["cds_hooks"]),
-    ("pipeline", &["auth", "cds_hooks", "gather", "classify", "cards", "knowledge", "evidence", "audit"]),
-    ("http", &["auth", "cds_hooks", "pipeline", "feedback_store", "audit"]),
+    ("pipeline", &["auth", "cds_hooks", "gather", "classify", "cards", "knowledge", "evidence", "audit", "ids"]),
+    ("http", &["auth", "cds_hooks", "pipeline", "feedback_store", "audit", "ids"]),
     ("config", &[]),
     ("telemetry", &["config"]),
     (
@@ -46,6 +47,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "evidence",
             "classify",
             "cards",
+            "ids",
         ],
     ),
     ("lib", &[]),
@@ -53,7 +55,7 @@ const LAYERS: &[(&str, &[&str])] = &[
 ];
 
 /// The core's modules: the only layers of `crates/dvt-cds-core/src` besides its `lib.rs`.
-const CORE: &[&str] = &["cds_hooks", "evidence", "classify", "knowledge", "cards"];
+const CORE: &[&str] = &["ids", "cds_hooks", "evidence", "classify", "knowledge", "cards"];
 
 /// External crates only some layers of the service may use (the core has none of them).
 const RESTRICTED_CRATES: &[(&str, &[&str])] = &[

@@ -11,6 +11,7 @@ use dvt_cds::feedback_store::{
     StoreError,
 };
 use dvt_cds_core::cds_hooks::{Feedback, Outcome, OverrideReason};
+use dvt_cds_core::ids::ProcedureId;
 use time::macros::datetime;
 use uuid::Uuid;
 
@@ -236,7 +237,7 @@ fn audit_entry(service: &str, patient_hash: Option<&str>) -> AuditEntry {
         decision: Decision {
             orders: vec![OrderDecision {
                 reference: "ServiceRequest/cdt".to_owned(),
-                procedures: vec!["cdt".to_owned()],
+                procedures: vec![ProcedureId::new("cdt")],
                 code: Some("CPT|37212".to_owned()),
                 variant: Some("acr-193-v2".to_owned()),
                 acr_category: Some("usually-appropriate".to_owned()),

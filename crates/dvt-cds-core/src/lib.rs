@@ -9,6 +9,7 @@
 
 pub mod cds_hooks;
 pub mod evidence;
+pub mod ids;
 pub mod knowledge;
 
 pub mod cards;

@@ -24,6 +24,7 @@ use crate::classify::{
     Assessment, Effect, FlagClass, Missing, OrderRating, OrderVerdict, Rule, SafetyHit, Urgency, Variant, needs_of,
 };
 use crate::evidence::{Evidence, ProcedureKind};
+use crate::ids::{HookInstance, ProcedureId};
 use crate::knowledge::{Category, KnowledgeBase, Procedure};
 
 pub use actions::{
@@ -35,7 +36,7 @@ pub use actions::{
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
     pub hook: Hook,
-    pub hook_instance: &'a str,
+    pub hook_instance: &'a HookInstance,
     /// The draft orders as the client sent them, by reference (`ServiceRequest/123`), borrowed.
     pub drafts: &'a [(&'a str, &'a Value)],
 }
@@ -231,7 +232,7 @@ struct Tables {
 
 impl Tables {
     /// The variant's heading and table, or a line pointing to the card that has them.
-    fn show(&mut self, knowledge: &KnowledgeBase, variant: Variant, ordered: &[&str], card: &str) -> String {
+    fn show(&mut self, knowledge: &KnowledgeBase, variant: Variant, ordered: &[&ProcedureId], card: &str) -> String {
         if let Some((_, first)) = self.shown.iter().find(|(shown, _)| *shown == variant) {
             return wording::table_elsewhere(knowledge, variant, first);
         }
@@ -244,8 +245,8 @@ impl Tables {
 
 /// The procedures the verdicts' orders ask for, as their card rates them: an anticoagulant drafted with
 /// thrombus removal is not "anticoagulation alone".
-fn ordered<'a>(members: &[&'a OrderVerdict]) -> Vec<&'a str> {
-    rated(members).flat_map(|verdict| verdict.procedures.iter().map(String::as_str)).collect()
+fn ordered<'a>(members: &[&'a OrderVerdict]) -> Vec<&'a ProcedureId> {
+    rated(members).flat_map(|verdict| &verdict.procedures).collect()
 }
 
 /// The members a card names and rates (not an anticoagulant that only goes with a removal).
@@ -292,7 +293,7 @@ fn source_names<'a>(knowledge: &'a KnowledgeBase, flags: &[&SafetyHit]) -> Vec<&
 
 /// Deterministic ids from the call and a content key.
 struct Ids<'a> {
-    hook_instance: &'a str,
+    hook_instance: &'a HookInstance,
 }
 
 impl Ids<'_> {
@@ -745,7 +746,7 @@ mod tests {
     fn undecided(id: &str, procedure: &str, kind: ProcedureKind, topic: u32) -> OrderVerdict {
         OrderVerdict {
             order: format!("ServiceRequest/{id}"),
-            procedures: vec![procedure.to_owned()],
+            procedures: vec![ProcedureId::new(procedure)],
             code: None,
             kind: Some(kind),
             rating: OrderRating::Undecided { topic, missing: vec![MissingFact::DvtSegment] },
@@ -778,7 +779,8 @@ mod tests {
             }],
             ..Assessment::default()
         };
-        let context = Context { hook: Hook::OrderSelect, hook_instance: "h", drafts: &[] };
+        let hook_instance = HookInstance::parse("h".to_owned()).unwrap();
+        let context = Context { hook: Hook::OrderSelect, hook_instance: &hook_instance, drafts: &[] };
         let response = render(context, &evidence, &assessment, &knowledge).unwrap();
         let json = serde_json::to_value(&response).unwrap();
         let cards: Vec<(String, String)> = json["cards"]

@@ -10,6 +10,7 @@ use crate::classify::{
     SafetyHit, Suggested, Variant,
 };
 use crate::evidence::ProcedureKind;
+use crate::ids::ProcedureId;
 use crate::knowledge::{KnowledgeBase, PlanApplies, Procedure, Rating, Topic};
 
 /// Escapes text from the record for markdown and HTML: no tags, no entities, no table or emphasis marks.
@@ -133,7 +134,7 @@ pub(super) fn rating_summary(
 }
 
 /// The category words of the rows an order means: one category, or one per device.
-pub(super) fn rows_verdict(knowledge: &KnowledgeBase, rows: &[(String, Category)]) -> String {
+pub(super) fn rows_verdict(knowledge: &KnowledgeBase, rows: &[(ProcedureId, Category)]) -> String {
     match rows.first() {
         Some((_, first)) if rows.iter().all(|(_, category)| category == first) => category_words(*first).to_owned(),
         // Rows rated together share one PAMA code; categories that differ under it are all "appropriate" ones.
@@ -400,11 +401,11 @@ pub(super) fn not_rated_until(names: &str) -> String {
     )
 }
 
-pub(super) fn ambiguous_summary(knowledge: &KnowledgeBase, rows: &[(String, Category)]) -> String {
+pub(super) fn ambiguous_summary(knowledge: &KnowledgeBase, rows: &[(ProcedureId, Category)]) -> String {
     compose(format!("IVC filter not rated: {}", device_words(knowledge, rows)), &[])
 }
 
-fn device_words(knowledge: &KnowledgeBase, rows: &[(String, Category)]) -> String {
+fn device_words(knowledge: &KnowledgeBase, rows: &[(ProcedureId, Category)]) -> String {
     rows.iter()
         .map(|(procedure, category)| {
             let name = knowledge.procedure(procedure).map_or(procedure.as_str(), |p| p.short.as_str());
@@ -414,7 +415,7 @@ fn device_words(knowledge: &KnowledgeBase, rows: &[(String, Category)]) -> Strin
         .join(", ")
 }
 
-pub(super) fn ambiguous_detail(knowledge: &KnowledgeBase, rows: &[(String, Category)]) -> String {
+pub(super) fn ambiguous_detail(knowledge: &KnowledgeBase, rows: &[(ProcedureId, Category)]) -> String {
     format!(
         "The order's code (CPT 37191) covers both devices, and ACR rates them differently for this patient ({}), so the order gets no rating. This service knows no verified order code that names the device: an order coded by a procedure concept that names the retrievable or the permanent device would be rated. Until then, choose the device with the ratings below.\n\n",
         device_words(knowledge, rows)
@@ -633,11 +634,11 @@ fn rrl_words(rrl: &str) -> &str {
 }
 
 /// Every procedure row of the variant, the ordered ones marked.
-pub(super) fn rating_table(knowledge: &KnowledgeBase, variant: Variant, ordered: &[&str]) -> String {
+pub(super) fn rating_table(knowledge: &KnowledgeBase, variant: Variant, ordered: &[&ProcedureId]) -> String {
     let Some(rows) = knowledge.variant(variant) else { return String::new() };
     let mut table = String::from("| Procedure | Appropriateness | Radiation (RRL) |\n|---|---|---|\n");
     for row in &rows.rows {
-        let name = if ordered.contains(&row.procedure.as_str()) {
+        let name = if ordered.contains(&&row.procedure) {
             format!("**{}** (ordered)", row.wording)
         } else {
             row.wording.clone()
@@ -827,7 +828,7 @@ pub(super) fn unchecked_line(knowledge: &KnowledgeBase) -> String {
 }
 
 /// The facts a clinician should document, where, and what each answer would give.
-pub(super) fn missing_section(knowledge: &KnowledgeBase, missing: &[&Missing], ordered: &[&str]) -> String {
+pub(super) fn missing_section(knowledge: &KnowledgeBase, missing: &[&Missing], ordered: &[&ProcedureId]) -> String {
     let mut text = String::new();
     for item in missing {
         let _ = writeln!(text, "**Missing: {}**\n", escape(&item.what));

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::hook::Hook;
 use super::prefetch_template::{PrefetchTemplate, TemplateError};
+use crate::ids::ServiceId;
 
 /// The parsed and checked discovery document, with its original text (served byte for byte).
 #[derive(Debug, Clone)]
@@ -18,7 +19,7 @@ pub struct Discovery {
 /// One service of the discovery document.
 #[derive(Debug, Clone)]
 pub struct ServiceDefinition {
-    id: String,
+    id: ServiceId,
     hook: Hook,
     prefetch: Vec<(String, PrefetchTemplate)>,
 }
@@ -107,7 +108,7 @@ impl Discovery {
                     .map_err(|cause| DiscoveryError::Template { id: id.clone(), cause })?;
                 prefetch.push((key, template));
             }
-            services.push(ServiceDefinition { id, hook, prefetch });
+            services.push(ServiceDefinition { id: ServiceId::new(id), hook, prefetch });
         }
         Ok(Discovery { text: text.to_owned(), services })
     }
@@ -121,13 +122,14 @@ impl Discovery {
         &self.services
     }
 
+    /// The service a request path names (the path is the caller's, so a plain string).
     pub fn find(&self, id: &str) -> Option<&ServiceDefinition> {
-        self.services.iter().find(|service| service.id == id)
+        self.services.iter().find(|service| service.id == *id)
     }
 }
 
 impl ServiceDefinition {
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &ServiceId {
         &self.id
     }
 

@@ -10,6 +10,7 @@ use url::Url;
 
 use super::hook::Hook;
 use super::issue::{Issue, Typed, describe_json_error, is_fhir_id, split_relative_reference};
+use crate::ids::{BadHookInstance, HookInstance};
 
 /// A hook call that passed the protocol checks: the required fields are present and well formed.
 ///
@@ -17,7 +18,7 @@ use super::issue::{Issue, Typed, describe_json_error, is_fhir_id, split_relative
 #[derive(Debug)]
 pub struct HookRequest {
     hook: Hook,
-    hook_instance: String,
+    hook_instance: HookInstance,
     fhir_server: Option<Url>,
     fhir_authorization: Option<FhirAuthorization>,
     context: HookContext,
@@ -101,7 +102,7 @@ impl HookRequest {
         self.hook
     }
 
-    pub fn hook_instance(&self) -> &str {
+    pub fn hook_instance(&self) -> &HookInstance {
         &self.hook_instance
     }
 
@@ -158,9 +159,6 @@ struct WireAuthorization {
     patient: Option<Typed<String>>,
 }
 
-/// Longest `hookInstance` we accept; it is hashed into card ids.
-const MAX_HOOK_INSTANCE_LEN: usize = 128;
-
 /// A string field that must be present: an issue when it is missing or not a string.
 fn required_text(value: Option<Typed<String>>, expression: &str, issues: &mut Vec<Issue>) -> Option<String> {
     match value {
@@ -206,20 +204,22 @@ impl WireRequest {
             }
         });
 
-        let hook_instance = match required_text(self.hook_instance, "hookInstance", &mut issues) {
-            Some(text) if text.trim().is_empty() => {
-                issues.push(Issue::new("hookInstance", "must not be empty"));
-                None
+        let hook_instance = required_text(self.hook_instance, "hookInstance", &mut issues).and_then(|text| {
+            match HookInstance::parse(text) {
+                Ok(hook_instance) => Some(hook_instance),
+                Err(BadHookInstance::Blank) => {
+                    issues.push(Issue::new("hookInstance", "must not be empty"));
+                    None
+                }
+                Err(BadHookInstance::Unprintable) => {
+                    issues.push(Issue::new(
+                        "hookInstance",
+                        format!("must be a UUID (at most {} printable characters)", HookInstance::MAX_LEN),
+                    ));
+                    None
+                }
             }
-            Some(text) if text.len() > MAX_HOOK_INSTANCE_LEN || text.chars().any(char::is_control) => {
-                issues.push(Issue::new(
-                    "hookInstance",
-                    format!("must be a UUID (at most {MAX_HOOK_INSTANCE_LEN} printable characters)"),
-                ));
-                None
-            }
-            other => other,
-        };
+        });
 
         let fhir_server = optional_text(self.fhir_server, "fhirServer", &mut issues).and_then(|text| {
             match parse_fhir_server(&text) {

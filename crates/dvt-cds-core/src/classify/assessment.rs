@@ -144,7 +144,7 @@ pub struct Alternative {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SafetyHit {
-    pub flag: String,
+    pub flag: crate::ids::FlagId,
     pub class: FlagClass,
     pub label: String,
     /// A few words for card summaries.

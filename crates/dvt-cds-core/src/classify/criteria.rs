@@ -1,10 +1,11 @@
 //! What the classifier is given besides the evidence: thresholds and safety flag definitions.
 //! `knowledge` builds these from its files; the classifier only reads them.
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::variant::Variant;
 use crate::evidence::{AllergyClass, Concept, Lab, ProcedureKind};
+use crate::ids::{FlagId, ProcedureId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Criteria {
@@ -35,15 +36,15 @@ pub struct VariantTable {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AcrRow {
-    pub procedure: String,
+    pub procedure: ProcedureId,
     pub category: Category,
     /// Procedures the row rates along with its own when drafted together ("with or without stent placement").
-    pub covers: Vec<String>,
+    pub covers: Vec<ProcedureId>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcedureInfo {
-    pub id: String,
+    pub id: ProcedureId,
     pub kind: ProcedureKind,
     pub contrast: bool,
     /// A suggestion can create an order for it (it has a verified order code).
@@ -57,12 +58,12 @@ impl AcrTables {
         self.variants.iter().find(|table| table.variant == variant).map_or(&[], |table| table.rows.as_slice())
     }
 
-    pub fn row(&self, variant: Variant, procedure: &str) -> Option<&AcrRow> {
-        self.rows(variant).iter().find(|row| row.procedure == procedure)
+    pub fn row(&self, variant: Variant, procedure: &ProcedureId) -> Option<&AcrRow> {
+        self.rows(variant).iter().find(|row| row.procedure == *procedure)
     }
 
-    pub fn procedure(&self, id: &str) -> Option<&ProcedureInfo> {
-        self.procedures.iter().find(|procedure| procedure.id == id)
+    pub fn procedure(&self, id: &ProcedureId) -> Option<&ProcedureInfo> {
+        self.procedures.iter().find(|procedure| procedure.id == *id)
     }
 }
 
@@ -87,7 +88,7 @@ pub enum OrderSelector {
 }
 
 /// What a finding does to an order it concerns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Effect {
     /// The ACR category stands, with a warning that names the finding.
@@ -135,7 +136,7 @@ pub struct Thresholds {
 /// A safety flag: fires when any trigger holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlagRule {
-    pub id: String,
+    pub id: FlagId,
     pub class: FlagClass,
     pub label: String,
     /// A few words for card summaries: the label up to its first colon, unless the file gives one.
@@ -144,7 +145,7 @@ pub struct FlagRule {
     pub triggers: Vec<Trigger>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FlagClass {
     LysisAbsolute,
@@ -159,23 +160,6 @@ pub enum FlagClass {
     Review,
     Timing,
     LimbThreat,
-}
-
-impl FlagClass {
-    pub fn parse(id: &str) -> Option<FlagClass> {
-        match id {
-            "lysis-absolute" => Some(FlagClass::LysisAbsolute),
-            "lysis-relative" => Some(FlagClass::LysisRelative),
-            "anticoagulation" => Some(FlagClass::Anticoagulation),
-            "heparin" => Some(FlagClass::Heparin),
-            "oral-anticoagulant" => Some(FlagClass::OralAnticoagulant),
-            "contrast" => Some(FlagClass::Contrast),
-            "review" => Some(FlagClass::Review),
-            "timing" => Some(FlagClass::Timing),
-            "limb-threat" => Some(FlagClass::LimbThreat),
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -243,6 +227,43 @@ impl Window {
     }
 }
 
+impl<'de> Deserialize<'de> for Window {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Window, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Window::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "window `{text}` is not one of current, ever, days:N, months:N, older-than-months:N (N above 0)"
+            ))
+        })
+    }
+}
+
+/// `heparin`, `oral-anticoagulant`, `contrast`, or a procedure kind.
+impl<'de> Deserialize<'de> for OrderSelector {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<OrderSelector, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Ok(match &*text {
+            "heparin" => OrderSelector::Heparin,
+            "oral-anticoagulant" => OrderSelector::OralAnticoagulant,
+            "contrast" => OrderSelector::Contrast,
+            kind => OrderSelector::Kind(ProcedureKind::deserialize(serde::de::value::StrDeserializer::new(kind))?),
+        })
+    }
+}
+
+/// `always`, `vka`, `contrast`, or a concept.
+impl<'de> Deserialize<'de> for PreLysisWhen {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<PreLysisWhen, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Ok(match &*text {
+            "always" => PreLysisWhen::Always,
+            "vka" => PreLysisWhen::Vka,
+            "contrast" => PreLysisWhen::Contrast,
+            concept => PreLysisWhen::Condition(Concept::deserialize(serde::de::value::StrDeserializer::new(concept))?),
+        })
+    }
+}
+
 /// An ACR appropriateness category. No numeric rating is known for these revisions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -280,10 +301,6 @@ impl Category {
         }
     }
 
-    pub fn parse(id: &str) -> Option<Category> {
-        Category::ALL.into_iter().find(|category| category.id() == id)
-    }
-
     /// Rank for "better than": usually appropriate first.
     pub fn rank(self) -> u8 {
         match self {
@@ -294,3 +311,5 @@ impl Category {
         }
     }
 }
+
+crate::ids::deserialize_by_id!(Category: "category");

@@ -36,13 +36,10 @@ pub use verdict::{
     Finding, Instead, OrderRating, OrderVerdict, Pama, Suggested, UNRATED_ORDER_REASONS, Urgency, needs_of,
 };
 
+use crate::ids::ProcedureId;
 use decide::{Decision, FilterSituation, Healthy, Need, Persistence, Situation};
 use dvt::{Age, DvtReading, SegmentDecision};
 use facts::{condition_fact, lab_fact, lab_label, medication_fact, order_fact, procedure_fact};
-
-/// The knowledge id of the CDT/PMT procedure row (knowledge/procedures.toml), which the IVC filter topic's
-/// variant 6 names.
-const CDT_PMT: &str = "cdt-pmt";
 
 /// Classifies the patient at the instant `now` (every date comparison uses its UTC day).
 pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -> Assessment {
@@ -504,7 +501,7 @@ fn decide_6(evidence: &Evidence, reading: Option<&DvtReading<'_>>, safety_hits: 
         safety_hits.iter().filter(|hit| hit.class == FlagClass::Anticoagulation && hit.certain).collect();
     // Variant 6 is "undergoing catheter-directed thrombolysis": CDT/PMT ordered or under way, not systemic
     // thrombolysis or a thrombolytic drug order, which may be either.
-    let cdt = |procedures: &[String]| procedures.iter().any(|id| id == CDT_PMT);
+    let cdt = |procedures: &[ProcedureId]| procedures.contains(&ProcedureId::CDT_PMT);
     let lysis: Vec<Fact> = evidence
         .orders
         .iter()

@@ -9,6 +9,7 @@ use crate::evidence::{
     Acuity, AllergyClass, AllergyFact, ClinicalStatus, CodeRef, ConditionFact, Dated, DrugGroup, DvtCode, FhirDate,
     Lab, LabFact, LabValue, Laterality, MedicationFact, OrderFact, ProcedureFact, Reason, Segment, Source,
 };
+use crate::ids::{FlagId, ProcedureId};
 use crate::knowledge::KnowledgeBase;
 
 const NOW: OffsetDateTime = datetime!(2026-11-24 12:00 UTC);
@@ -101,7 +102,7 @@ fn procedure(kind: Option<ProcedureKind>, days: i64) -> ProcedureFact {
 /// A CDT/PMT Procedure `days` ago with `status`.
 fn cdt_procedure(status: &str, days: i64) -> ProcedureFact {
     ProcedureFact {
-        procedures: vec!["cdt-pmt".to_owned()],
+        procedures: vec![ProcedureId::CDT_PMT],
         status: Some(status.to_owned()),
         ..procedure(Some(ProcedureKind::Lysis), days)
     }
@@ -109,7 +110,7 @@ fn cdt_procedure(status: &str, days: i64) -> ProcedureFact {
 
 /// A draft order of the knowledge procedure `id`.
 fn order_of(id: &str, kind: ProcedureKind) -> OrderFact {
-    OrderFact { procedures: vec![id.to_owned()], ..order(kind, &[]) }
+    OrderFact { procedures: vec![ProcedureId::new(id)], ..order(kind, &[]) }
 }
 
 fn order(kind: ProcedureKind, reasons: &[Concept]) -> OrderFact {
@@ -841,8 +842,10 @@ fn planned_catheter_directed_lysis_is_filter_variant_6() {
             Expect { variants: &["acr-193-v2", "acr-6-v1"], not_rules: &["ivc-v6"], ..Expect::default() },
         );
     }
-    let systemic =
-        ProcedureFact { procedures: vec!["systemic-thrombolysis".to_owned()], ..cdt_procedure("in-progress", 0) };
+    let systemic = ProcedureFact {
+        procedures: vec![ProcedureId::new("systemic-thrombolysis")],
+        ..cdt_procedure("in-progress", 0)
+    };
     check(
         "systemic thrombolysis under way",
         with(vec![], vec![systemic]),
@@ -977,7 +980,7 @@ fn an_absolute_contraindication_voids_a_lysis_rating_in_variants_without_otherwi
     assert_eq!(
         verdict.instead,
         vec![Instead {
-            procedure: "surgical-thrombectomy".to_owned(),
+            procedure: ProcedureId::SURGICAL_THROMBECTOMY,
             rated: Some((Variant::Acr193V5, Category::UsuallyAppropriate))
         }]
     );
@@ -1000,7 +1003,7 @@ fn suggestions_never_offer_a_contraindicated_procedure_nor_recommend_a_cautioned
         verdict_of(assessment, "ServiceRequest/apixaban")
             .alternatives
             .iter()
-            .map(|s| (s.procedure.clone(), s.recommended))
+            .map(|s| (s.procedure.as_str().to_owned(), s.recommended))
             .collect()
     };
     assert_eq!(offered(&plain), vec![("cdt-pmt".to_owned(), true), ("surgical-thrombectomy".to_owned(), false)]);
@@ -1087,7 +1090,7 @@ fn drug_specific_contraindications() {
     assert_eq!(verdict.indicator, Urgency::Warning);
     assert_eq!(
         verdict.findings,
-        vec![Finding { flag: "oral-anticoagulant-in-pregnancy".to_owned(), effect: Effect::Cautions, certain: true }]
+        vec![Finding { flag: FlagId::new("oral-anticoagulant-in-pregnancy"), effect: Effect::Cautions, certain: true }]
     );
 }
 
@@ -1132,7 +1135,7 @@ fn orders_outside_every_variant_for_a_dvt_patient_say_why() {
 fn an_ivc_filter_code_is_rated_when_both_devices_share_a_pama_code() {
     let filter = || draft("filter", "ivc-filter-retrievable", ProcedureKind::IvcFilter);
     let both = |order: OrderFact| OrderFact {
-        procedures: vec!["ivc-filter-retrievable".to_owned(), "ivc-filter-permanent".to_owned()],
+        procedures: vec![ProcedureId::IVC_FILTER_RETRIEVABLE, ProcedureId::new("ivc-filter-permanent")],
         ..order
     };
     // Variant 1 (anticoagulation possible): retrievable may be, permanent usually not appropriate.

@@ -70,10 +70,6 @@ impl Variant {
         }
     }
 
-    pub fn parse(id: &str) -> Option<Variant> {
-        Variant::ALL.into_iter().find(|variant| variant.id() == id)
-    }
-
     /// The acsearch topic id: 193, 6 or 75.
     pub fn topic(self) -> u32 {
         match self {
@@ -107,6 +103,8 @@ impl Serialize for Variant {
     }
 }
 
+crate::ids::deserialize_by_id!(Variant: "variant");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,7 +112,8 @@ mod tests {
     #[test]
     fn ids_round_trip_and_name_their_topic_and_number() {
         for variant in Variant::ALL {
-            assert_eq!(Variant::parse(variant.id()), Some(variant));
+            let read: Variant = serde_json::from_value(serde_json::json!(variant.id())).unwrap();
+            assert_eq!(read, variant);
         }
         assert_eq!((Variant::Acr193V7.topic(), Variant::Acr193V7.number()), (193, 7));
         assert_eq!((Variant::Acr6V9.topic(), Variant::Acr6V9.number()), (6, 9));

@@ -13,11 +13,7 @@ use super::criteria::{AcrTables, Category, Criteria, Effect, OrderSelector};
 use super::rules::Rule;
 use super::variant::Variant;
 use crate::evidence::{CodeRef, Concept, DrugGroup, Evidence, OrderFact, ProcedureKind};
-
-/// The knowledge id of CDT/PMT (knowledge/procedures.toml).
-const CDT_PMT: &str = "cdt-pmt";
-/// The knowledge id of surgical thrombectomy (knowledge/procedures.toml), ACR's alternative to lysis.
-const SURGICAL_THROMBECTOMY: &str = "surgical-thrombectomy";
+use crate::ids::{FlagId, ProcedureId};
 
 /// Topics in the order they are consulted: the iliofemoral topic first, then IVC filters, then imaging.
 const TOPICS: [u32; 3] = [193, 6, 75];
@@ -60,7 +56,7 @@ pub const UNRATED_ORDER_REASONS: [Concept; 2] = [Concept::Dvt, Concept::LegEdema
 pub struct OrderVerdict {
     /// The draft order, `ServiceRequest/cdt`.
     pub order: String,
-    pub procedures: Vec<String>,
+    pub procedures: Vec<ProcedureId>,
     /// The order's code, for an order that names no procedure (the card can only name it by its code).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<CodeRef>,
@@ -98,7 +94,7 @@ pub struct OrderVerdict {
 /// An alternative to a contraindicated order, with its ACR rating for this patient when a variant rates it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Instead {
-    pub procedure: String,
+    pub procedure: ProcedureId,
     /// `None`: no 2020 variant rates it for this patient; ACR's 2013 comment names it (reference §1.4).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rated: Option<(Variant, Category)>,
@@ -109,15 +105,15 @@ pub struct Instead {
 pub enum OrderRating {
     /// The patient's variant rates the order: one row, or one per device an IVC filter code may mean, all
     /// with the same PAMA code.
-    Rated { variant: Variant, rows: Vec<(String, Category)> },
+    Rated { variant: Variant, rows: Vec<(ProcedureId, Category)> },
     /// The order's code means rows whose PAMA codes differ: not rated, each shown.
-    Ambiguous { variant: Variant, rows: Vec<(String, Category)> },
+    Ambiguous { variant: Variant, rows: Vec<(ProcedureId, Category)> },
     /// A finding contraindicates the order: the rating ACR would give (when a variant applies) does not
     /// stand. `missing` lists what the variant also needs, if anything.
     Withheld {
         #[serde(skip_serializing_if = "Option::is_none")]
         variant: Option<Variant>,
-        rows: Vec<(String, Category)>,
+        rows: Vec<(ProcedureId, Category)>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         missing: Vec<MissingFact>,
     },
@@ -187,7 +183,7 @@ pub enum Urgency {
 /// A safety flag (by id, as in `Assessment::safety`) and its effect on the order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub flag: String,
+    pub flag: FlagId,
     pub effect: Effect,
     /// False when the flag may not apply (unconfirmed, or a date it needs is missing or imprecise).
     pub certain: bool,
@@ -196,7 +192,7 @@ pub struct Finding {
 /// A procedure a suggestion may create.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Suggested {
-    pub procedure: String,
+    pub procedure: ProcedureId,
     pub variant: Variant,
     pub category: Category,
     /// The suggestion adds it beside the order (an anticoagulant keeps going under thrombus removal)
@@ -367,7 +363,10 @@ fn verdict(
         notes,
         alternatives,
         instead,
-        emergent_removal: order.procedures.iter().any(|p| p == CDT_PMT || p == SURGICAL_THROMBECTOMY),
+        emergent_removal: order
+            .procedures
+            .iter()
+            .any(|p| *p == ProcedureId::CDT_PMT || *p == ProcedureId::SURGICAL_THROMBECTOMY),
         indicator,
     }
 }
@@ -381,10 +380,10 @@ fn placed_for_dvt(order: &OrderFact) -> bool {
 fn instead(order: &OrderFact, assessment: &Assessment, acr: &AcrTables) -> Vec<Instead> {
     let mut instead = Vec::new();
     if order.kind == Some(ProcedureKind::Lysis) {
-        let rated = assessment
-            .variant_of_topic(193)
-            .and_then(|variant| acr.row(variant, SURGICAL_THROMBECTOMY).map(|row| (variant, row.category)));
-        instead.push(Instead { procedure: SURGICAL_THROMBECTOMY.to_owned(), rated });
+        let rated = assessment.variant_of_topic(193).and_then(|variant| {
+            acr.row(variant, &ProcedureId::SURGICAL_THROMBECTOMY).map(|row| (variant, row.category))
+        });
+        instead.push(Instead { procedure: ProcedureId::SURGICAL_THROMBECTOMY, rated });
     }
     if let Some(variant) = assessment.variant_of_topic(6).filter(|variant| *variant == Variant::Acr6V2) {
         for row in acr.rows(variant) {
@@ -395,7 +394,7 @@ fn instead(order: &OrderFact, assessment: &Assessment, acr: &AcrTables) -> Vec<I
 }
 
 /// The order's rating in the first topic that rates its procedures and places the patient.
-fn rate(procedures: &[String], assessment: &Assessment, acr: &AcrTables) -> OrderRating {
+fn rate(procedures: &[ProcedureId], assessment: &Assessment, acr: &AcrTables) -> OrderRating {
     let topics: Vec<u32> = TOPICS
         .into_iter()
         .filter(|topic| {
@@ -407,7 +406,7 @@ fn rate(procedures: &[String], assessment: &Assessment, acr: &AcrTables) -> Orde
     };
     for topic in topics {
         if let Some(variant) = assessment.variant_of_topic(topic) {
-            let rows: Vec<(String, Category)> = procedures
+            let rows: Vec<(ProcedureId, Category)> = procedures
                 .iter()
                 .filter_map(|id| acr.row(variant, id).map(|row| (row.procedure.clone(), row.category)))
                 .collect();
@@ -484,17 +483,16 @@ fn alternatives(
     let OrderRating::Rated { variant, .. } = rating else { return Vec::new() };
     let Some(category) = rating.category() else { return Vec::new() };
     let acr = &criteria.acr;
-    let drafted: Vec<&str> =
-        evidence.orders.iter().flat_map(|order| order.procedures.iter().map(String::as_str)).collect();
-    let candidates: Vec<(&str, Category, Vec<Finding>)> = acr
+    let drafted: Vec<&ProcedureId> = evidence.orders.iter().flat_map(|order| &order.procedures).collect();
+    let candidates: Vec<(&ProcedureId, Category, Vec<Finding>)> = acr
         .rows(*variant)
         .iter()
-        .filter(|row| row.category.rank() < category.rank() && !drafted.contains(&row.procedure.as_str()))
+        .filter(|row| row.category.rank() < category.rank() && !drafted.contains(&&row.procedure))
         .filter_map(|row| {
             let procedure = acr.procedure(&row.procedure).filter(|p| p.orderable)?;
             let findings = findings_of(Some(procedure.kind), None, procedure.contrast, criteria, &assessment.safety);
             let contraindicated = findings.iter().any(|finding| finding.effect == Effect::Contraindicates);
-            (!contraindicated).then_some((row.procedure.as_str(), row.category, findings))
+            (!contraindicated).then_some((&row.procedure, row.category, findings))
         })
         .collect();
     let Some(best) = candidates.iter().map(|(_, category, _)| category.rank()).min() else { return Vec::new() };
@@ -506,7 +504,7 @@ fn alternatives(
         .map(|(procedure, category, findings)| {
             let recommend = !recommended && findings.is_empty();
             recommended |= recommend;
-            Suggested { procedure: procedure.to_owned(), variant: *variant, category, adds, recommended: recommend }
+            Suggested { procedure: procedure.clone(), variant: *variant, category, adds, recommended: recommend }
         })
         .collect()
 }

@@ -185,14 +185,10 @@ impl Concept {
             Concept::StructuralCerebralLesion => "structural-cerebral-lesion",
         }
     }
-
-    pub fn parse(id: &str) -> Option<Concept> {
-        Concept::ALL.into_iter().find(|concept| concept.id() == id)
-    }
 }
 
 /// Which part of the leg's deep veins a DVT code names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Segment {
     /// Iliac veins, or an explicitly iliofemoral concept.
@@ -205,10 +201,12 @@ pub enum Segment {
     ProximalUnspecified,
     Unspecified,
     Distal,
+    /// `ivc` in the knowledge files.
+    #[serde(rename(deserialize = "ivc"))]
     InferiorVenaCava,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Laterality {
     Left,
@@ -217,7 +215,7 @@ pub enum Laterality {
     Unspecified,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Acuity {
     Acute,
@@ -347,10 +345,6 @@ impl Lab {
         }
     }
 
-    pub fn parse(id: &str) -> Option<Lab> {
-        Lab::ALL.into_iter().find(|lab| lab.id() == id)
-    }
-
     pub fn is_vital_sign(self) -> bool {
         matches!(self, Lab::SystolicBp | Lab::DiastolicBp)
     }
@@ -396,7 +390,7 @@ pub struct ImagingFact {
     pub date: Option<Dated>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MedicationClass {
     Anticoagulant,
@@ -404,19 +398,8 @@ pub enum MedicationClass {
     Thrombolytic,
 }
 
-impl MedicationClass {
-    pub fn parse(id: &str) -> Option<MedicationClass> {
-        match id {
-            "anticoagulant" => Some(MedicationClass::Anticoagulant),
-            "antiplatelet" => Some(MedicationClass::Antiplatelet),
-            "thrombolytic" => Some(MedicationClass::Thrombolytic),
-            _ => None,
-        }
-    }
-}
-
 /// The anticoagulant groups drug-specific safety rules name (knowledge/medications.toml `group`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DrugGroup {
     /// Unfractionated or low-molecular-weight heparin.
@@ -428,15 +411,6 @@ pub enum DrugGroup {
 }
 
 impl DrugGroup {
-    pub fn parse(id: &str) -> Option<DrugGroup> {
-        match id {
-            "heparin" => Some(DrugGroup::Heparin),
-            "vka" => Some(DrugGroup::Vka),
-            "doac" => Some(DrugGroup::Doac),
-            _ => None,
-        }
-    }
-
     pub fn is_oral(self) -> bool {
         matches!(self, DrugGroup::Vka | DrugGroup::Doac)
     }
@@ -458,7 +432,7 @@ pub struct MedicationFact {
 }
 
 /// What a procedure or an order is, as far as the rules care.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProcedureKind {
     Anticoagulation,
@@ -484,20 +458,6 @@ impl ProcedureKind {
         ProcedureKind::Other,
     ];
 
-    pub fn parse(id: &str) -> Option<ProcedureKind> {
-        match id {
-            "anticoagulation" => Some(ProcedureKind::Anticoagulation),
-            "lysis" => Some(ProcedureKind::Lysis),
-            "surgical-thrombectomy" => Some(ProcedureKind::SurgicalThrombectomy),
-            "venous-stent" => Some(ProcedureKind::VenousStent),
-            "ivc-filter" => Some(ProcedureKind::IvcFilter),
-            "imaging" => Some(ProcedureKind::Imaging),
-            "compression" => Some(ProcedureKind::Compression),
-            "other" => Some(ProcedureKind::Other),
-            _ => None,
-        }
-    }
-
     /// Thrombus removal: catheter-based or surgical.
     pub fn removes_thrombus(self) -> bool {
         matches!(self, ProcedureKind::Lysis | ProcedureKind::SurgicalThrombectomy)
@@ -513,30 +473,19 @@ pub struct ProcedureFact {
     pub kind: Option<ProcedureKind>,
     /// The ACR procedure rows its code means (knowledge/procedures.toml); empty when none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub procedures: Vec<String>,
+    pub procedures: Vec<crate::ids::ProcedureId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub date: Option<Dated>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AllergyClass {
     Thrombolytic,
     Anticoagulant,
     Contrast,
-}
-
-impl AllergyClass {
-    pub fn parse(id: &str) -> Option<AllergyClass> {
-        match id {
-            "thrombolytic" => Some(AllergyClass::Thrombolytic),
-            "anticoagulant" => Some(AllergyClass::Anticoagulant),
-            "contrast" => Some(AllergyClass::Contrast),
-            _ => None,
-        }
-    }
 }
 
 /// An AllergyIntolerance to a substance class that matters for these procedures (refuted ones dropped).
@@ -554,7 +503,7 @@ pub struct OrderFact {
     /// In `selections` (order-select), or any order (order-sign).
     pub selected: bool,
     /// The ACR procedure rows the order's code means (knowledge/procedures.toml); empty when none.
-    pub procedures: Vec<String>,
+    pub procedures: Vec<crate::ids::ProcedureId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<ProcedureKind>,
     /// The anticoagulant group of a medication order (a heparin, warfarin, a DOAC).
@@ -619,5 +568,19 @@ impl ConditionFact {
     /// The date the condition started, falling back to when it was recorded.
     pub fn start(&self) -> Option<&FhirDate> {
         self.onset.as_ref().map(|onset| &onset.date).or(self.recorded.as_ref())
+    }
+}
+
+crate::ids::deserialize_by_id!(Concept: "concept", Lab: "lab");
+
+impl std::fmt::Display for Concept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl std::fmt::Display for Lab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
     }
 }

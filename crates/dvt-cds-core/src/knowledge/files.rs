@@ -2,6 +2,13 @@
 
 use serde::Deserialize;
 
+use super::{CodeStatus, CodeSystem, PlanApplies};
+use crate::classify::{Category, Effect, FlagClass, OrderSelector, PreLysisWhen, Variant, Window};
+use crate::evidence::{
+    Acuity, AllergyClass, Concept, DrugGroup, Lab, Laterality, MedicationClass, ProcedureKind, Segment,
+};
+use crate::ids::{FlagId, ProcedureId};
+
 /// The text of every knowledge file, embedded at build time.
 /// A row of a knowledge file with where it is in the file's text, so that an error in it can name its line.
 pub(super) type Row<T> = toml::Spanned<T>;
@@ -78,7 +85,7 @@ pub(super) struct SourceRow {
     pub citation: String,
     pub supports: String,
     /// V, C or U, as the reference marks a fact, for sources added beside the reference's own.
-    pub status: Option<String>,
+    pub status: Option<CodeStatus>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,7 +98,7 @@ pub(super) struct AcrFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct VariantRow {
-    pub id: String,
+    pub id: Variant,
     pub short: String,
     pub text: String,
     pub source: String,
@@ -101,12 +108,12 @@ pub(super) struct VariantRow {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RatingRow {
-    pub procedure: String,
+    pub procedure: ProcedureId,
     pub wording: String,
-    pub category: String,
+    pub category: Category,
     pub rrl: String,
     #[serde(default)]
-    pub covers: Vec<String>,
+    pub covers: Vec<ProcedureId>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,13 +125,13 @@ pub(super) struct ProceduresFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ProcedureRow {
-    pub id: String,
+    pub id: ProcedureId,
     pub short: String,
     pub display: String,
-    pub kind: String,
+    pub kind: ProcedureKind,
     #[serde(default)]
     pub contrast: bool,
-    pub medication_class: Option<String>,
+    pub medication_class: Option<MedicationClass>,
     #[serde(default)]
     pub codes: Vec<CodeRow>,
 }
@@ -132,15 +139,15 @@ pub(super) struct ProcedureRow {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CodeRow {
-    pub system: String,
+    pub system: CodeSystem,
     pub code: String,
     pub display: String,
     #[serde(default)]
     pub prefix: bool,
-    pub segment: Option<String>,
-    pub laterality: Option<String>,
-    pub acuity: Option<String>,
-    pub status: String,
+    pub segment: Option<Segment>,
+    pub laterality: Option<Laterality>,
+    pub acuity: Option<Acuity>,
+    pub status: CodeStatus,
     pub source: String,
     /// Why this row is not from a published value set (in the value-set files, every row that is not the
     /// segment, side and acuity of a published DVT code says this).
@@ -156,7 +163,7 @@ pub(super) struct ValueSetFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ConceptRow {
-    pub id: String,
+    pub id: Concept,
     /// For reviewers of the file; required, not used at run time.
     #[serde(rename = "description")]
     pub _description: String,
@@ -182,8 +189,8 @@ pub(super) struct PublishedFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PublishedSet {
-    /// `concept`, `medication` or `lab`.
-    pub target: String,
+    pub target: PublishedTarget,
+    /// The concept, medication class or lab (checked against `target` when loaded).
     pub id: String,
     pub file: String,
     pub title: String,
@@ -206,7 +213,7 @@ pub(super) struct PublishedSet {
     #[serde(default)]
     pub doacs: Vec<String>,
     /// `[system, code, display]` as published.
-    pub codes: Vec<(String, String, String)>,
+    pub codes: Vec<(CodeSystem, String, String)>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,7 +226,7 @@ pub(super) struct MedicationsFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct MedicationClassRow {
-    pub id: String,
+    pub id: MedicationClass,
     /// For reviewers of the file; required, not used at run time.
     #[serde(rename = "description")]
     pub _description: String,
@@ -232,8 +239,9 @@ pub(super) struct MedicationClassRow {
 pub(super) struct MedicationCodeRow {
     pub code: String,
     pub display: String,
-    pub group: Option<String>,
-    pub status: String,
+    pub group: Option<DrugGroup>,
+    #[expect(dead_code, reason = "required of every row for its reviewers; reading it checks it is V, C or U")]
+    pub status: CodeStatus,
     pub source: String,
     /// Why the code is listed by hand (no published set holds it); required in `medications.toml` classes.
     pub hand_made: Option<String>,
@@ -283,7 +291,7 @@ pub(super) struct EgfrEquationRow {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LabRow {
-    pub id: String,
+    pub id: Lab,
     pub unit: String,
     /// Units results arrive in, with the factor to `unit`.
     #[serde(default)]
@@ -297,7 +305,8 @@ pub(super) struct LabRow {
 pub(super) struct LabCodeRow {
     pub code: String,
     pub display: String,
-    pub status: String,
+    #[expect(dead_code, reason = "required of every row for its reviewers; reading it checks it is V, C or U")]
+    pub status: CodeStatus,
     pub source: String,
     /// Why the code is listed by hand (no published set holds it); required.
     pub hand_made: Option<String>,
@@ -358,26 +367,26 @@ pub(super) struct SafetyFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AppliesRow {
-    pub class: String,
-    pub orders: Vec<String>,
-    pub effect: String,
+    pub class: FlagClass,
+    pub orders: Vec<OrderSelector>,
+    pub effect: Effect,
     pub source: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PreLysisRow {
-    pub labs: Vec<String>,
+    pub labs: Vec<Lab>,
     pub order: String,
-    pub when: Vec<String>,
+    pub when: Vec<PreLysisWhen>,
     pub source: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FlagRow {
-    pub id: String,
-    pub class: String,
+    pub id: FlagId,
+    pub class: FlagClass,
     pub label: String,
     pub short: Option<String>,
     pub triggers: Vec<TriggerRow>,
@@ -388,17 +397,17 @@ pub(super) struct FlagRow {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TriggerRow {
-    pub condition: Option<Vec<String>>,
-    pub window: Option<String>,
-    pub status: Option<String>,
-    pub lab_below: Option<String>,
+    pub condition: Option<Vec<Concept>>,
+    pub window: Option<Window>,
+    pub status: Option<ConditionStatus>,
+    pub lab_below: Option<Lab>,
     pub threshold: Option<String>,
     pub blood_pressure_above: Option<bool>,
-    pub allergy: Option<Vec<String>>,
+    pub allergy: Option<Vec<AllergyClass>>,
     pub pregnancy: Option<bool>,
-    pub recent_procedure: Option<String>,
+    pub recent_procedure: Option<Window>,
     pub anticoagulation_contraindicated: Option<bool>,
-    pub heparin_ordered_with: Option<Vec<String>>,
+    pub heparin_ordered_with: Option<Vec<Concept>>,
     pub thrombus_not_acute: Option<bool>,
     pub from_days: Option<i64>,
     pub before_days: Option<i64>,
@@ -409,7 +418,7 @@ pub(super) struct TriggerRow {
 pub(super) struct UncheckedRow {
     pub label: String,
     pub short: String,
-    pub class: String,
+    pub class: FlagClass,
     pub source: String,
 }
 
@@ -423,7 +432,34 @@ pub(super) struct PlanFile {
 #[serde(deny_unknown_fields)]
 pub(super) struct PlanRow {
     pub id: String,
-    pub applies: String,
+    pub applies: PlanApplies,
     pub text: String,
     pub source: String,
+}
+
+/// What a published set serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(super) enum PublishedTarget {
+    Concept,
+    Medication,
+    Lab,
+}
+
+impl PublishedTarget {
+    pub fn id(self) -> &'static str {
+        match self {
+            PublishedTarget::Concept => "concept",
+            PublishedTarget::Medication => "medication",
+            PublishedTarget::Lab => "lab",
+        }
+    }
+}
+
+/// Which Conditions a condition trigger counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(super) enum ConditionStatus {
+    Active,
+    Any,
 }

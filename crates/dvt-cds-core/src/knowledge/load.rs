@@ -5,18 +5,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::de::DeserializeOwned;
 
-use super::files::{self, CodeRow, Files, TriggerRow};
+use super::files::{self, CodeRow, ConditionStatus, Files, PublishedTarget, TriggerRow};
 use super::{
-    Category, ConceptMatch, Interpretation, KnowledgeBase, KnowledgeError, OrderCode, PlanApplies, PlanItem, Procedure,
-    PublishedValueSet, Rating, SYSTEMS, Source, Unchecked, VariantRows, normalize,
+    CodeStatus, CodeSystem, ConceptMatch, Interpretation, KnowledgeBase, KnowledgeError, OrderCode, PlanItem,
+    Procedure, PublishedValueSet, Rating, Source, Unchecked, VariantRows, normalize,
 };
 use crate::classify::{
-    AcrRow, AcrTables, Applies, Criteria, Effect, FlagClass, FlagRule, OrderSelector, PreLysisLab, PreLysisWhen,
-    ProcedureInfo, Thresholds, Trigger, Variant, VariantTable, Window,
+    AcrRow, AcrTables, Applies, Criteria, FlagRule, PreLysisLab, ProcedureInfo, Thresholds, Trigger, Variant,
+    VariantTable, Window,
 };
-use crate::evidence::{
-    Acuity, AllergyClass, Concept, DrugGroup, DvtCode, Lab, Laterality, Match, MedicationClass, ProcedureKind, Segment,
-};
+use crate::evidence::{Concept, DrugGroup, DvtCode, Lab, Match, MedicationClass};
+use crate::ids::ProcedureId;
 
 /// Checks that a row cites a source `sources.toml` lists: `(file, what, source)`.
 type Cite<'a> = dyn Fn(&str, &str, &str) -> Result<(), KnowledgeError> + 'a;
@@ -25,7 +24,7 @@ type Threshold<'a> = dyn Fn(&str) -> Result<f64, KnowledgeError> + 'a;
 /// The display of every code the files list, by (system URI, normalised code).
 type Displays = HashMap<(String, String), String>;
 /// The procedures an order code means, by (system URI, normalised code).
-type ProcedureCodes = HashMap<(String, String), Vec<String>>;
+type ProcedureCodes = HashMap<(String, String), Vec<ProcedureId>>;
 
 /// Every knowledge file, each by its own function below, in the order their references need:
 /// sources first (every row cites one), procedures before the ratings and medications that name them.
@@ -67,13 +66,17 @@ pub(super) fn load(files: &Files, overrides: &[(String, f64)]) -> Result<Knowled
         read.borrow_mut().insert(id.to_owned());
         thresholds
             .get(id)
-            .map(|t| t.value)
+            .map(|(_, t)| t.value)
             .ok_or_else(|| error("thresholds.toml", format!("threshold `{id}` is missing")))
     };
     let criteria_thresholds = criteria_thresholds(&value)?;
     let (flags, unchecked, applies, prelysis) = safety(&files.safety, &cite, &value, &labs.labs)?;
-    if let Some(unread) = thresholds.keys().find(|id| !read.borrow().contains(id.as_str())) {
-        return invalid("thresholds.toml", format!("threshold `{unread}` is read by no rule or flag"));
+    if let Some((unread, (line, _))) = thresholds.iter().find(|(id, _)| !read.borrow().contains(id.as_str())) {
+        return Err(KnowledgeError::Invalid {
+            file: "thresholds.toml".to_owned(),
+            line: Some(*line),
+            message: format!("threshold `{unread}` is read by no rule or flag"),
+        });
     }
     let plan = plan(&files.plan, &cite)?;
 
@@ -131,9 +134,6 @@ fn sources(text: &str) -> Result<BTreeMap<String, Source>, KnowledgeError> {
         let line = line_of(text, &row);
         let row = row.into_inner();
         at("sources.toml", line, || {
-            if let Some(status) = &row.status {
-                check_status("sources.toml", status, &row.id)?;
-            }
             let source = Source {
                 id: row.id.clone(),
                 short: row.short,
@@ -158,23 +158,20 @@ fn procedures(
     procedures_file: files::ProceduresFile,
     cite: &Cite,
     displays: &mut Displays,
-) -> Result<(BTreeMap<String, Procedure>, ProcedureCodes, Vec<(MedicationClass, String)>), KnowledgeError> {
+) -> Result<(BTreeMap<ProcedureId, Procedure>, ProcedureCodes, Vec<(MedicationClass, ProcedureId)>), KnowledgeError> {
     let mut procedures = BTreeMap::new();
     let mut procedure_codes = ProcedureCodes::new();
-    let mut medication_procedures: Vec<(MedicationClass, String)> = Vec::new();
+    let mut medication_procedures: Vec<(MedicationClass, ProcedureId)> = Vec::new();
 
     for row in procedures_file.procedure {
         let line = line_of(text, &row);
         let row = row.into_inner();
         at("procedures.toml", line, || {
             let file = "procedures.toml";
-            let kind = ProcedureKind::parse(&row.kind)
-                .ok_or_else(|| error(file, format!("procedure `{}`: unknown kind `{}`", row.id, row.kind)))?;
             let mut seen = HashSet::new();
             for code in &row.codes {
                 cite(file, &format!("procedure `{}` code `{}`", row.id, code.code), &code.source)?;
-                check_status(file, &code.status, &code.code)?;
-                let system = system_uri(file, &code.system)?;
+                let system = code.system.uri();
                 let key = (system.to_owned(), normalize(system, &code.code));
                 if !seen.insert(key.clone()) {
                     return invalid(file, format!("procedure `{}` lists code `{}` twice", row.id, code.code));
@@ -182,25 +179,24 @@ fn procedures(
                 displays.entry(key.clone()).or_insert_with(|| code.display.clone());
                 procedure_codes.entry(key).or_default().push(row.id.clone());
             }
-            if let Some(class) = &row.medication_class {
-                let class = MedicationClass::parse(class).ok_or_else(|| {
-                    error(file, format!("procedure `{}`: unknown medication class `{class}`", row.id))
-                })?;
+            if let Some(class) = row.medication_class {
                 medication_procedures.push((class, row.id.clone()));
             }
             // Propose a procedure with a verified code only: CPT first, then SNOMED CT.
-            let order_code = ["cpt", "snomed"].iter().find_map(|system| {
-                row.codes.iter().find(|code| code.system == *system && code.status == "V").map(|code| OrderCode {
-                    system: system_uri(file, system).unwrap_or_default().to_owned(),
-                    code: code.code.clone(),
-                    display: code.display.clone(),
+            let order_code = [CodeSystem::Cpt, CodeSystem::Snomed].into_iter().find_map(|system| {
+                row.codes.iter().find(|code| code.system == system && code.status == CodeStatus::V).map(|code| {
+                    OrderCode {
+                        system: system.uri().to_owned(),
+                        code: code.code.clone(),
+                        display: code.display.clone(),
+                    }
                 })
             });
             let procedure = Procedure {
                 id: row.id.clone(),
                 short: row.short,
                 display: row.display,
-                kind,
+                kind: row.kind,
                 contrast: row.contrast,
                 order_code,
             };
@@ -209,6 +205,12 @@ fn procedures(
             }
             Ok(())
         })?;
+    }
+    if let Some(missing) = ProcedureId::NAMED_IN_CODE.iter().find(|id| !procedures.contains_key(*id)) {
+        return invalid(
+            "procedures.toml",
+            format!("procedure `{missing}`, which the classifier names, is not defined"),
+        );
     }
     Ok((procedures, procedure_codes, medication_procedures))
 }
@@ -229,8 +231,9 @@ fn published_sets(
             if set.codes.is_empty() || set.codes.len() > set.published {
                 return invalid(file, format!("value set `{}` for `{}`: codes do not fit its size", set.oid, set.id));
             }
+            served(set).map_err(|message| error(file, format!("value set `{}`: {message}", set.oid)))?;
             value_sets.push(PublishedValueSet {
-                target: set.target.clone(),
+                target: set.target.id().to_owned(),
                 id: set.id.clone(),
                 file: set.file.clone(),
                 title: set.title.clone(),
@@ -245,37 +248,39 @@ fn published_sets(
             Ok(())
         })?;
     }
-    for set in &published.value_set {
-        let line = line_of(text, set);
-        let set = set.get_ref();
-        let known = match set.target.as_str() {
-            "concept" => Concept::parse(&set.id).is_some(),
-            "medication" => MedicationClass::parse(&set.id).is_some(),
-            "lab" => Lab::parse(&set.id).is_some(),
-            _ => false,
-        };
-        if !known {
-            return Err(KnowledgeError::Invalid {
-                file: "value-sets/published.toml".to_owned(),
-                line: Some(line),
-                message: format!("value set `{}`: unknown {} `{}`", set.oid, set.target, set.id),
-            });
-        }
-    }
     Ok(value_sets)
 }
 
-/// The published codes for `target` `id`, with the set each comes from.
-fn published_for<'p>(
-    published: &'p files::PublishedFile,
-    target: &str,
-    id: &str,
-) -> Vec<(&'p files::PublishedSet, &'p (String, String, String))> {
+/// What a published set serves, its `id` read as its `target` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Served {
+    Concept(Concept),
+    Medication(MedicationClass),
+    Lab(Lab),
+}
+
+fn served(set: &files::PublishedSet) -> Result<Served, String> {
+    use serde::Deserialize;
+    use serde::de::value::{Error, StrDeserializer};
+    let id = StrDeserializer::<Error>::new(&set.id);
+    let read = match set.target {
+        PublishedTarget::Concept => Concept::deserialize(id).map(Served::Concept),
+        PublishedTarget::Medication => MedicationClass::deserialize(id).map(Served::Medication),
+        PublishedTarget::Lab => Lab::deserialize(id).map(Served::Lab),
+    };
+    read.map_err(|error| error.to_string())
+}
+
+/// The published codes for what a set serves, with the set each comes from.
+fn published_for(
+    published: &files::PublishedFile,
+    target: Served,
+) -> Vec<(&files::PublishedSet, &(CodeSystem, String, String))> {
     published
         .value_set
         .iter()
         .map(files::Row::get_ref)
-        .filter(|set| set.target == target && set.id == id)
+        .filter(|set| served(set) == Ok(target))
         .flat_map(|set| set.codes.iter().map(move |code| (set, code)))
         .collect()
 }
@@ -287,7 +292,7 @@ fn medications(
     text: &str,
     medications_file: &files::MedicationsFile,
     published: &files::PublishedFile,
-    medication_procedures: &[(MedicationClass, String)],
+    medication_procedures: &[(MedicationClass, ProcedureId)],
     cite: &Cite,
     displays: &mut Displays,
     procedure_codes: &mut ProcedureCodes,
@@ -299,11 +304,10 @@ fn medications(
         let class_row = class_row.get_ref();
         at("medications.toml", line, || {
             let file = "medications.toml";
-            let class = MedicationClass::parse(&class_row.id)
-                .ok_or_else(|| error(file, format!("unknown medication class `{}`", class_row.id)))?;
+            let class = class_row.id;
             let mut class_codes: Vec<(String, String, Option<DrugGroup>)> = Vec::new();
-            for (set, (system, code, display)) in published_for(published, "medication", &class_row.id) {
-                if system != "rxnorm" {
+            for (set, (system, code, display)) in published_for(published, Served::Medication(class)) {
+                if *system != CodeSystem::RxNorm {
                     return invalid(
                         "value-sets/published.toml",
                         format!("value set `{}`: `{code}` is not RxNorm", set.oid),
@@ -324,21 +328,13 @@ fn medications(
             }
             for code in &class_row.codes {
                 cite(file, &format!("RxNorm `{}`", code.code), &code.source)?;
-                check_status(file, &code.status, &code.code)?;
                 if code.hand_made.is_none() {
                     return invalid(file, format!("RxNorm `{}`: a hand-made row says why (`hand_made`)", code.code));
                 }
                 if class_codes.iter().any(|(known, _, _)| *known == code.code) {
                     return invalid(file, format!("RxNorm `{}` is in a published set already", code.code));
                 }
-                let group = match &code.group {
-                    Some(id) => Some(
-                        DrugGroup::parse(id)
-                            .ok_or_else(|| error(file, format!("RxNorm `{}`: unknown group `{id}`", code.code)))?,
-                    ),
-                    None => None,
-                };
-                class_codes.push((code.code.clone(), code.display.clone(), group));
+                class_codes.push((code.code.clone(), code.display.clone(), code.group));
             }
             for (code, display, group) in class_codes {
                 for name in medication_names_of(&display) {
@@ -374,7 +370,7 @@ fn medications(
 #[expect(clippy::type_complexity, reason = "two results, each named by its binding in `load`")]
 fn acr(
     text: &str,
-    procedures: &BTreeMap<String, Procedure>,
+    procedures: &BTreeMap<ProcedureId, Procedure>,
     cite: &Cite,
 ) -> Result<(BTreeMap<u32, super::Topic>, BTreeMap<Variant, VariantRows>), KnowledgeError> {
     let acr: files::AcrFile = parse("acr.toml", text)?;
@@ -395,8 +391,7 @@ fn acr(
         let row = row.into_inner();
         at("acr.toml", line, || {
             let file = "acr.toml";
-            let variant =
-                Variant::parse(&row.id).ok_or_else(|| error(file, format!("unknown variant id `{}`", row.id)))?;
+            let variant = row.id;
             cite(file, &format!("variant `{}`", row.id), &row.source)?;
             plain(file, &format!("variant `{}`", row.id), &format!("{} {}", row.short, row.text))?;
             if !topics.contains_key(&variant.topic()) {
@@ -416,10 +411,7 @@ fn acr(
                 if rows.iter().any(|r: &Rating| r.procedure == rating.procedure) {
                     return invalid(file, format!("variant `{}` rates `{}` twice", row.id, rating.procedure));
                 }
-                let category = Category::parse(&rating.category).ok_or_else(|| {
-                    error(file, format!("variant `{}`: unknown category `{}`", row.id, rating.category))
-                })?;
-                if let Some(unknown) = rating.covers.iter().find(|id| !procedures.contains_key(id.as_str())) {
+                if let Some(unknown) = rating.covers.iter().find(|id| !procedures.contains_key(*id)) {
                     return invalid(
                         file,
                         format!("variant `{}` row `{}` covers unknown procedure `{unknown}`", row.id, rating.procedure),
@@ -428,7 +420,7 @@ fn acr(
                 rows.push(Rating {
                     procedure: rating.procedure,
                     wording: rating.wording,
-                    category,
+                    category: rating.category,
                     rrl: rating.rrl,
                     covers: rating.covers,
                 });
@@ -475,12 +467,11 @@ fn conditions(
             let line = line_of(text, &row);
             let row = row.into_inner();
             at(file, line, || {
-                let concept =
-                    Concept::parse(&row.id).ok_or_else(|| error(file, format!("unknown concept `{}`", row.id)))?;
+                let concept = row.id;
                 if !concepts_seen.insert(concept) {
                     return invalid(file, format!("concept `{}` is defined twice", row.id));
                 }
-                let published_codes = published_for(published, "concept", &row.id);
+                let published_codes = published_for(published, Served::Concept(concept));
                 if row.codes.is_empty() && row.texts.is_empty() && published_codes.is_empty() {
                     return invalid(file, format!("concept `{}` has neither codes nor texts", row.id));
                 }
@@ -498,7 +489,7 @@ fn conditions(
                 let mut seen: HashSet<(&'static str, String)> = HashSet::new();
                 let mut rows: Vec<(CodeRow, bool)> = Vec::new();
                 for (set, (system, code, display)) in &published_codes {
-                    let uri = system_uri("value-sets/published.toml", system)?;
+                    let uri = system.uri();
                     if !seen.insert((uri, normalize(uri, code))) {
                         continue;
                     }
@@ -515,14 +506,14 @@ fn conditions(
                     }
                     rows.push((
                         CodeRow {
-                            system: system.clone(),
+                            system: *system,
                             code: code.clone(),
                             display: display.clone(),
                             prefix: false,
-                            segment: annotation.and_then(|a| a.segment.clone()),
-                            laterality: annotation.and_then(|a| a.laterality.clone()),
-                            acuity: annotation.and_then(|a| a.acuity.clone()),
-                            status: "V".to_owned(),
+                            segment: annotation.and_then(|a| a.segment),
+                            laterality: annotation.and_then(|a| a.laterality),
+                            acuity: annotation.and_then(|a| a.acuity),
+                            status: CodeStatus::V,
                             source: set.source.clone(),
                             hand_made: None,
                         },
@@ -530,7 +521,7 @@ fn conditions(
                     ));
                 }
                 for code in &row.codes {
-                    let system = system_uri(file, &code.system)?;
+                    let system = code.system.uri();
                     let normalized = normalize(system, &code.code);
                     if code.hand_made.is_none() {
                         if concept == Concept::Dvt && seen.contains(&(system, normalized)) {
@@ -558,8 +549,7 @@ fn conditions(
                 concept_counts.insert(concept, rows.len());
                 for (code, _published) in &rows {
                     cite(file, &format!("concept `{}` code `{}`", row.id, code.code), &code.source)?;
-                    check_status(file, &code.status, &code.code)?;
-                    let system = system_uri(file, &code.system)?;
+                    let system = code.system.uri();
                     let normalized = normalize(system, &code.code);
                     if !code.prefix {
                         displays.entry((system.to_owned(), normalized.clone())).or_insert_with(|| code.display.clone());
@@ -567,7 +557,7 @@ fn conditions(
                     let matched = ConceptMatch {
                         concept,
                         dvt: dvt_code(file, concept, code)?,
-                        matched_by: if code.status == "U" { Match::UnverifiedCode } else { Match::Code },
+                        matched_by: if code.status == CodeStatus::U { Match::UnverifiedCode } else { Match::Code },
                     };
                     if code.prefix {
                         if system != super::ICD10CM {
@@ -616,7 +606,7 @@ fn labs(
         let row = row.get_ref();
         at("labs.toml", line, || {
             let file = "labs.toml";
-            let lab = Lab::parse(&row.id).ok_or_else(|| error(file, format!("unknown lab `{}`", row.id)))?;
+            let lab = row.id;
             lab_units.insert(lab, row.unit.clone());
             for unit in &row.units {
                 cite(file, &format!("lab `{}` unit `{}`", row.id, unit.unit), &unit.source)?;
@@ -628,8 +618,8 @@ fn labs(
                 }
             }
             let mut lab_codes: Vec<(String, String)> = Vec::new();
-            for (set, (system, code, display)) in published_for(published, "lab", &row.id) {
-                if system != "loinc" {
+            for (set, (system, code, display)) in published_for(published, Served::Lab(lab)) {
+                if *system != CodeSystem::Loinc {
                     return invalid(
                         "value-sets/published.toml",
                         format!("value set `{}`: `{code}` is not LOINC", set.oid),
@@ -641,7 +631,6 @@ fn labs(
             }
             for code in &row.codes {
                 cite(file, &format!("LOINC `{}`", code.code), &code.source)?;
-                check_status(file, &code.status, &code.code)?;
                 if code.hand_made.is_none() {
                     return invalid(file, format!("LOINC `{}`: a hand-made row says why (`hand_made`)", code.code));
                 }
@@ -683,22 +672,23 @@ fn labs(
     Ok(Labs { labs, lab_units, lab_factors, egfr_equation })
 }
 
-/// `thresholds.toml`, with the configured values (`overrides`) for the ones no source fixes.
+/// `thresholds.toml` by id, each with the line of its row, with the configured values (`overrides`) for the
+/// ones no source fixes.
 fn thresholds(
     text: &str,
     overrides: &[(String, f64)],
     cite: &Cite,
-) -> Result<BTreeMap<String, files::ThresholdRow>, KnowledgeError> {
+) -> Result<BTreeMap<String, (usize, files::ThresholdRow)>, KnowledgeError> {
     let thresholds_file: files::ThresholdsFile = parse("thresholds.toml", text)?;
 
-    let mut thresholds: BTreeMap<String, files::ThresholdRow> = BTreeMap::new();
+    let mut thresholds: BTreeMap<String, (usize, files::ThresholdRow)> = BTreeMap::new();
     for row in thresholds_file.threshold {
         let line = line_of(text, &row);
         let row = row.into_inner();
         at("thresholds.toml", line, || {
             cite("thresholds.toml", &format!("threshold `{}`", row.id), &row.source)?;
             let id = row.id.clone();
-            if thresholds.insert(id.clone(), row).is_some() {
+            if thresholds.insert(id.clone(), (line, row)).is_some() {
                 return invalid("thresholds.toml", format!("threshold `{id}` is defined twice"));
             }
             Ok(())
@@ -706,9 +696,9 @@ fn thresholds(
     }
     // The ids an override may name, for the message when it names another.
     let configurable: Vec<String> =
-        thresholds.values().filter(|row| row.source == "LOCAL").map(|row| format!("`{}`", row.id)).collect();
+        thresholds.values().filter(|(_, row)| row.source == "LOCAL").map(|(_, row)| format!("`{}`", row.id)).collect();
     for (id, value) in overrides {
-        let threshold = thresholds.get_mut(id).ok_or_else(|| KnowledgeError::Override {
+        let (_, threshold) = thresholds.get_mut(id).ok_or_else(|| KnowledgeError::Override {
             id: id.clone(),
             message: format!("no such threshold; those that can be set are {}", configurable.join(", ")),
         })?;
@@ -762,15 +752,13 @@ fn safety(
         at("safety.toml", line, || {
             let file = "safety.toml";
             cite(file, &format!("flag `{}`", row.id), &row.source)?;
-            let class = FlagClass::parse(&row.class)
-                .ok_or_else(|| error(file, format!("flag `{}`: unknown class `{}`", row.id, row.class)))?;
             if row.triggers.is_empty() {
                 return invalid(file, format!("flag `{}` has no trigger", row.id));
             }
             let triggers = row
                 .triggers
                 .iter()
-                .map(|trigger| parse_trigger(&row.id, trigger, value))
+                .map(|trigger| parse_trigger(row.id.as_str(), trigger, value))
                 .collect::<Result<Vec<_>, _>>()?;
             plain(file, &format!("flag `{}`", row.id), &row.label)?;
             if flags.iter().any(|f: &FlagRule| f.id == row.id) {
@@ -781,7 +769,14 @@ fn safety(
                 None => row.label.split([':', ';']).next().unwrap_or(&row.label).trim().to_owned(),
             };
             plain(file, &format!("flag `{}`", row.id), &short)?;
-            flags.push(FlagRule { id: row.id, class, label: row.label, short, source: row.source, triggers });
+            flags.push(FlagRule {
+                id: row.id,
+                class: row.class,
+                label: row.label,
+                short,
+                source: row.source,
+                triggers,
+            });
             Ok(())
         })?;
     }
@@ -795,11 +790,8 @@ fn safety(
         at("safety.toml", line, || {
             cite("safety.toml", "unchecked contraindication", &row.source)?;
             plain("safety.toml", "unchecked contraindication", &row.label)?;
-            let class = FlagClass::parse(&row.class).ok_or_else(|| {
-                error("safety.toml", format!("unchecked `{}`: unknown class `{}`", row.label, row.class))
-            })?;
             plain("safety.toml", "unchecked contraindication", &row.short)?;
-            unchecked.push(Unchecked { label: row.label, short: row.short, class, source: row.source });
+            unchecked.push(Unchecked { label: row.label, short: row.short, class: row.class, source: row.source });
             Ok(())
         })?;
     }
@@ -834,15 +826,7 @@ fn plan(text: &str, cite: &Cite) -> Result<Vec<PlanItem>, KnowledgeError> {
         at("plan.toml", line, || {
             cite("plan.toml", &format!("plan item `{}`", row.id), &row.source)?;
             plain("plan.toml", &format!("plan item `{}`", row.id), &row.text)?;
-            let applies = match row.applies.as_str() {
-                "always" => PlanApplies::Always,
-                "stent" => PlanApplies::Stent,
-                "unprovoked" => PlanApplies::Unprovoked,
-                other => {
-                    return invalid("plan.toml", format!("plan item `{}`: applies `{other}` is not known", row.id));
-                }
-            };
-            plan.push(PlanItem { id: row.id, applies, text: row.text, source: row.source });
+            plan.push(PlanItem { id: row.id, applies: row.applies, text: row.text, source: row.source });
             Ok(())
         })?;
     }
@@ -852,8 +836,8 @@ fn plan(text: &str, cite: &Cite) -> Result<Vec<PlanItem>, KnowledgeError> {
 /// The ACR tables as the classifier reads them.
 fn acr_tables(
     variants: &BTreeMap<Variant, VariantRows>,
-    procedures: &BTreeMap<String, Procedure>,
-    procedure_topics: &HashMap<String, Vec<u32>>,
+    procedures: &BTreeMap<ProcedureId, Procedure>,
+    procedure_topics: &HashMap<ProcedureId, Vec<u32>>,
 ) -> AcrTables {
     AcrTables {
         variants: variants
@@ -884,50 +868,23 @@ fn acr_tables(
     }
 }
 
-fn parse_applies(
-    row: &files::AppliesRow,
-    cite: &dyn Fn(&str, &str, &str) -> Result<(), KnowledgeError>,
-) -> Result<Applies, KnowledgeError> {
+fn parse_applies(row: &files::AppliesRow, cite: &Cite) -> Result<Applies, KnowledgeError> {
     let file = "safety.toml";
-    cite(file, &format!("applies `{}`", row.class), &row.source)?;
-    let class =
-        FlagClass::parse(&row.class).ok_or_else(|| error(file, format!("applies: unknown class `{}`", row.class)))?;
-    let effect = match row.effect.as_str() {
-        "contraindicates" => Effect::Contraindicates,
-        "cautions" => Effect::Cautions,
-        other => return invalid(file, format!("applies `{}`: unknown effect `{other}`", row.class)),
-    };
+    cite(file, &format!("applies `{}`", id_of(&row.class)), &row.source)?;
     if row.orders.is_empty() {
-        return invalid(file, format!("applies `{}` names no orders", row.class));
+        return invalid(file, format!("applies `{}` names no orders", id_of(&row.class)));
     }
-    let orders = row
-        .orders
-        .iter()
-        .map(|id| match id.as_str() {
-            "heparin" => Ok(OrderSelector::Heparin),
-            "oral-anticoagulant" => Ok(OrderSelector::OralAnticoagulant),
-            "contrast" => Ok(OrderSelector::Contrast),
-            kind => ProcedureKind::parse(kind)
-                .map(OrderSelector::Kind)
-                .ok_or_else(|| error(file, format!("applies `{}`: unknown orders `{kind}`", row.class))),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Applies { class, orders, effect, source: row.source.clone() })
+    Ok(Applies { class: row.class, orders: row.orders.clone(), effect: row.effect, source: row.source.clone() })
 }
 
 fn parse_prelysis(
     row: &files::PreLysisRow,
-    cite: &dyn Fn(&str, &str, &str) -> Result<(), KnowledgeError>,
+    cite: &Cite,
     loinc: &HashMap<String, Lab>,
 ) -> Result<PreLysisLab, KnowledgeError> {
     let file = "safety.toml";
     cite(file, &format!("prelysis `{}`", row.order), &row.source)?;
-    let labs = row
-        .labs
-        .iter()
-        .map(|id| Lab::parse(id).ok_or_else(|| error(file, format!("prelysis: unknown lab `{id}`"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let Some(first) = labs.first() else {
+    let Some(first) = row.labs.first() else {
         return invalid(file, format!("prelysis `{}` names no lab", row.order));
     };
     if loinc.get(&row.order) != Some(first) {
@@ -936,22 +893,10 @@ fn parse_prelysis(
             format!("prelysis: order code `{}` is not a LOINC code of lab `{}`", row.order, first.id()),
         );
     }
-    let when = row
-        .when
-        .iter()
-        .map(|when| match when.as_str() {
-            "always" => Ok(PreLysisWhen::Always),
-            "vka" => Ok(PreLysisWhen::Vka),
-            "contrast" => Ok(PreLysisWhen::Contrast),
-            concept => Concept::parse(concept)
-                .map(PreLysisWhen::Condition)
-                .ok_or_else(|| error(file, format!("prelysis `{}`: unknown when `{concept}`", row.order))),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if when.is_empty() {
+    if row.when.is_empty() {
         return invalid(file, format!("prelysis `{}` says not when it is needed", row.order));
     }
-    Ok(PreLysisLab { labs, order: row.order.clone(), when })
+    Ok(PreLysisLab { labs: row.labs.clone(), order: row.order.clone(), when: row.when.clone() })
 }
 
 /// The names a medication display gives: a brand in brackets (`apixaban 5 MG Oral Tablet [Eliquis]`), or the
@@ -973,7 +918,12 @@ fn medication_names_of(display: &str) -> Vec<String> {
 
 /// The line (from 1) a row starts on in its file's text.
 fn line_of<T>(text: &str, row: &files::Row<T>) -> usize {
-    text.get(..row.span().start).map_or(0, |before| before.matches('\n').count()) + 1
+    line_at(text, row.span().start)
+}
+
+/// The line (from 1) of a byte offset in a file's text.
+fn line_at(text: &str, offset: usize) -> usize {
+    text.get(..offset).map_or(0, |before| before.matches('\n').count()) + 1
 }
 
 /// Runs a row's checks: an error they find in `file` names the row's line.
@@ -987,7 +937,11 @@ fn at(file: &str, line: usize, checks: impl FnOnce() -> Result<(), KnowledgeErro
 }
 
 fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, KnowledgeError> {
-    toml::from_str(text).map_err(|e| KnowledgeError::Syntax { file: file.to_owned(), message: e.to_string() })
+    toml::from_str(text).map_err(|e| KnowledgeError::Invalid {
+        file: file.to_owned(),
+        line: e.span().map(|span| line_at(text, span.start)),
+        message: e.message().trim_end().to_owned(),
+    })
 }
 
 fn error(file: &str, message: String) -> KnowledgeError {
@@ -998,27 +952,12 @@ fn invalid<T>(file: &str, message: String) -> Result<T, KnowledgeError> {
     Err(error(file, message))
 }
 
-fn system_uri(file: &str, short: &str) -> Result<&'static str, KnowledgeError> {
-    SYSTEMS
-        .iter()
-        .find(|(name, _, _)| *name == short)
-        .map(|(_, uri, _)| *uri)
-        .ok_or_else(|| error(file, format!("unknown code system `{short}`")))
-}
-
 /// Text cards show as written (clients may render card details as HTML) holds no markup characters.
 fn plain(file: &str, what: &str, text: &str) -> Result<(), KnowledgeError> {
     if text.contains(['<', '>']) {
         return invalid(file, format!("{what}: card text must not contain `<` or `>`"));
     }
     Ok(())
-}
-
-fn check_status(file: &str, status: &str, code: &str) -> Result<(), KnowledgeError> {
-    match status {
-        "V" | "C" | "U" => Ok(()),
-        other => invalid(file, format!("code `{code}`: status must be V, C or U, not `{other}`")),
-    }
 }
 
 fn dvt_code(file: &str, concept: Concept, row: &CodeRow) -> Result<Option<DvtCode>, KnowledgeError> {
@@ -1031,43 +970,14 @@ fn dvt_code(file: &str, concept: Concept, row: &CodeRow) -> Result<Option<DvtCod
         }
         return Ok(None);
     }
-    let segment = match row.segment.as_deref() {
-        Some("iliofemoral") => Segment::Iliofemoral,
-        Some("femoral") => Segment::Femoral,
-        Some("femoropopliteal") => Segment::Femoropopliteal,
-        Some("proximal-unspecified") => Segment::ProximalUnspecified,
-        Some("unspecified") => Segment::Unspecified,
-        Some("distal") => Segment::Distal,
-        Some("ivc") => Segment::InferiorVenaCava,
-        other => return invalid(file, format!("DVT code `{}`: segment `{other:?}` is not known", row.code)),
-    };
-    let laterality = match row.laterality.as_deref() {
-        Some("left") => Laterality::Left,
-        Some("right") => Laterality::Right,
-        Some("bilateral") => Laterality::Bilateral,
-        Some("unspecified") => Laterality::Unspecified,
-        other => return invalid(file, format!("DVT code `{}`: laterality `{other:?}` is not known", row.code)),
-    };
-    let acuity = match row.acuity.as_deref() {
-        Some("acute") => Acuity::Acute,
-        Some("chronic") => Acuity::Chronic,
-        Some("unspecified") => Acuity::Unspecified,
-        other => return invalid(file, format!("DVT code `{}`: acuity `{other:?}` is not known", row.code)),
-    };
-    Ok(Some(DvtCode { segment, laterality, acuity }))
+    match (row.segment, row.laterality, row.acuity) {
+        (Some(segment), Some(laterality), Some(acuity)) => Ok(Some(DvtCode { segment, laterality, acuity })),
+        _ => invalid(file, format!("DVT code `{}` needs its segment, laterality and acuity", row.code)),
+    }
 }
 
-fn parse_trigger(
-    flag: &str,
-    row: &TriggerRow,
-    threshold: &dyn Fn(&str) -> Result<f64, KnowledgeError>,
-) -> Result<Trigger, KnowledgeError> {
+fn parse_trigger(flag: &str, row: &TriggerRow, threshold: &Threshold) -> Result<Trigger, KnowledgeError> {
     let file = "safety.toml";
-    let concepts = |ids: &[String]| -> Result<Vec<Concept>, KnowledgeError> {
-        ids.iter()
-            .map(|id| Concept::parse(id).ok_or_else(|| error(file, format!("flag `{flag}`: unknown concept `{id}`"))))
-            .collect()
-    };
     let kinds = [
         row.condition.is_some(),
         row.lab_below.is_some(),
@@ -1085,19 +995,26 @@ fn parse_trigger(
     if (row.from_days.is_some() || row.before_days.is_some()) && row.thrombus_not_acute != Some(true) {
         return invalid(file, format!("flag `{flag}`: from_days and before_days belong to thrombus_not_acute"));
     }
-    if let Some(ids) = &row.condition {
-        let window = row.window.as_deref().and_then(Window::parse).ok_or_else(|| {
-            error(file, format!("flag `{flag}`: a condition trigger needs a window (current, ever, days:N, months:N)"))
-        })?;
-        let active_only = match row.status.as_deref() {
-            Some("active") => true,
-            Some("any") => false,
-            _ => return invalid(file, format!("flag `{flag}`: a condition trigger needs status active or any")),
-        };
-        return Ok(Trigger::Condition { concepts: concepts(ids)?, window, active_only });
+    if (row.window.is_some() || row.status.is_some()) && row.condition.is_none() {
+        return invalid(file, format!("flag `{flag}`: window and status belong to a condition trigger"));
     }
-    if let Some(lab) = &row.lab_below {
-        let lab = Lab::parse(lab).ok_or_else(|| error(file, format!("flag `{flag}`: unknown lab `{lab}`")))?;
+    if row.threshold.is_some() && row.lab_below.is_none() {
+        return invalid(file, format!("flag `{flag}`: threshold belongs to lab_below"));
+    }
+    if let Some(concepts) = &row.condition {
+        let Some(window) = row.window else {
+            return invalid(file, format!("flag `{flag}`: a condition trigger needs a window"));
+        };
+        let Some(status) = row.status else {
+            return invalid(file, format!("flag `{flag}`: a condition trigger needs status active or any"));
+        };
+        return Ok(Trigger::Condition {
+            concepts: concepts.clone(),
+            window,
+            active_only: status == ConditionStatus::Active,
+        });
+    }
+    if let Some(lab) = row.lab_below {
         let id = row
             .threshold
             .as_deref()
@@ -1105,22 +1022,16 @@ fn parse_trigger(
         return Ok(Trigger::LabBelow { lab, threshold: threshold(id)? });
     }
     if let Some(classes) = &row.allergy {
-        let classes = classes
-            .iter()
-            .map(|id| {
-                AllergyClass::parse(id).ok_or_else(|| error(file, format!("flag `{flag}`: unknown allergy `{id}`")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        return Ok(Trigger::Allergy(classes));
+        return Ok(Trigger::Allergy(classes.clone()));
     }
-    if let Some(window) = &row.recent_procedure {
-        return match Window::parse(window) {
-            Some(Window::Days(days)) => Ok(Trigger::RecentProcedure { days }),
+    if let Some(window) = row.recent_procedure {
+        return match window {
+            Window::Days(days) => Ok(Trigger::RecentProcedure { days }),
             _ => invalid(file, format!("flag `{flag}`: recent_procedure needs days:N")),
         };
     }
-    if let Some(ids) = &row.heparin_ordered_with {
-        return Ok(Trigger::HeparinOrderedWith(concepts(ids)?));
+    if let Some(concepts) = &row.heparin_ordered_with {
+        return Ok(Trigger::HeparinOrderedWith(concepts.clone()));
     }
     Ok(if row.blood_pressure_above == Some(true) {
         Trigger::BloodPressureAbove
@@ -1131,4 +1042,9 @@ fn parse_trigger(
     } else {
         Trigger::ThrombusNotAcute { from_days: row.from_days, before_days: row.before_days }
     })
+}
+
+/// A closed id as the knowledge files write it (its serde name).
+fn id_of<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default()
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 pub use crate::classify::Category;
 use crate::classify::{Criteria, Variant};
 use crate::evidence::{Concept, DrugGroup, DvtCode, Lab, Match, MedicationClass, ProcedureKind};
+use crate::ids::ProcedureId;
 
 use files::Files;
 
@@ -25,10 +26,10 @@ pub struct KnowledgeBase {
     topics: BTreeMap<u32, Topic>,
     variants: BTreeMap<Variant, VariantRows>,
     /// Procedure id → the topics that rate it, in topic order (from `variants`, at load).
-    procedure_topics: HashMap<String, Vec<u32>>,
-    procedures: BTreeMap<String, Procedure>,
+    procedure_topics: HashMap<ProcedureId, Vec<u32>>,
+    procedures: BTreeMap<ProcedureId, Procedure>,
     /// (system URI, normalised code) → the procedures an order with that code means.
-    procedure_codes: HashMap<(String, String), Vec<String>>,
+    procedure_codes: HashMap<(String, String), Vec<ProcedureId>>,
     condition_codes: HashMap<(String, String), Vec<ConceptMatch>>,
     condition_prefixes: Vec<(String, String, ConceptMatch)>,
     condition_texts: Vec<(String, Concept)>,
@@ -66,7 +67,7 @@ pub struct Source {
     pub citation: String,
     pub supports: String,
     /// V, C or U for sources the reference does not list (reference §0 legend).
-    pub status: Option<String>,
+    pub status: Option<CodeStatus>,
 }
 
 /// An ACR topic, as `acr.toml` gives it.
@@ -97,19 +98,19 @@ pub struct VariantRows {
 /// One procedure row of a variant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rating {
-    pub procedure: String,
+    pub procedure: ProcedureId,
     /// ACR's wording of the row.
     pub wording: String,
     pub category: Category,
     /// Relative radiation level as ACR prints it, `n/a`, or `unknown`.
     pub rrl: String,
     /// Procedures the row rates along with its own when drafted together.
-    pub covers: Vec<String>,
+    pub covers: Vec<ProcedureId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Procedure {
-    pub id: String,
+    pub id: ProcedureId,
     /// The name card summaries use: "CDT/PMT".
     pub short: String,
     pub display: String,
@@ -210,7 +211,7 @@ pub struct PlanItem {
     pub source: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PlanApplies {
     Always,
@@ -232,23 +233,65 @@ pub struct Unchecked {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KnowledgeError {
-    #[error("knowledge file `{file}` is not valid TOML of the expected shape: {message}")]
-    Syntax { file: String, message: String },
-    /// `line` is the line the offending row starts on; checks across rows (a variant with no rows) have none.
+    /// `line` is the line of the offending value when reading the file found it (bad TOML, an unknown field,
+    /// an unknown id, a value of the wrong type), else the line the offending row starts on; a check across
+    /// rows names the row it found wanting, and only a thing that is absent (a variant with no rows) has none.
     #[error("knowledge file `{file}`{}: {message}", .line.map(|line| format!(", line {line}")).unwrap_or_default())]
     Invalid { file: String, line: Option<usize>, message: String },
     #[error("threshold `{id}`: {message}")]
     Override { id: String, message: String },
 }
 
-/// Code systems, by the short name the files use.
-pub const SYSTEMS: [(&str, &str, &str); 5] = [
-    ("icd-10-cm", "http://hl7.org/fhir/sid/icd-10-cm", "ICD-10-CM"),
-    ("snomed", "http://snomed.info/sct", "SNOMED CT"),
-    ("loinc", "http://loinc.org", "LOINC"),
-    ("rxnorm", "http://www.nlm.nih.gov/research/umls/rxnorm", "RxNorm"),
-    ("cpt", "http://www.ama-assn.org/go/cpt", "CPT"),
-];
+/// How sure the reference is of a code or fact (its §0 legend): verified, confirmed from a secondary
+/// source, or unverified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum CodeStatus {
+    V,
+    C,
+    U,
+}
+
+/// The code systems the knowledge files use, by the short names the files give them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+pub enum CodeSystem {
+    #[serde(rename = "icd-10-cm")]
+    Icd10Cm,
+    #[serde(rename = "snomed")]
+    Snomed,
+    #[serde(rename = "loinc")]
+    Loinc,
+    #[serde(rename = "rxnorm")]
+    RxNorm,
+    #[serde(rename = "cpt")]
+    Cpt,
+}
+
+impl CodeSystem {
+    pub const ALL: [CodeSystem; 5] =
+        [CodeSystem::Icd10Cm, CodeSystem::Snomed, CodeSystem::Loinc, CodeSystem::RxNorm, CodeSystem::Cpt];
+
+    /// The canonical URL (FHIR R4 terminologies-systems.html).
+    pub fn uri(self) -> &'static str {
+        match self {
+            CodeSystem::Icd10Cm => ICD10CM,
+            CodeSystem::Snomed => SNOMED,
+            CodeSystem::Loinc => LOINC,
+            CodeSystem::RxNorm => RXNORM,
+            CodeSystem::Cpt => CPT,
+        }
+    }
+
+    /// As clinicians write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CodeSystem::Icd10Cm => "ICD-10-CM",
+            CodeSystem::Snomed => "SNOMED CT",
+            CodeSystem::Loinc => "LOINC",
+            CodeSystem::RxNorm => "RxNorm",
+            CodeSystem::Cpt => "CPT",
+        }
+    }
+}
 
 /// Other spellings of the code systems above that records use: the HL7 OIDs (FHIR R4 "Using Codes",
 /// terminologies-systems.html lists each system's OID), an `http://snomed.info/sct/{module}` edition URI, and
@@ -270,8 +313,8 @@ const SYSTEM_ALIASES: [(&str, &str); 9] = [
 pub fn canonical_system(system: &str) -> &str {
     let trimmed = system.trim();
     let lowered = trimmed.trim_end_matches('/').to_ascii_lowercase();
-    if let Some((_, uri, _)) = SYSTEMS.iter().find(|(_, uri, _)| uri.eq_ignore_ascii_case(&lowered)) {
-        return uri;
+    if let Some(system) = CodeSystem::ALL.iter().find(|system| system.uri().eq_ignore_ascii_case(&lowered)) {
+        return system.uri();
     }
     if let Some((_, uri)) = SYSTEM_ALIASES.iter().find(|(alias, _)| *alias == lowered) {
         return uri;
@@ -306,8 +349,8 @@ pub const SEVERITY_CODES: [(&str, crate::evidence::Severity); 3] = [
 pub const OBSERVATION_INTERPRETATION: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation";
 
 /// Procedure id → the topics whose variants rate it, in the variants' (topic) order, each once.
-fn procedure_topics(variants: &BTreeMap<Variant, VariantRows>) -> HashMap<String, Vec<u32>> {
-    let mut topics: HashMap<String, Vec<u32>> = HashMap::new();
+fn procedure_topics(variants: &BTreeMap<Variant, VariantRows>) -> HashMap<ProcedureId, Vec<u32>> {
+    let mut topics: HashMap<ProcedureId, Vec<u32>> = HashMap::new();
     for rows in variants.values() {
         let topic = rows.variant.topic();
         for row in &rows.rows {
@@ -354,21 +397,21 @@ impl KnowledgeBase {
     }
 
     /// The row of `procedure` in `variant`, if the variant rates it.
-    pub fn rating(&self, variant: Variant, procedure: &str) -> Option<&Rating> {
-        self.variants.get(&variant)?.rows.iter().find(|row| row.procedure == procedure)
+    pub fn rating(&self, variant: Variant, procedure: &ProcedureId) -> Option<&Rating> {
+        self.variants.get(&variant)?.rows.iter().find(|row| row.procedure == *procedure)
     }
 
     /// The topics that rate `procedure`, in topic order.
-    pub fn topics_rating(&self, procedure: &str) -> &[u32] {
+    pub fn topics_rating(&self, procedure: &ProcedureId) -> &[u32] {
         self.procedure_topics.get(procedure).map_or(&[], Vec::as_slice)
     }
 
-    pub fn procedure(&self, id: &str) -> Option<&Procedure> {
+    pub fn procedure(&self, id: &ProcedureId) -> Option<&Procedure> {
         self.procedures.get(id)
     }
 
     /// The procedures an order code means.
-    pub fn procedures_for_code(&self, system: &str, code: &str) -> &[String] {
+    pub fn procedures_for_code(&self, system: &str, code: &str) -> &[ProcedureId] {
         self.procedure_codes.get(&(system.to_owned(), normalize(system, code))).map_or(&[], Vec::as_slice)
     }
 
@@ -477,7 +520,7 @@ impl KnowledgeBase {
 
     /// The human name of a code system URI (`ICD-10-CM`), or the URI itself.
     pub fn system_name(system: &str) -> &str {
-        SYSTEMS.iter().find(|(_, uri, _)| *uri == system).map_or(system, |(_, _, name)| name)
+        CodeSystem::ALL.iter().find(|known| known.uri() == system).map_or(system, |known| known.name())
     }
 
     /// Every LOINC code an Observation we read may carry: the labs, the blood pressure panel and the venous
@@ -485,18 +528,22 @@ impl KnowledgeBase {
     pub fn observation_codes(&self) -> Vec<String> {
         let mut codes: Vec<String> = self.labs.keys().cloned().collect();
         codes.extend(self.blood_pressure_panels.iter().cloned());
-        codes
-            .extend(self.codes_of("us-duplex").into_iter().filter(|(system, _)| system == LOINC).map(|(_, code)| code));
+        codes.extend(
+            self.codes_of(&ProcedureId::US_DUPLEX)
+                .into_iter()
+                .filter(|(system, _)| system == LOINC)
+                .map(|(_, code)| code),
+        );
         codes.sort();
         codes.dedup();
         codes
     }
 
     /// Every procedure code that is also an imaging study code of `procedure` (for duplex results).
-    pub fn codes_of(&self, procedure: &str) -> Vec<(String, String)> {
+    pub fn codes_of(&self, procedure: &ProcedureId) -> Vec<(String, String)> {
         self.procedure_codes
             .iter()
-            .filter(|(_, procedures)| procedures.iter().any(|p| p == procedure))
+            .filter(|(_, procedures)| procedures.contains(procedure))
             .map(|((system, code), _)| (system.clone(), code.clone()))
             .collect()
     }

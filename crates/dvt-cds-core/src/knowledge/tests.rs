@@ -1,6 +1,7 @@
 use super::*;
 use crate::classify::Variant::*;
 use crate::evidence::{Laterality, Segment};
+use crate::ids::ProcedureId;
 
 fn knowledge() -> KnowledgeBase {
     KnowledgeBase::embedded().unwrap()
@@ -52,17 +53,17 @@ fn variant_wording_and_radiation_levels_are_acr_s_own() {
         "Acute iliofemoral DVT with moderate to severe symptoms present for less than 14 days, otherwise healthy."
     );
     assert_eq!(
-        knowledge.rating(Acr193V1, "surgical-thrombectomy").unwrap().wording,
+        knowledge.rating(Acr193V1, &ProcedureId::new("surgical-thrombectomy")).unwrap().wording,
         "Surgical thrombectomy techniques"
     );
     assert_eq!(
-        knowledge.rating(Acr193V4, "surgical-thrombectomy").unwrap().wording,
+        knowledge.rating(Acr193V4, &ProcedureId::new("surgical-thrombectomy")).unwrap().wording,
         "Hybrid surgical thrombectomy with stenting"
     );
-    assert_eq!(knowledge.rating(Acr193V3, "cdt-pmt").unwrap().wording, "CDT/PMT");
-    assert_eq!(knowledge.rating(Acr75V1, "us-duplex").unwrap().rrl, "O 0 mSv");
-    assert_eq!(knowledge.rating(Acr75V1, "ct-venography").unwrap().rrl, "☢☢☢ 1-10 mSv");
-    assert_eq!(knowledge.rating(Acr193V2, "cdt-pmt").unwrap().rrl, "unknown");
+    assert_eq!(knowledge.rating(Acr193V3, &ProcedureId::new("cdt-pmt")).unwrap().wording, "CDT/PMT");
+    assert_eq!(knowledge.rating(Acr75V1, &ProcedureId::new("us-duplex")).unwrap().rrl, "O 0 mSv");
+    assert_eq!(knowledge.rating(Acr75V1, &ProcedureId::new("ct-venography")).unwrap().rrl, "☢☢☢ 1-10 mSv");
+    assert_eq!(knowledge.rating(Acr193V2, &ProcedureId::new("cdt-pmt")).unwrap().rrl, "unknown");
     assert_eq!(knowledge.topic(193).unwrap().url, "https://acsearch.acr.org/docs/3082663/Narrative/");
 }
 
@@ -103,9 +104,9 @@ fn order_codes_map_to_their_procedures() {
         Some((MedicationClass::Anticoagulant, Some(crate::evidence::DrugGroup::Heparin)))
     );
     assert_eq!(knowledge.medication("1191"), Some((MedicationClass::Antiplatelet, None)));
-    assert_eq!(knowledge.procedure("cdt-pmt").unwrap().order_code.as_ref().unwrap().code, "37212");
-    assert_eq!(knowledge.procedure("us-duplex").unwrap().order_code.as_ref().unwrap().code, "93970");
-    assert_eq!(knowledge.topics_rating("anticoagulation"), [193, 6]);
+    assert_eq!(knowledge.procedure(&ProcedureId::new("cdt-pmt")).unwrap().order_code.as_ref().unwrap().code, "37212");
+    assert_eq!(knowledge.procedure(&ProcedureId::new("us-duplex")).unwrap().order_code.as_ref().unwrap().code, "93970");
+    assert_eq!(knowledge.topics_rating(&ProcedureId::new("anticoagulation")), [193, 6]);
     assert_eq!(knowledge.display(LOINC, "777-3"), Some("Platelets [#/volume] in Blood by Automated count"));
 }
 
@@ -139,7 +140,7 @@ fn broken_knowledge_is_refused_with_the_file_and_the_row() {
     let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|f| f.acr = f.acr.replace("id = \"acr-193-v7\"", "id = \"acr-193-v8\"")),
-            "unknown variant id `acr-193-v8`",
+            "unknown variant `acr-193-v8`",
         ),
         (
             Box::new(|f| f.acr = f.acr.replace("procedure = \"compression-stockings\"", "procedure = \"stockings\"")),
@@ -232,21 +233,24 @@ fn broken_knowledge_is_refused_with_the_file_and_the_row() {
     }
 }
 
-/// A semantic error names the line of the row it is in (its `[[...]]` header), as a syntax error names its own.
+/// Every error names its line: one found in reading the file (an unknown id or kind) the line of the value,
+/// one found by the checks the line of the row's `[[...]]` header, and one found across rows (a threshold
+/// nothing reads) the line of the row it found wanting.
 #[test]
-fn an_error_in_a_row_names_the_file_and_the_row_s_line() {
+fn an_error_in_a_row_names_the_file_and_the_line() {
     let files = Files::embedded();
-    // The line of the `[[...]]` header of the row that holds `needle`.
+    let line_of = |text: &str, needle: &str| text[..text.find(needle).unwrap()].matches('\n').count() + 1;
     let row_line = |text: &str, needle: &str| {
         let header = text[..text.find(needle).unwrap()].rfind("\n[[").unwrap() + 1;
         text[..header].matches('\n').count() + 1
     };
+    let unused = "\n[[threshold]]\nid = \"unused\"\nvalue = 1\nunit = \"days\"\nmeaning = \"x\"\nsource = \"LOCAL\"\n";
     let cases: Vec<(Edit, String)> = vec![
         (
             Box::new(|f| f.acr = f.acr.replace("id = \"acr-193-v7\"", "id = \"acr-193-v8\"")),
             format!(
-                "knowledge file `acr.toml`, line {}: unknown variant id `acr-193-v8`",
-                row_line(&files.acr, "id = \"acr-193-v7\"")
+                "knowledge file `acr.toml`, line {}: unknown variant `acr-193-v8`; known: acr-193-v1,",
+                line_of(&files.acr, "id = \"acr-193-v7\"")
             ),
         ),
         (
@@ -255,13 +259,37 @@ fn an_error_in_a_row_names_the_file_and_the_row_s_line() {
         ),
         (
             Box::new(|f| f.safety = f.safety.replace("\"active-bleeding\"", "\"bleeding\"")),
-            format!("knowledge file `safety.toml`, line {}: ", row_line(&files.safety, "\"active-bleeding\"")),
+            format!(
+                "knowledge file `safety.toml`, line {}: unknown concept `bleeding`",
+                line_of(&files.safety, "\"active-bleeding\"")
+            ),
         ),
         (
             Box::new(|f| f.procedures = f.procedures.replacen("kind = \"anticoagulation\"", "kind = \"pills\"", 1)),
             format!(
-                "knowledge file `procedures.toml`, line {}: ",
-                row_line(&files.procedures, "kind = \"anticoagulation\"")
+                "knowledge file `procedures.toml`, line {}: unknown variant `pills`",
+                line_of(&files.procedures, "kind = \"anticoagulation\"")
+            ),
+        ),
+        (
+            Box::new(|f| f.safety = f.safety.replacen("window = \"days:", "window = \"weeks:", 1)),
+            format!(
+                "knowledge file `safety.toml`, line {}: window `weeks:",
+                line_of(&files.safety, "window = \"days:")
+            ),
+        ),
+        (
+            Box::new(|f| f.procedures = f.procedures.replacen("status = \"V\"", "status = \"maybe\"", 1)),
+            format!(
+                "knowledge file `procedures.toml`, line {}: unknown variant `maybe`",
+                line_of(&files.procedures, "status = \"V\"")
+            ),
+        ),
+        (
+            Box::new(move |f| f.thresholds.push_str(unused)),
+            format!(
+                "knowledge file `thresholds.toml`, line {}: threshold `unused` is read by no rule or flag",
+                files.thresholds.matches('\n').count() + 2
             ),
         ),
     ];
