@@ -26,6 +26,8 @@ use crate::classify::{
 use crate::evidence::{Evidence, ProcedureKind};
 use crate::knowledge::{Category, KnowledgeBase, Procedure};
 
+pub use wording::{part_words, unobtained_words};
+
 pub use actions::{
     CATEGORY_SYSTEM, OVERRIDE_SYSTEM, PAMA_AUC_APPLIED, PAMA_CONSULT_ID, PAMA_RATING, PAMA_RATING_SYSTEM,
     VARIANT_EXTENSION, VARIANT_SYSTEM,
