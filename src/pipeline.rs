@@ -102,7 +102,10 @@ fn describe_missing(keys: &[(String, String)]) -> String {
 impl From<GatherError> for PipelineError {
     fn from(error: GatherError) -> PipelineError {
         match error {
-            GatherError::DataUnavailable(keys) => PipelineError::DataUnavailable(keys),
+            // Gathering says what went wrong; the core's cards say it in the words the 412 carries.
+            GatherError::DataUnavailable(keys) => PipelineError::DataUnavailable(
+                keys.into_iter().map(|(key, reason)| (key, cards::unobtained_words(&reason))).collect(),
+            ),
             GatherError::WrongPatient { key, reference } => PipelineError::WrongPatient { key, reference },
             GatherError::Discovery(_) | GatherError::Client(_) | GatherError::Demo(_) => {
                 PipelineError::Internal(error.to_string())

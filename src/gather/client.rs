@@ -10,9 +10,9 @@ use reqwest::redirect::Policy;
 use url::Url;
 
 use super::fhir::{self, Resource, Unreadable};
-use super::keys::Unusable;
 use super::record::is_about_patient;
 use dvt_cds_core::cds_hooks::AccessToken;
+use dvt_cds_core::evidence::{Unobtained, Unusable};
 
 pub(super) const FHIR_JSON: &str = "application/fhir+json";
 /// Redirects within the server's origin are followed up to this many times.
@@ -45,7 +45,8 @@ impl Default for GatherSettings {
     }
 }
 
-/// Why a key could not be read from the FHIR server. `reason` is shown to clinicians.
+/// Why a key could not be read from the FHIR server. Clinicians are told its `unobtained` value, the log
+/// its `kind`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Failure {
     NoServer,
@@ -71,7 +72,8 @@ pub(super) enum Failure {
     TooManyPages(usize),
     NextElsewhere,
     NotFhir,
-    Unexpected(String),
+    /// A resource of another type than asked for: its type's name, when it is a plain one.
+    Unexpected(Option<String>),
     ServerReportedError,
     OtherPatient,
     NotR4(String),
@@ -80,50 +82,33 @@ pub(super) enum Failure {
 }
 
 impl Failure {
-    /// In card wording: "could not see diagnoses: {reason}".
-    pub(super) fn reason(&self) -> String {
+    /// What the clinician is told (`cards::unobtained_words` says it in words).
+    pub(super) fn unobtained(&self) -> Unobtained {
         match self {
-            Failure::NoServer => "the EHR did not send it and gave no FHIR server to read it from".to_owned(),
-            Failure::PrefetchError => {
-                "the EHR reported an error fetching it and gave no FHIR server to read it from".to_owned()
-            }
-            Failure::PrefetchUnreadable(problem) => format!(
-                "the EHR sent it in a form that could not be read ({}) and gave no FHIR server to read it from",
-                problem.detail()
-            ),
-            Failure::NoTokenValue => "the hook call lacks a value its query needs".to_owned(),
-            Failure::BadQueryUrl => "its query does not resolve to an address on the FHIR server".to_owned(),
-            Failure::NoClient => "this service could not set up its connection to FHIR servers".to_owned(),
-            Failure::BadToken => "the EHR's access token could not be sent (it is not a valid header value)".to_owned(),
-            Failure::Deadline(deadline) => {
-                format!("the FHIR server did not answer within {}", humanize(*deadline))
-            }
-            Failure::Unreachable => "the FHIR server could not be reached".to_owned(),
-            Failure::Refused(status) => format!("the FHIR server refused access (HTTP {status})"),
-            Failure::NoSuchRecord => "the FHIR server has no record of this patient".to_owned(),
-            Failure::Status(status) => format!("the FHIR server answered with an error (HTTP {status})"),
-            Failure::Redirected => {
-                "the FHIR server redirected the query to another address, which this service does not follow".to_owned()
-            }
-            Failure::CutOff => "the FHIR server's answer was cut off".to_owned(),
-            Failure::TooLarge(limit) => format!("the FHIR server's answer was larger than the limit of {limit} bytes"),
-            Failure::TotalTooLarge(limit) => {
-                format!("the FHIR server's answers together were larger than the limit of {limit} bytes")
-            }
-            Failure::TooManyPages(limit) => {
-                format!("the FHIR server returned more results than the limit of {limit} pages")
-            }
-            Failure::NextElsewhere => {
-                "the FHIR server's next page is on another address, which this service does not follow".to_owned()
-            }
-            Failure::NotFhir => "the FHIR server's answer was not readable FHIR JSON".to_owned(),
-            Failure::Unexpected(resource_type) => {
-                format!("the FHIR server answered with a {resource_type} instead of the data asked for")
-            }
-            Failure::ServerReportedError => "the FHIR server reported an error for the query".to_owned(),
-            Failure::OtherPatient => "the FHIR server returned records of another patient".to_owned(),
-            Failure::NotR4(version) => format!("the FHIR server speaks FHIR {version}; this service reads R4"),
-            Failure::Unusable(problem) => format!("the FHIR server's answer could not be read ({})", problem.detail()),
+            Failure::NoServer => Unobtained::NotSent,
+            Failure::PrefetchError => Unobtained::PrefetchFailed,
+            Failure::PrefetchUnreadable(problem) => Unobtained::PrefetchUnusable(*problem),
+            Failure::NoTokenValue => Unobtained::QueryValueMissing,
+            Failure::BadQueryUrl => Unobtained::QueryOffServer,
+            Failure::NoClient => Unobtained::NoHttpClient,
+            Failure::BadToken => Unobtained::TokenNotSendable,
+            Failure::Deadline(deadline) => Unobtained::Deadline(*deadline),
+            Failure::Unreachable => Unobtained::Unreachable,
+            Failure::Refused(status) => Unobtained::Refused(*status),
+            Failure::NoSuchRecord => Unobtained::NoSuchPatient,
+            Failure::Status(status) => Unobtained::ErrorStatus(*status),
+            Failure::Redirected => Unobtained::RedirectedElsewhere,
+            Failure::CutOff => Unobtained::CutOff,
+            Failure::TooLarge(limit) => Unobtained::AnswerTooLarge(*limit),
+            Failure::TotalTooLarge(limit) => Unobtained::AnswersTooLarge(*limit),
+            Failure::TooManyPages(limit) => Unobtained::TooManyPages(*limit),
+            Failure::NextElsewhere => Unobtained::NextPageElsewhere,
+            Failure::NotFhir => Unobtained::NotFhirJson,
+            Failure::Unexpected(resource_type) => Unobtained::OtherResource(resource_type.clone()),
+            Failure::ServerReportedError => Unobtained::ServerReportedError,
+            Failure::OtherPatient => Unobtained::OtherPatient,
+            Failure::NotR4(release) => Unobtained::NotR4(release.clone()),
+            Failure::Unusable(problem) => Unobtained::AnswerUnusable(*problem),
         }
     }
 
@@ -155,14 +140,6 @@ impl Failure {
             Failure::NotR4(_) => "not-r4",
             Failure::Unusable(_) => "unusable-answer",
         }
-    }
-}
-
-fn humanize(duration: Duration) -> String {
-    if duration.subsec_millis() == 0 {
-        format!("{} s", duration.as_secs())
-    } else {
-        format!("{} ms", duration.as_millis())
     }
 }
 
@@ -265,9 +242,9 @@ impl Query<'_> {
                 }
                 // Named in the answer only when it is a resource type's name: the server's text is not quoted.
                 other if !other.is_empty() && other.len() <= 64 && other.bytes().all(|b| b.is_ascii_alphabetic()) => {
-                    return Err(Failure::Unexpected(other.to_owned()));
+                    return Err(Failure::Unexpected(Some(other.to_owned())));
                 }
-                _ => return Err(Failure::Unexpected("resource of no known type".to_owned())),
+                _ => return Err(Failure::Unexpected(None)),
             };
             fetched.resources.append(&mut document.resources);
             fetched.unreadable.append(&mut document.unreadable);
@@ -358,16 +335,9 @@ mod tests {
     }
 
     #[test]
-    fn reasons_are_plain_and_name_the_limit() {
-        assert_eq!(
-            Failure::Deadline(Duration::from_millis(300)).reason(),
-            "the FHIR server did not answer within 300 ms"
-        );
-        assert_eq!(Failure::Deadline(Duration::from_secs(2)).reason(), "the FHIR server did not answer within 2 s");
-        assert_eq!(Failure::Refused(401).reason(), "the FHIR server refused access (HTTP 401)");
-        // A query that leaves the server is not a missing hook value.
+    fn a_query_that_leaves_the_server_is_not_a_missing_hook_value() {
         let base = Url::parse("https://ehr.example/fhir/R4").unwrap();
         assert_eq!(resolve(&base, "https://elsewhere.example/Patient/1"), None);
-        assert_eq!(Failure::BadQueryUrl.reason(), "its query does not resolve to an address on the FHIR server");
+        assert_eq!(Failure::BadQueryUrl.unobtained(), Unobtained::QueryOffServer);
     }
 }

@@ -6,7 +6,6 @@
 use time::{Date, Duration};
 
 use super::fhir::{CodeableConcept, Quantity, Resource};
-use super::keys;
 use super::orders::DraftOrder;
 use super::record::{PatientRecord, local_reference};
 use dvt_cds_core::evidence::{
@@ -68,10 +67,8 @@ pub fn extract(record: &PatientRecord, orders: &[DraftOrder], knowledge: &Knowle
     }
     evidence.orders = orders.iter().map(|order| order_fact(order, &evidence, knowledge)).collect();
     evidence.order_sides = orders.iter().filter_map(order_side).collect();
-    for (key, reason) in record.unavailable() {
-        let contents = keys::spec(key).map_or(key, |spec| spec.contents);
-        evidence.gaps.push(DataGap { key: key.to_owned(), contents: contents.to_owned(), reason: reason.to_owned() });
-    }
+    evidence.gaps =
+        record.unavailable().map(|(spec, reason)| DataGap { part: spec.part, reason: reason.clone() }).collect();
     evidence
 }
 

@@ -1,6 +1,7 @@
 //! The prefetch keys gathering understands: what each holds and whether a decision needs it.
 
 use dvt_cds_core::cds_hooks::Discovery;
+use dvt_cds_core::evidence::{RecordPart, Unusable};
 
 use super::GatherError;
 
@@ -11,8 +12,8 @@ pub struct KeySpec {
     /// Without it no decision can be made: 412 when it cannot be obtained. Other keys degrade the
     /// answer (the card says what could not be seen).
     pub essential: bool,
-    /// What the clinician loses when it is missing, in card wording.
-    pub contents: &'static str,
+    /// The part of the record it holds: what the card says could not be seen when it is missing.
+    pub part: RecordPart,
     /// Other resource types its Bundle may hold besides `resource_type`: what an `_include` adds.
     pub includes: &'static [&'static str],
 }
@@ -22,71 +23,55 @@ pub const KEYS: [KeySpec; 7] = [
         key: "patient",
         resource_type: "Patient",
         essential: false,
-        contents: "the patient's age and sex",
+        part: RecordPart::Demographics,
         includes: &[],
     },
-    KeySpec { key: "conditions", resource_type: "Condition", essential: true, contents: "diagnoses", includes: &[] },
+    KeySpec {
+        key: "conditions",
+        resource_type: "Condition",
+        essential: true,
+        part: RecordPart::Diagnoses,
+        includes: &[],
+    },
     KeySpec {
         key: "observations",
         resource_type: "Observation",
         essential: false,
-        contents: "laboratory results and blood pressure (platelets, INR, haemoglobin, creatinine, eGFR, hCG)",
+        part: RecordPart::LabsAndBloodPressure,
         includes: &[],
     },
     KeySpec {
         key: "medicationRequests",
         resource_type: "MedicationRequest",
         essential: false,
-        contents: "medication orders (anticoagulants, antiplatelets, thrombolytics)",
+        part: RecordPart::MedicationOrders,
         includes: &["Medication"],
     },
     KeySpec {
         key: "medicationStatements",
         resource_type: "MedicationStatement",
         essential: false,
-        contents: "medication history",
+        part: RecordPart::MedicationHistory,
         includes: &["Medication"],
     },
     KeySpec {
         key: "procedures",
         resource_type: "Procedure",
         essential: false,
-        contents: "procedures (recent surgery, earlier thrombus removal or stenting)",
+        part: RecordPart::Procedures,
         includes: &[],
     },
     KeySpec {
         key: "allergies",
         resource_type: "AllergyIntolerance",
         essential: false,
-        contents: "allergies (contrast, thrombolytics)",
+        part: RecordPart::Allergies,
         includes: &[],
     },
 ];
 
 pub(super) fn spec(key: &str) -> Option<&'static KeySpec> {
     KEYS.iter().find(|spec| spec.key == key)
-}
-
-/// Why what a key holds cannot be used: in card wording, after "could not be read".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Unusable {
-    /// Not JSON, not an object, or an object without a `resourceType`.
-    NotFhir,
-    /// A resource, or Bundle entries, of another type than the key's.
-    OtherType(&'static str),
-    /// An essential key holds a resource that could not be read: its findings would be missing
-    /// without a trace in the decision.
-    UnreadableResource(&'static str),
-}
-
-impl Unusable {
-    pub(super) fn detail(self) -> String {
-        match self {
-            Unusable::NotFhir => "it is not a FHIR resource or Bundle".to_owned(),
-            Unusable::OtherType(expected) => format!("it holds resources other than {expected}"),
-            Unusable::UnreadableResource(expected) => format!("a {expected} in it could not be read"),
-        }
-    }
 }
 
 /// The one rule for what a key may hold, prefetched or fetched: resources of its type (and what its

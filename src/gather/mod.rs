@@ -29,6 +29,7 @@ use tokio::task::JoinSet;
 use url::Url;
 
 use dvt_cds_core::cds_hooks::{AccessToken, Hook, HookRequest, PrefetchTemplate, ServiceDefinition};
+use dvt_cds_core::evidence::{Unobtained, Unusable};
 
 pub use client::GatherSettings;
 pub use demo::{DEMO_PATIENTS, DemoPatient, load_demo};
@@ -41,15 +42,14 @@ pub use tally::QueryTally;
 use record::is_about_patient;
 
 use client::{Budget, Failure, Fetched, Query};
-use keys::Unusable;
 use run_ahead::{Gathered, RunAhead};
 use version::{Verdict, Versions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatherError {
-    /// Data essential to a decision could not be obtained (412).
+    /// Data essential to a decision could not be obtained (412): each prefetch key, and why.
     #[error("could not obtain {}", describe_missing(.0))]
-    DataUnavailable(Vec<(String, String)>),
+    DataUnavailable(Vec<(String, Unobtained)>),
     /// The prefetch holds data about another patient (400).
     #[error("prefetch `{key}` holds `{reference}`, which is not about the patient in context")]
     WrongPatient { key: String, reference: String },
@@ -64,8 +64,9 @@ pub enum GatherError {
     Demo(String),
 }
 
-fn describe_missing(keys: &[(String, String)]) -> String {
-    keys.iter().map(|(key, reason)| format!("prefetch `{key}` ({reason})")).collect::<Vec<_>>().join(", ")
+/// The keys only: the reasons are worded for clinicians by the core's cards, which `pipeline` asks.
+fn describe_missing(keys: &[(String, Unobtained)]) -> String {
+    keys.iter().map(|(key, _)| format!("prefetch `{key}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// What gathering keeps between requests: the HTTP client, the FHIR release of each server, the
@@ -168,7 +169,7 @@ pub async fn gather(
             missing_essential.push((slot.spec.key.to_owned(), reason.clone()));
         }
         parts.push(slot.resources);
-        record.sources.push(KeySource { key: slot.spec.key, state });
+        record.sources.push(KeySource { spec: slot.spec, state });
     }
     record.resources = concatenate(parts);
     if !missing_essential.is_empty() {
@@ -191,7 +192,7 @@ fn concatenate(mut parts: Vec<Vec<fhir::Resource>>) -> Vec<fhir::Resource> {
 }
 
 fn unavailable(failure: &Failure) -> KeyState {
-    KeyState::Unavailable { reason: failure.reason() }
+    KeyState::Unavailable { reason: failure.unobtained() }
 }
 
 /// At `order-sign`: keys the prefetch did not answer come from the `order-select` gathering.

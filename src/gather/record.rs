@@ -1,6 +1,9 @@
 //! What gathering obtained for one patient, and where each part came from.
 
+use dvt_cds_core::evidence::Unobtained;
+
 use super::fhir::{Resource, Unreadable};
+use super::keys::KeySpec;
 
 /// The patient's resources from every key, the state of each key, and what could not be read.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -13,7 +16,7 @@ pub struct PatientRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeySource {
-    pub key: &'static str,
+    pub spec: &'static KeySpec,
     pub state: KeyState,
 }
 
@@ -25,8 +28,8 @@ pub enum KeyState {
     KnownEmpty,
     /// We read it from the FHIR server; `reused` when it came from an earlier hook's gathering.
     Fetched { reused: bool },
-    /// Neither the client nor the FHIR server gave it; `reason` says why, in card wording.
-    Unavailable { reason: String },
+    /// Neither the client nor the FHIR server gave it, for `reason`.
+    Unavailable { reason: Unobtained },
 }
 
 impl PatientRecord {
@@ -35,9 +38,9 @@ impl PatientRecord {
     }
 
     /// The keys that could not be obtained, with why.
-    pub fn unavailable(&self) -> impl Iterator<Item = (&'static str, &str)> {
+    pub fn unavailable(&self) -> impl Iterator<Item = (&'static KeySpec, &Unobtained)> {
         self.sources.iter().filter_map(|source| match &source.state {
-            KeyState::Unavailable { reason } => Some((source.key, reason.as_str())),
+            KeyState::Unavailable { reason } => Some((source.spec, reason)),
             _ => None,
         })
     }

@@ -417,7 +417,12 @@ pub fn gatherer(settings: impl FnOnce(&mut dvt_cds::gather::GatherSettings)) -> 
 
 /// Each key's state, by key.
 pub fn states(record: &dvt_cds::gather::PatientRecord) -> Vec<(&'static str, dvt_cds::gather::KeyState)> {
-    record.sources.iter().map(|source| (source.key, source.state.clone())).collect()
+    record.sources.iter().map(|source| (source.spec.key, source.state.clone())).collect()
+}
+
+/// The keys that could not be obtained, each with why as the clinician reads it.
+pub fn unavailable(record: &dvt_cds::gather::PatientRecord) -> Vec<(&'static str, String)> {
+    record.unavailable().map(|(spec, reason)| (spec.key, dvt_cds_core::cards::unobtained_words(reason))).collect()
 }
 
 /// What evaluation needs, as the service builds it: the embedded knowledge and a FHIR client.

@@ -27,6 +27,8 @@ use crate::evidence::{Evidence, ProcedureKind};
 use crate::ids::{HookInstance, ProcedureId};
 use crate::knowledge::{Category, KnowledgeBase, Procedure};
 
+pub use wording::{part_words, unobtained_words};
+
 pub use actions::{
     CATEGORY_SYSTEM, OVERRIDE_SYSTEM, PAMA_AUC_APPLIED, PAMA_CONSULT_ID, PAMA_RATING, PAMA_RATING_SYSTEM,
     VARIANT_EXTENSION, VARIANT_SYSTEM,

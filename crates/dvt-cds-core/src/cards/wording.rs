@@ -4,12 +4,13 @@
 //! details with raw HTML allowed, so a record must not be able to inject markup.
 
 use std::fmt::Write;
+use std::time::Duration;
 
 use crate::classify::{
     Assessment, Category, Fact, FlagClass, Instead, LabStatus, Missing, MissingFact, OrderRating, OrderVerdict, Rule,
     SafetyHit, Suggested, Variant,
 };
-use crate::evidence::ProcedureKind;
+use crate::evidence::{DataGap, ProcedureKind, RecordPart, Unobtained, Unusable};
 use crate::ids::ProcedureId;
 use crate::knowledge::{KnowledgeBase, PlanApplies, Procedure, Rating, Topic};
 
@@ -757,14 +758,13 @@ fn fact_lines<'a>(text: &mut String, facts: impl IntoIterator<Item = &'a Fact>) 
 
 /// Data that could not be obtained or read, if any, and what the record says that needs confirming.
 pub(super) fn not_seen(assessment: &Assessment) -> String {
-    let of =
-        |ids: &[MissingFact]| -> Vec<&Missing> { assessment.missing.iter().filter(|m| ids.contains(&m.id)).collect() };
+    let of = |ids: &[MissingFact]| -> Vec<String> {
+        assessment.missing.iter().filter(|m| ids.contains(&m.id)).map(|m| m.what.clone()).collect()
+    };
+    let unseen = assessment.unobtained.iter().map(gap_line).chain(of(&[MissingFact::UnreadableResource])).collect();
     let mut text = String::new();
     for (heading, items) in [
-        (
-            "**Not seen**: the answer may change once these are available.",
-            of(&[MissingFact::DataUnavailable, MissingFact::UnreadableResource]),
-        ),
+        ("**Not seen**: the answer may change once these are available.", unseen),
         (
             "**To confirm**: the record is not consistent here.",
             of(&[MissingFact::OrderSide, MissingFact::PregnancyUnconfirmed]),
@@ -774,12 +774,105 @@ pub(super) fn not_seen(assessment: &Assessment) -> String {
             continue;
         }
         let _ = writeln!(text, "{heading}\n");
-        for missing in items {
-            let _ = writeln!(text, "- {}", escape(&missing.what));
+        for item in items {
+            let _ = writeln!(text, "- {}", escape(&item));
         }
         text.push('\n');
     }
     text
+}
+
+/// "Could not see diagnoses: the FHIR server refused access (HTTP 401)".
+fn gap_line(gap: &DataGap) -> String {
+    format!("Could not see {}: {}", part_words(gap.part), unobtained_words(&gap.reason))
+}
+
+/// What a part of the record holds, as the clinician misses it: "could not see {part}".
+pub fn part_words(part: RecordPart) -> &'static str {
+    match part {
+        RecordPart::Demographics => "the patient's age and sex",
+        RecordPart::Diagnoses => "diagnoses",
+        RecordPart::LabsAndBloodPressure => {
+            "laboratory results and blood pressure (platelets, INR, haemoglobin, creatinine, eGFR, hCG)"
+        }
+        RecordPart::MedicationOrders => "medication orders (anticoagulants, antiplatelets, thrombolytics)",
+        RecordPart::MedicationHistory => "medication history",
+        RecordPart::Procedures => "procedures (recent surgery, earlier thrombus removal or stenting)",
+        RecordPart::Allergies => "allergies (contrast, thrombolytics)",
+    }
+}
+
+/// Why a part of the record could not be obtained, as a clause: the cards' "could not see diagnoses:
+/// {reason}" and the 412's "prefetch `conditions` could not be obtained: {reason}".
+pub fn unobtained_words(reason: &Unobtained) -> String {
+    match reason {
+        Unobtained::NotSent => "the EHR did not send it and gave no FHIR server to read it from".to_owned(),
+        Unobtained::PrefetchFailed => {
+            "the EHR reported an error fetching it and gave no FHIR server to read it from".to_owned()
+        }
+        Unobtained::PrefetchUnusable(problem) => format!(
+            "the EHR sent it in a form that could not be read ({}) and gave no FHIR server to read it from",
+            unusable_words(*problem)
+        ),
+        Unobtained::QueryValueMissing => "the hook call lacks a value its query needs".to_owned(),
+        Unobtained::QueryOffServer => "its query does not resolve to an address on the FHIR server".to_owned(),
+        Unobtained::NoHttpClient => "this service could not set up its connection to FHIR servers".to_owned(),
+        Unobtained::TokenNotSendable => {
+            "the EHR's access token could not be sent (it is not a valid header value)".to_owned()
+        }
+        Unobtained::Deadline(deadline) => {
+            format!("the FHIR server did not answer within {}", duration_words(*deadline))
+        }
+        Unobtained::Unreachable => "the FHIR server could not be reached".to_owned(),
+        Unobtained::Refused(status) => format!("the FHIR server refused access (HTTP {status})"),
+        Unobtained::NoSuchPatient => "the FHIR server has no record of this patient".to_owned(),
+        Unobtained::ErrorStatus(status) => format!("the FHIR server answered with an error (HTTP {status})"),
+        Unobtained::RedirectedElsewhere => {
+            "the FHIR server redirected the query to another address, which this service does not follow".to_owned()
+        }
+        Unobtained::CutOff => "the FHIR server's answer was cut off".to_owned(),
+        Unobtained::AnswerTooLarge(limit) => {
+            format!("the FHIR server's answer was larger than the limit of {limit} bytes")
+        }
+        Unobtained::AnswersTooLarge(limit) => {
+            format!("the FHIR server's answers together were larger than the limit of {limit} bytes")
+        }
+        Unobtained::TooManyPages(limit) => {
+            format!("the FHIR server returned more results than the limit of {limit} pages")
+        }
+        Unobtained::NextPageElsewhere => {
+            "the FHIR server's next page is on another address, which this service does not follow".to_owned()
+        }
+        Unobtained::NotFhirJson => "the FHIR server's answer was not readable FHIR JSON".to_owned(),
+        Unobtained::OtherResource(resource_type) => format!(
+            "the FHIR server answered with a {} instead of the data asked for",
+            resource_type.as_deref().unwrap_or("resource of no known type")
+        ),
+        Unobtained::ServerReportedError => "the FHIR server reported an error for the query".to_owned(),
+        Unobtained::OtherPatient => "the FHIR server returned records of another patient".to_owned(),
+        Unobtained::NotR4(release) => format!("the FHIR server speaks FHIR {release}; this service reads R4"),
+        Unobtained::AnswerUnusable(problem) => {
+            format!("the FHIR server's answer could not be read ({})", unusable_words(*problem))
+        }
+    }
+}
+
+/// Why what a key holds cannot be used, after "could not be read".
+fn unusable_words(problem: Unusable) -> String {
+    match problem {
+        Unusable::NotFhir => "it is not a FHIR resource or Bundle".to_owned(),
+        Unusable::OtherType(expected) => format!("it holds resources other than {expected}"),
+        Unusable::UnreadableResource(expected) => format!("a {expected} in it could not be read"),
+    }
+}
+
+/// A limit in the unit it was set in: "2 s", "300 ms".
+fn duration_words(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        format!("{} ms", duration.as_millis())
+    }
 }
 
 pub(super) fn class_words(class: FlagClass) -> &'static str {
@@ -909,6 +1002,64 @@ mod tests {
         let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert_eq!(list(&names(&["CDT/PMT"])), "CDT/PMT");
         assert_eq!(list(&names(&["A", "B", "C"])), "A, B and C");
+    }
+
+    #[test]
+    fn reasons_data_was_not_obtained_are_plain_and_name_the_limit() {
+        assert_eq!(
+            unobtained_words(&Unobtained::Deadline(Duration::from_millis(300))),
+            "the FHIR server did not answer within 300 ms"
+        );
+        assert_eq!(
+            unobtained_words(&Unobtained::Deadline(Duration::from_secs(2))),
+            "the FHIR server did not answer within 2 s"
+        );
+        assert_eq!(unobtained_words(&Unobtained::Refused(401)), "the FHIR server refused access (HTTP 401)");
+        assert_eq!(
+            unobtained_words(&Unobtained::QueryOffServer),
+            "its query does not resolve to an address on the FHIR server"
+        );
+        assert_eq!(
+            unobtained_words(&Unobtained::OtherResource(Some("Patient".to_owned()))),
+            "the FHIR server answered with a Patient instead of the data asked for"
+        );
+        assert_eq!(
+            unobtained_words(&Unobtained::OtherResource(None)),
+            "the FHIR server answered with a resource of no known type instead of the data asked for"
+        );
+        assert_eq!(
+            unobtained_words(&Unobtained::PrefetchUnusable(Unusable::OtherType("Condition"))),
+            "the EHR sent it in a form that could not be read (it holds resources other than Condition) and gave no FHIR server to read it from"
+        );
+        assert_eq!(
+            unobtained_words(&Unobtained::AnswerUnusable(Unusable::UnreadableResource("Condition"))),
+            "the FHIR server's answer could not be read (a Condition in it could not be read)"
+        );
+    }
+
+    #[test]
+    fn data_not_obtained_is_listed_first_under_not_seen() {
+        let assessment = Assessment {
+            unobtained: vec![
+                DataGap { part: RecordPart::Diagnoses, reason: Unobtained::Refused(403) },
+                DataGap { part: RecordPart::Demographics, reason: Unobtained::NotSent },
+            ],
+            missing: vec![Missing {
+                id: MissingFact::UnreadableResource,
+                what: "Could not read Observation/x (not valid JSON)".to_owned(),
+                document: None,
+                if_documented: Vec::new(),
+            }],
+            ..Assessment::default()
+        };
+        assert_eq!(
+            not_seen(&assessment),
+            "**Not seen**: the answer may change once these are available.\n\n\
+             - Could not see diagnoses: the FHIR server refused access (HTTP 403)\n\
+             - Could not see the patient's age and sex: the EHR did not send it and gave no FHIR server to read it from\n\
+             - Could not read Observation/x (not valid JSON)\n\n"
+        );
+        assert_eq!(not_seen(&Assessment::default()), "");
     }
 
     #[test]

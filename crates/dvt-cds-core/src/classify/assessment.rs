@@ -7,7 +7,7 @@ use super::criteria::FlagClass;
 use super::rules::Rule;
 use super::variant::Variant;
 use super::verdict::OrderVerdict;
-use crate::evidence::{CodeRef, ProcedureKind};
+use crate::evidence::{CodeRef, DataGap, ProcedureKind};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Assessment {
@@ -17,6 +17,9 @@ pub struct Assessment {
     /// Every fact a rule or a flag used, once.
     pub evidence: Vec<Fact>,
     pub missing: Vec<Missing>,
+    /// The parts of the record that could not be obtained, and why: the answer may change once they are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unobtained: Vec<DataGap>,
     pub safety: Vec<SafetyHit>,
     /// The verdict on each draft order acted on.
     pub orders: Vec<OrderVerdict>,
@@ -74,7 +77,6 @@ pub struct Fact {
 /// is a compile error, not a fact no card asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MissingFact {
-    DataUnavailable,
     UnreadableResource,
     PregnancyUnconfirmed,
     OrderSide,
@@ -91,7 +93,6 @@ impl MissingFact {
     pub fn id(self) -> &'static str {
         use crate::evidence::Lab;
         match self {
-            MissingFact::DataUnavailable => "data-unavailable",
             MissingFact::UnreadableResource => "unreadable-resource",
             MissingFact::PregnancyUnconfirmed => "pregnancy-unconfirmed",
             MissingFact::OrderSide => "order-side",
@@ -127,8 +128,8 @@ pub struct Missing {
     pub id: MissingFact,
     /// What is missing, in card wording.
     pub what: String,
-    /// Where to document it: "Condition.severity on the DVT diagnosis"; `None` for data the service could
-    /// not obtain or read.
+    /// Where to document it: "Condition.severity on the DVT diagnosis"; `None` for a resource the service
+    /// could not read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub document: Option<String>,
     /// The variant the patient would be in for each possible answer (`None`: no ACR variant).

@@ -111,14 +111,7 @@ pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -
     prelysis(evidence, criteria, today, &mut out);
     implausible_pregnancy(&pregnancy, thresholds, &mut out);
     order_on_the_other_side(evidence, &mut out);
-    for gap in &evidence.gaps {
-        out.missing(Missing {
-            id: MissingFact::DataUnavailable,
-            what: format!("Could not see {}: {}", gap.contents, gap.reason),
-            document: None,
-            if_documented: Vec::new(),
-        });
-    }
+    out.assessment.unobtained.clone_from(&evidence.gaps);
     for location in &evidence.unreadable {
         out.missing(Missing {
             id: MissingFact::UnreadableResource,
@@ -364,7 +357,7 @@ fn persistence(
         .filter(|m| !matches!(m.status.as_deref(), Some("entered-in-error" | "cancelled" | "not-taken")))
         .collect();
     if anticoagulants.is_empty() {
-        let medications_unseen = evidence.gaps.iter().any(|gap| gap.key.starts_with("medication"));
+        let medications_unseen = evidence.gaps.iter().any(|gap| gap.part.is_medications());
         return (if medications_unseen { Persistence::Unknown } else { Persistence::NoAnticoagulation }, Vec::new());
     }
     let Some(first) = anticoagulants

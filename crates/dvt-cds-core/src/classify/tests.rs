@@ -6,8 +6,9 @@ use time::{Date, Duration, OffsetDateTime};
 
 use super::*;
 use crate::evidence::{
-    Acuity, AllergyClass, AllergyFact, ClinicalStatus, CodeRef, ConditionFact, Dated, DrugGroup, DvtCode, FhirDate,
-    Lab, LabFact, LabValue, Laterality, MedicationFact, OrderFact, ProcedureFact, Reason, Segment, Source,
+    Acuity, AllergyClass, AllergyFact, ClinicalStatus, CodeRef, ConditionFact, DataGap, Dated, DrugGroup, DvtCode,
+    FhirDate, Lab, LabFact, LabValue, Laterality, MedicationFact, OrderFact, ProcedureFact, Reason, RecordPart,
+    Segment, Source, Unobtained,
 };
 use crate::ids::{FlagId, ProcedureId};
 use crate::knowledge::KnowledgeBase;
@@ -294,6 +295,30 @@ fn thrombus_age_boundaries() {
     check(
         "exactly 3 months is chronic",
         with_conditions(vec![exactly]),
+        Expect { variants: &[], rules: &["age-chronic", "chronic-no-anticoagulation"], ..Expect::default() },
+    );
+    // Medications that could not be seen are not "no anticoagulant": when it began is asked for instead.
+    let chronic = dvt(Segment::Iliofemoral, Laterality::Left).onset_days(92).severity(severe);
+    let unseen = |part| Evidence {
+        gaps: vec![DataGap { part, reason: Unobtained::Unreachable }],
+        ..with_conditions(vec![chronic.clone()])
+    };
+    for part in [RecordPart::MedicationOrders, RecordPart::MedicationHistory] {
+        check(
+            "chronic, medications not seen",
+            unseen(part),
+            Expect {
+                variants: &[],
+                rules: &["age-chronic"],
+                missing: &["anticoagulation-start"],
+                not_rules: &["chronic-no-anticoagulation"],
+                ..Expect::default()
+            },
+        );
+    }
+    check(
+        "chronic, allergies not seen",
+        unseen(RecordPart::Allergies),
         Expect { variants: &[], rules: &["age-chronic", "chronic-no-anticoagulation"], ..Expect::default() },
     );
 }
@@ -911,26 +936,21 @@ fn heparin_with_hit_warns_but_does_not_contraindicate_anticoagulation() {
 }
 
 #[test]
-fn unavailable_and_unreadable_data_are_listed_as_missing() {
+fn unavailable_and_unreadable_data_are_part_of_the_answer() {
+    let gap = DataGap {
+        part: RecordPart::LabsAndBloodPressure,
+        reason: Unobtained::Deadline(std::time::Duration::from_secs(2)),
+    };
     let evidence = Evidence {
         conditions: vec![iliofemoral(5, Some(Severity::Severe))],
-        gaps: vec![crate::evidence::DataGap {
-            key: "observations".to_owned(),
-            contents: "laboratory results".to_owned(),
-            reason: "the FHIR server did not answer in time".to_owned(),
-        }],
+        gaps: vec![gap.clone()],
         unreadable: vec!["Observation/x (a field has an unexpected type (line 1, column 9))".to_owned()],
         ..Evidence::default()
     };
     let assessment = classify_now(&evidence);
+    assert_eq!(assessment.unobtained, [gap]);
     let what: Vec<&str> = assessment.missing.iter().map(|m| m.what.as_str()).collect();
-    assert_eq!(
-        what,
-        [
-            "Could not see laboratory results: the FHIR server did not answer in time",
-            "Could not read Observation/x (a field has an unexpected type (line 1, column 9))",
-        ]
-    );
+    assert_eq!(what, ["Could not read Observation/x (a field has an unexpected type (line 1, column 9))"]);
 }
 
 #[test]

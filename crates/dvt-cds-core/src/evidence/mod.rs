@@ -4,10 +4,12 @@
 //! It holds no FHIR or JSON types and does no IO.
 
 mod date;
+mod gaps;
 
 use serde::Serialize;
 
 pub use date::{DayZone, FhirDate, add_months};
+pub use gaps::{DataGap, RecordPart, Unobtained, Unusable};
 
 /// Everything known about the patient that the rules can use.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -528,16 +530,6 @@ pub struct Demographics {
     pub sex: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<FhirDate>,
-}
-
-/// A kind of data that could not be obtained.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DataGap {
-    /// The prefetch key.
-    pub key: String,
-    /// What it would have held, in card wording.
-    pub contents: String,
-    pub reason: String,
 }
 
 impl Evidence {
