@@ -581,17 +581,20 @@ fn outside_card(
     let cautions = flags_of(members, assessment, None);
     let summary =
         wording::outside_summary(&names, lead.rating == OrderRating::NotRated, &lead.notes, cautions.first().copied());
-    // The topic that rates the order, or the iliofemoral topic for what no table rates.
+    // The topic that rates the order, or for what no table rates the topic that frames the patient.
     let topic = match lead.rating {
         OrderRating::NoVariant { topic } => topic,
-        _ => 193,
+        _ => assessment.framing_topic(),
     };
-    let mut detail = if lead.notes.contains(&Rule::OrderNotInTables) {
+    let not_in_tables = lead.notes.contains(&Rule::OrderNotInTables);
+    let mut detail = if not_in_tables {
         wording::not_in_tables_line(&names)
     } else {
         wording::outside_line(&names, !lead.notes.is_empty())
     };
-    detail.push_str(&wording::notes(&lead.notes));
+    // The opening line already says no table rates the order, and "Why" gives the rule: not a third time.
+    let notes: Vec<Rule> = lead.notes.iter().copied().filter(|rule| *rule != Rule::OrderNotInTables).collect();
+    detail.push_str(&wording::notes(&notes));
     detail.push_str(&wording::confirm_section(&lead.notes));
     detail.push_str(&wording::safety_section(knowledge, &cautions));
     if assessment.variant_of_topic(6) == Some(Variant::Acr6V2) {

@@ -670,35 +670,9 @@ fn escape_code(text: &str) -> String {
     text.replace('`', "'")
 }
 
-/// Which rules explain a card for `topic`: the rules about the DVT itself, and the topic's own.
-fn rule_topic(rule: Rule) -> Option<u32> {
-    match rule {
-        Rule::IvcV1 | Rule::IvcV2 | Rule::IvcV3 | Rule::IvcV6 | Rule::FilterAnticoagulationPossible => Some(6),
-        Rule::SuspectedDvtImagingV1 => Some(75),
-        Rule::DvtConfirmedActive
-        | Rule::DvtNotCountedRefuted
-        | Rule::DvtNotCountedInactive
-        | Rule::DvtSuspectedOnly
-        | Rule::SegmentIliofemoralCode
-        | Rule::SegmentIliofemoralBodySite
-        | Rule::SegmentFemoropopliteal
-        | Rule::SegmentFemoralAmbiguous
-        | Rule::SegmentUnspecified
-        | Rule::SegmentDistalOnly
-        | Rule::SegmentIvcOnly
-        | Rule::AgeAcute
-        | Rule::AgeFromRecordedDate
-        | Rule::AgeUnknown
-        | Rule::AgeImprecise
-        | Rule::AgeSubacuteOutsideAcr
-        | Rule::AgeChronic => None,
-        _ => Some(193),
-    }
-}
-
 /// The rules a card for `topic` shows in its "why".
 pub(super) fn why_rules(assessment: &Assessment, topic: u32) -> Vec<Rule> {
-    assessment.rules.iter().map(|hit| hit.id).filter(|rule| rule_topic(*rule).is_none_or(|t| t == topic)).collect()
+    assessment.rules.iter().map(|hit| hit.id).filter(|rule| rule.topic().is_none_or(|t| t == topic)).collect()
 }
 
 /// Those of `rules` that fired.
@@ -708,7 +682,7 @@ pub(super) fn rules_of(assessment: &Assessment, rules: &[Rule]) -> Vec<Rule> {
 
 /// "Why": the rules that placed the patient, then the facts they used, each once.
 pub(super) fn why(assessment: &Assessment, topic: u32) -> String {
-    let hits: Vec<_> = assessment.rules.iter().filter(|hit| rule_topic(hit.id).is_none_or(|t| t == topic)).collect();
+    let hits: Vec<_> = assessment.rules.iter().filter(|hit| hit.id.topic().is_none_or(|t| t == topic)).collect();
     if hits.is_empty() {
         return String::new();
     }

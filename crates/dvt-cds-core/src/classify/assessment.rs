@@ -162,6 +162,17 @@ impl Assessment {
         self.variants.iter().copied().find(|variant| variant.topic() == topic)
     }
 
+    /// The topic whose criteria frame this patient, for an order no variant rates: the iliofemoral topic
+    /// for a confirmed, active DVT on record, else the suspected-DVT imaging topic (the DVT is only
+    /// suspected, or only an order's reason).
+    pub fn framing_topic(&self) -> u32 {
+        if self.rules.iter().any(|hit| hit.id == Rule::DvtConfirmedActive) {
+            Variant::Acr193V1.topic()
+        } else {
+            Variant::Acr75V1.topic()
+        }
+    }
+
     pub fn flags_of(&self, class: FlagClass) -> impl Iterator<Item = &SafetyHit> {
         self.safety.iter().filter(move |hit| hit.class == class)
     }

@@ -123,6 +123,37 @@ rules! {
         "Imaging for suspected DVT or leg swelling, with no confirmed DVT: suspected lower-extremity DVT, initial imaging",
 }
 
+impl Rule {
+    /// The topic whose decision the rule is part of, so a card explains a topic by its own rules; `None` for
+    /// the rules that read the DVT itself, which every topic rests on, and an order's own rules.
+    pub fn topic(self) -> Option<u32> {
+        match self {
+            Rule::IvcV1 | Rule::IvcV2 | Rule::IvcV3 | Rule::IvcV6 | Rule::FilterAnticoagulationPossible => Some(6),
+            Rule::SuspectedDvtImagingV1 => Some(75),
+            Rule::DvtConfirmedActive
+            | Rule::DvtNotCountedRefuted
+            | Rule::DvtNotCountedInactive
+            | Rule::DvtSuspectedOnly
+            | Rule::SegmentIliofemoralCode
+            | Rule::SegmentIliofemoralBodySite
+            | Rule::SegmentFemoropopliteal
+            | Rule::SegmentFemoralAmbiguous
+            | Rule::SegmentUnspecified
+            | Rule::SegmentDistalOnly
+            | Rule::SegmentIvcOnly
+            | Rule::AgeAcute
+            | Rule::AgeFromRecordedDate
+            | Rule::AgeUnknown
+            | Rule::AgeImprecise
+            | Rule::AgeSubacuteOutsideAcr
+            | Rule::AgeChronic
+            // An order's own rule: it explains the order whatever topic frames its card.
+            | Rule::OrderNotInTables => None,
+            _ => Some(193),
+        }
+    }
+}
+
 impl Serialize for Rule {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.id())

@@ -8,7 +8,7 @@ use super::*;
 use crate::evidence::{
     Acuity, AllergyClass, AllergyFact, ClinicalStatus, CodeRef, ConditionFact, DataGap, Dated, DrugGroup, DvtCode,
     FhirDate, Lab, LabFact, LabValue, Laterality, MedicationFact, OrderFact, ProcedureFact, Reason, RecordPart,
-    Segment, Source, Unobtained,
+    Segment, Source, Unobtained, Verification,
 };
 use crate::ids::{FlagId, ProcedureId};
 use crate::knowledge::KnowledgeBase;
@@ -899,6 +899,40 @@ fn imaging_for_suspected_dvt_is_the_imaging_topic() {
         confirmed,
         Expect { variants: &["acr-193-v2", "acr-6-v1"], not_rules: &["suspected-dvt-imaging-v1"], ..Expect::default() },
     );
+}
+
+/// What frames an order no variant rates (its card cites that topic): a confirmed DVT's iliofemoral topic,
+/// whether or not a variant of it applies, else the suspected-DVT imaging topic.
+#[test]
+fn the_framing_topic_follows_what_the_record_confirms() {
+    let unmapped = |reasons: &[Concept]| OrderFact { kind: None, ..order(ProcedureKind::Other, reasons) };
+    let suspected_only = Evidence { orders: vec![unmapped(&[Concept::Dvt])], ..Evidence::default() };
+    let assessment = classify_now(&suspected_only);
+    assert!(assessment.variants.is_empty());
+    assert_eq!(assessment.framing_topic(), 75);
+    let duplex_for_swelling =
+        Evidence { orders: vec![order(ProcedureKind::Imaging, &[Concept::LegEdema])], ..Evidence::default() };
+    assert_eq!(classify_now(&duplex_for_swelling).framing_topic(), 75);
+    let confirmed = Evidence {
+        conditions: vec![iliofemoral(5, Some(Severity::Severe))],
+        orders: vec![unmapped(&[Concept::Dvt])],
+        ..Evidence::default()
+    };
+    assert_eq!(classify_now(&confirmed).framing_topic(), 193);
+    let confirmed_no_variant = Evidence {
+        conditions: vec![ConditionFact { onset: None, ..iliofemoral(5, Some(Severity::Severe)) }],
+        orders: vec![unmapped(&[Concept::Dvt])],
+        ..Evidence::default()
+    };
+    let assessment = classify_now(&confirmed_no_variant);
+    assert_eq!(assessment.variant_of_topic(193), None, "{:?}", assessment.variants);
+    assert_eq!(assessment.framing_topic(), 193);
+    let refuted = Evidence {
+        conditions: vec![ConditionFact { verification: Verification::Refuted, ..iliofemoral(5, None) }],
+        orders: vec![unmapped(&[Concept::Dvt])],
+        ..Evidence::default()
+    };
+    assert_eq!(classify_now(&refuted).framing_topic(), 75);
 }
 
 #[test]
