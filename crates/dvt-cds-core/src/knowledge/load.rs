@@ -231,7 +231,18 @@ fn published_sets(
             if set.codes.is_empty() || set.codes.len() > set.published {
                 return invalid(file, format!("value set `{}` for `{}`: codes do not fit its size", set.oid, set.id));
             }
-            served(set).map_err(|message| error(file, format!("value set `{}`: {message}", set.oid)))?;
+            // Medications are read by their RxNorm code and labs by their LOINC code only.
+            let system =
+                match served(set).map_err(|message| error(file, format!("value set `{}`: {message}", set.oid)))? {
+                    Served::Concept(_) => None,
+                    Served::Medication(_) => Some(CodeSystem::RxNorm),
+                    Served::Lab(_) => Some(CodeSystem::Loinc),
+                };
+            if let Some(system) = system
+                && let Some((_, code, _)) = set.codes.iter().find(|(other, _, _)| *other != system)
+            {
+                return invalid(file, format!("value set `{}`: `{code}` is not {}", set.oid, system.name()));
+            }
             value_sets.push(PublishedValueSet {
                 target: set.target.id().to_owned(),
                 id: set.id.clone(),
@@ -306,13 +317,7 @@ fn medications(
             let file = "medications.toml";
             let class = class_row.id;
             let mut class_codes: Vec<(String, String, Option<DrugGroup>)> = Vec::new();
-            for (set, (system, code, display)) in published_for(published, Served::Medication(class)) {
-                if *system != CodeSystem::RxNorm {
-                    return invalid(
-                        "value-sets/published.toml",
-                        format!("value set `{}`: `{code}` is not RxNorm", set.oid),
-                    );
-                }
+            for (set, (_, code, display)) in published_for(published, Served::Medication(class)) {
                 if !class_codes.iter().any(|(known, _, _)| known == code) {
                     let group = if set.heparins.contains(code) {
                         Some(DrugGroup::Heparin)
@@ -618,13 +623,7 @@ fn labs(
                 }
             }
             let mut lab_codes: Vec<(String, String)> = Vec::new();
-            for (set, (system, code, display)) in published_for(published, Served::Lab(lab)) {
-                if *system != CodeSystem::Loinc {
-                    return invalid(
-                        "value-sets/published.toml",
-                        format!("value set `{}`: `{code}` is not LOINC", set.oid),
-                    );
-                }
+            for (_, (_, code, display)) in published_for(published, Served::Lab(lab)) {
                 if !lab_codes.iter().any(|(known, _)| known == code) {
                     lab_codes.push((code.clone(), display.clone()));
                 }

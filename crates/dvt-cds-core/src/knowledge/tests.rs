@@ -200,6 +200,10 @@ fn broken_knowledge_is_refused_with_the_file_and_the_row() {
             "unknown concept `dvt-ish`",
         ),
         (
+            Box::new(|f| f.published = f.published.replacen("[\"rxnorm\", \"1037045\"", "[\"loinc\", \"1037045\"", 1)),
+            "`1037045` is not RxNorm",
+        ),
+        (
             Box::new(|f| f.published = f.published.replacen("source = \"S7\"", "source = \"S77\"", 1)),
             "unknown source `S77`",
         ),
@@ -283,6 +287,13 @@ fn an_error_in_a_row_names_the_file_and_the_line() {
             format!(
                 "knowledge file `procedures.toml`, line {}: unknown variant `maybe`",
                 line_of(&files.procedures, "status = \"V\"")
+            ),
+        ),
+        (
+            Box::new(|f| f.published = f.published.replacen("[\"rxnorm\", ", "[\"loinc\", ", 1)),
+            format!(
+                "knowledge file `value-sets/published.toml`, line {}: value set `",
+                row_line(&files.published, "[\"rxnorm\", ")
             ),
         ),
         (
