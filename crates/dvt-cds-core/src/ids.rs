@@ -5,7 +5,7 @@
 //! checks at start-up that every constant here names a row that exists. Services are defined by
 //! `cds-services.json`, hook instances by the caller; both are parsed at the edge.
 
-use std::borrow::{Borrow, Cow};
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -29,31 +29,15 @@ impl ProcedureId {
         ProcedureId::IVC_FILTER_RETRIEVABLE,
         ProcedureId::US_DUPLEX,
     ];
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A safety flag of `knowledge/safety.toml`: `lysis-absolute-active-bleeding`, ...
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlagId(Cow<'static, str>);
 
-impl FlagId {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// A CDS service of `cds-services.json`: `dvt-order-select`, ...
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServiceId(Cow<'static, str>);
-
-impl ServiceId {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// The caller's `hookInstance`: one call of a hook. CDS Hooks 2.0 says it is a UUID, but the caller writes
 /// it, so it is only checked to be short and printable (it seeds card and suggestion ids, and the log may
@@ -96,17 +80,15 @@ macro_rules! text_id {
             pub fn new(value: impl Into<String>) -> $id {
                 $id(Cow::Owned(value.into()))
             }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
         }
 
         impl fmt::Display for $id {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
-            }
-        }
-
-        impl Borrow<str> for $id {
-            fn borrow(&self) -> &str {
-                &self.0
             }
         }
 
@@ -178,8 +160,7 @@ mod tests {
         assert_eq!(serde_json::to_string(&ProcedureId::US_DUPLEX).unwrap(), "\"us-duplex\"");
         let mut set = std::collections::HashSet::new();
         set.insert(ProcedureId::new("us-duplex"));
-        assert!(set.contains("us-duplex"), "an owned and a constant id hash alike");
-        assert!(set.contains(&ProcedureId::US_DUPLEX));
+        assert!(set.contains(&ProcedureId::US_DUPLEX), "an owned and a constant id hash alike");
     }
 
     #[test]
