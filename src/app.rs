@@ -18,6 +18,7 @@ use crate::feedback_store::{AuditStore, FeedbackStore, PostgresStore, SqliteFeed
 use crate::gather::{self, GatherSettings, Gatherer};
 use crate::http::{self, AppState, ConnectionSettings, CorsOrigins, HttpSettings};
 use crate::pipeline::{self, Deps};
+use dvt_cds_core::cards;
 use dvt_cds_core::cds_hooks::Discovery;
 use dvt_cds_core::knowledge::KnowledgeBase;
 
@@ -342,7 +343,8 @@ pub async fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     if args.explain {
         let evaluation = pipeline::assess(service, &request, &deps, now).await?;
-        serde_json::to_writer_pretty(&mut stdout, &evaluation.assessment).context("cannot write the assessment")?;
+        let explained = cards::explain(&evaluation.assessment).context("cannot word the assessment")?;
+        serde_json::to_writer_pretty(&mut stdout, &explained).context("cannot write the assessment")?;
     } else {
         let response = pipeline::evaluate(service, &request, &deps, now, pipeline::Deadline::NONE).await?;
         serde_json::to_writer_pretty(&mut stdout, &response).context("cannot write the response")?;

@@ -105,7 +105,7 @@ async fn every_case_is_classified_as_its_expectation_says() {
         let mut variants: Vec<&str> = assessment.variants.iter().map(|v| v.id()).collect();
         variants.sort();
         let fired: BTreeSet<&str> = assessment.rules.iter().map(|hit| hit.id.id()).collect();
-        let missing: BTreeSet<&str> = assessment.missing.iter().map(|m| m.id.id()).collect();
+        let missing: BTreeSet<&str> = assessment.missing.iter().map(|m| m.id().id()).collect();
         let flags: BTreeSet<&str> = assessment.safety.iter().map(|hit| hit.flag.as_str()).collect();
         let expect = &case.expect;
         let mut problems = Vec::new();

@@ -64,6 +64,16 @@ pub fn render(
     render_explained(context, evidence, assessment, knowledge).map(|rendered| rendered.response)
 }
 
+/// The assessment as `dvt-cds evaluate --explain` prints it: as it serializes, but with each missing fact
+/// in the words its card uses (the assessment carries only their data), under the keys it always had.
+pub fn explain(assessment: &Assessment) -> Result<Value, serde_json::Error> {
+    let mut explained = serde_json::to_value(assessment)?;
+    if let Some(missing) = explained.get_mut("missing") {
+        *missing = serde_json::to_value(assessment.missing.iter().map(wording::missing_explained).collect::<Vec<_>>())?;
+    }
+    Ok(explained)
+}
+
 /// A response, and for each card the rules it rests on (by card uuid): what the decision audit records.
 #[derive(Debug)]
 pub struct Rendered {
@@ -466,7 +476,7 @@ fn missing_card(
     };
     let fact_ids: Vec<&str> = missing.iter().map(|fact| fact.id()).collect();
     let key = format!("missing|{}|{}", fact_ids.join(","), references(members));
-    let items: Vec<&Missing> = assessment.missing.iter().filter(|m| missing.contains(&m.id)).collect();
+    let items: Vec<&Missing> = assessment.missing.iter().filter(|m| missing.contains(&m.id())).collect();
     let names = wording::list(&short_names(members, knowledge));
     let summary = wording::missing_summary(missing, &names, flags_of(members, assessment, None).first().copied());
     let ordered = ordered(members);
@@ -543,7 +553,7 @@ fn contraindication_card(
     if let OrderRating::Withheld { missing, .. } = &lead.rating
         && !missing.is_empty()
     {
-        let items: Vec<&Missing> = assessment.missing.iter().filter(|m| missing.contains(&m.id)).collect();
+        let items: Vec<&Missing> = assessment.missing.iter().filter(|m| missing.contains(&m.id())).collect();
         detail.push_str(&wording::missing_section(knowledge, &items, &ordered(members)));
     }
     detail.push_str(&wording::safety_section(knowledge, &cautions));
@@ -728,11 +738,11 @@ fn summary_card(
         };
         return builder.build().map(Some);
     }
-    let needs: Vec<&Missing> = assessment.missing.iter().filter(|m| needs_of(193).contains(&m.id)).collect();
+    let needs: Vec<&Missing> = assessment.missing.iter().filter(|m| needs_of(193).contains(&m.id())).collect();
     if needs.is_empty() {
         return Ok(None);
     }
-    let what: Vec<String> = needs.iter().map(|m| wording::missing_words(m.id).to_owned()).collect();
+    let what: Vec<String> = needs.iter().map(|m| wording::missing_words(m.id()).to_owned()).collect();
     let summary =
         wording::fit(format!("DVT on record: document {} to place it in an ACR scenario", wording::list(&what)));
     let mut detail = wording::missing_section(knowledge, &needs, &[]);
@@ -746,7 +756,7 @@ fn summary_card(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::MissingFact;
+    use crate::classify::{MissingDetail, MissingFact};
 
     fn undecided(id: &str, procedure: &str, kind: ProcedureKind, topic: u32) -> OrderVerdict {
         OrderVerdict {
@@ -776,12 +786,7 @@ mod tests {
                 undecided("cdt", "cdt-pmt", ProcedureKind::Lysis, 193),
                 undecided("filter", "ivc-filter-retrievable", ProcedureKind::IvcFilter, 6),
             ],
-            missing: vec![Missing {
-                id: MissingFact::DvtSegment,
-                what: "which veins the DVT involves".to_owned(),
-                document: None,
-                if_documented: Vec::new(),
-            }],
+            missing: vec![Missing::new(MissingDetail::DvtSegment { diagnosis: None })],
             ..Assessment::default()
         };
         let hook_instance = HookInstance::parse("h".to_owned()).unwrap();

@@ -6,11 +6,13 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::classify::{
-    Assessment, Category, Fact, FlagClass, Instead, LabStatus, Missing, MissingFact, OrderRating, OrderVerdict, Rule,
-    SafetyHit, Suggested, Variant,
+    Answer, Assessment, Category, Fact, FlagClass, Instead, LabStatus, Missing, MissingDetail, MissingFact,
+    OrderRating, OrderVerdict, Rule, SafetyHit, Suggested, Variant, lab_label,
 };
-use crate::evidence::{DataGap, ProcedureKind, RecordPart, Unobtained, Unusable};
+use crate::evidence::{DataGap, Laterality, ProcedureKind, RecordPart, Severity, Unobtained, Unusable};
 use crate::ids::ProcedureId;
 use crate::knowledge::{KnowledgeBase, PlanApplies, Procedure, Rating, Topic};
 
@@ -733,7 +735,7 @@ fn fact_lines<'a>(text: &mut String, facts: impl IntoIterator<Item = &'a Fact>) 
 /// Data that could not be obtained or read, if any, and what the record says that needs confirming.
 pub(super) fn not_seen(assessment: &Assessment) -> String {
     let of = |ids: &[MissingFact]| -> Vec<String> {
-        assessment.missing.iter().filter(|m| ids.contains(&m.id)).map(|m| m.what.clone()).collect()
+        assessment.missing.iter().filter(|m| ids.contains(&m.id())).map(|m| missing_what(&m.detail)).collect()
     };
     let unseen = assessment.unobtained.iter().map(gap_line).chain(of(&[MissingFact::UnreadableResource])).collect();
     let mut text = String::new();
@@ -894,13 +896,130 @@ pub(super) fn unchecked_line(knowledge: &KnowledgeBase) -> String {
     format!("**Also confirm** (no code shows them): {}.\n\n", labels.join("; "))
 }
 
+/// What is missing, as the card's "Missing:" line (or "Not seen" / "To confirm" item) says it.
+pub fn missing_what(detail: &MissingDetail) -> String {
+    let side = |side: Laterality| if side == Laterality::Left { "left" } else { "right" };
+    match detail {
+        MissingDetail::UnreadableResource { location } => format!("Could not read {location}"),
+        MissingDetail::PregnancyUnconfirmed { pregnancy, max_days } => format!(
+            "Whether the pregnancy on {pregnancy} is current: it began more than {max_days} days ago and has no end recorded, so it is not applied"
+        ),
+        MissingDetail::OrderSide { order, order_side, named_in, dvt, dvt_side } => format!(
+            "Which leg: {order} names the {} leg ({named_in}), but the only DVT on record ({dvt}) is in the {} leg",
+            side(*order_side),
+            side(*dvt_side)
+        ),
+        MissingDetail::DvtSegment { .. } => {
+            "Which veins the DVT involves: iliac or common femoral vein, or only the femoral and popliteal veins".to_owned()
+        }
+        MissingDetail::DvtOnset { .. } => "When the DVT symptoms began".to_owned(),
+        MissingDetail::DvtSeverity { .. } => "How severe the symptoms are: mild, moderate or severe".to_owned(),
+        MissingDetail::AnticoagulationStart { .. } => {
+            "When anticoagulation for this DVT began (not before the DVT itself), and whether the thrombus was removed since"
+                .to_owned()
+        }
+        MissingDetail::ContraindicationDate { .. } => {
+            "Whether a possible absolute contraindication to thrombolysis falls in its time window".to_owned()
+        }
+        MissingDetail::RecentResult { lab, max_age_days, .. } => {
+            format!("{} from the last {max_age_days} days", lab_label(*lab))
+        }
+        MissingDetail::UnreadableResult { lab, newest, reason, .. } => {
+            format!("{} that can be read: the newest ({newest}) is not interpretable: {reason}", lab_label(*lab))
+        }
+    }
+}
+
+/// Where to document what is missing, as the card's "Document:" line says it; `None` for a resource the
+/// service could not read (there is nothing to document, only to fix).
+pub fn missing_document(detail: &MissingDetail) -> Option<String> {
+    let on = |diagnosis: &Option<String>| diagnosis.clone().unwrap_or_else(|| "the DVT diagnosis".to_owned());
+    Some(match detail {
+        MissingDetail::UnreadableResource { .. } => return None,
+        MissingDetail::PregnancyUnconfirmed { pregnancy, .. } => {
+            format!("the pregnancy's end (abatement) or clinical status on {pregnancy}")
+        }
+        MissingDetail::OrderSide { dvt, .. } => format!("the side in the order's bodySite, or the DVT's side on {dvt}"),
+        MissingDetail::DvtSegment { diagnosis } => format!(
+            "an iliac or iliofemoral DVT code, or Condition.bodySite naming the vein (e.g. common femoral vein) on {}",
+            on(diagnosis)
+        ),
+        MissingDetail::DvtOnset { diagnosis } => format!("Condition.onsetDateTime on {}", on(diagnosis)),
+        MissingDetail::DvtSeverity { diagnosis } => format!(
+            "Condition.severity on {} (SNOMED CT 255604002 mild, 6736007 moderate, 24484000 severe)",
+            on(diagnosis)
+        ),
+        MissingDetail::AnticoagulationStart { diagnosis } => format!(
+            "Condition.onsetDateTime on {}, MedicationRequest.authoredOn (or MedicationStatement.effective[x]) of the anticoagulant, and Procedure.performed[x] of any thrombus removal",
+            on(diagnosis)
+        ),
+        MissingDetail::ContraindicationDate { findings } => {
+            format!("Condition.onsetDateTime on {}", findings.join(", "))
+        }
+        MissingDetail::RecentResult { order, .. } | MissingDetail::UnreadableResult { order, .. } => {
+            format!("LOINC {order}")
+        }
+    })
+}
+
+/// A possible answer to a missing fact, as the "If it is" column says it.
+pub fn answer_words(answer: Answer) -> &'static str {
+    match answer {
+        Answer::Iliofemoral => "iliac or common femoral vein",
+        Answer::Femoropopliteal => "femoral and popliteal veins only",
+        Answer::OnsetUnder14Days => "less than 14 days ago",
+        Answer::OnsetFrom14DaysTo3Months => "14 days to 3 months ago",
+        Answer::Onset3MonthsOrMore => "3 months ago or more",
+        Answer::Severity(Severity::Mild) => "mild",
+        Answer::Severity(Severity::Moderate) => "moderate",
+        Answer::Severity(Severity::Severe) => "severe",
+        Answer::AnticoagulatedLongEnough => "anticoagulation alone for 3 months or more",
+        Answer::AnticoagulationUnder3Months => "anticoagulation for less than 3 months",
+        Answer::OutsideWindow => "outside the window",
+        Answer::InsideWindow => "inside the window",
+    }
+}
+
+/// A missing fact in words, for `dvt-cds evaluate --explain`: the id and the sentences the cards show.
+#[derive(Debug, Serialize)]
+pub(super) struct MissingExplained {
+    id: MissingFact,
+    what: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    document: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    if_documented: Vec<AlternativeExplained>,
+}
+
+#[derive(Debug, Serialize)]
+struct AlternativeExplained {
+    answer: &'static str,
+    variant: Option<Variant>,
+}
+
+pub(super) fn missing_explained(missing: &Missing) -> MissingExplained {
+    MissingExplained {
+        id: missing.id(),
+        what: missing_what(&missing.detail),
+        document: missing_document(&missing.detail),
+        if_documented: missing
+            .if_documented
+            .iter()
+            .map(|alternative| AlternativeExplained {
+                answer: answer_words(alternative.answer),
+                variant: alternative.variant,
+            })
+            .collect(),
+    }
+}
+
 /// The facts a clinician should document, where, and what each answer would give.
 pub(super) fn missing_section(knowledge: &KnowledgeBase, missing: &[&Missing], ordered: &[&ProcedureId]) -> String {
     let mut text = String::new();
     for item in missing {
-        let _ = writeln!(text, "**Missing: {}**\n", escape(&item.what));
-        if let Some(document) = &item.document {
-            let _ = writeln!(text, "Document: {}.\n", escape(document));
+        let _ = writeln!(text, "**Missing: {}**\n", escape(&missing_what(&item.detail)));
+        if let Some(document) = missing_document(&item.detail) {
+            let _ = writeln!(text, "Document: {}.\n", escape(&document));
         }
         if !item.if_documented.is_empty() {
             text.push_str("| If it is | ACR variant | Ordered procedure |\n|---|---|---|\n");
@@ -921,7 +1040,7 @@ pub(super) fn missing_section(knowledge: &KnowledgeBase, missing: &[&Missing], o
                     }
                     None => ("none".to_owned(), "no ACR rating".to_owned()),
                 };
-                let _ = writeln!(text, "| {} | {variant} | {rating} |", escape(&alternative.answer));
+                let _ = writeln!(text, "| {} | {variant} | {rating} |", escape(answer_words(alternative.answer)));
             }
             text.push('\n');
         }
@@ -1012,18 +1131,49 @@ mod tests {
     }
 
     #[test]
+    fn missing_facts_no_case_shows_are_worded_too() {
+        // Anticoagulation start, a DVT fact with no diagnosis read, and an unreadable result: no fixture case
+        // words these, so their sentences are pinned here.
+        let start = MissingDetail::AnticoagulationStart { diagnosis: Some("Condition/dvt".to_owned()) };
+        assert_eq!(
+            missing_what(&start),
+            "When anticoagulation for this DVT began (not before the DVT itself), and whether the thrombus was removed since"
+        );
+        assert_eq!(
+            missing_document(&start).as_deref(),
+            Some(
+                "Condition.onsetDateTime on Condition/dvt, MedicationRequest.authoredOn (or MedicationStatement.effective[x]) of the anticoagulant, and Procedure.performed[x] of any thrombus removal"
+            )
+        );
+        assert_eq!(
+            missing_document(&MissingDetail::DvtOnset { diagnosis: None }).as_deref(),
+            Some("Condition.onsetDateTime on the DVT diagnosis")
+        );
+        let unreadable = MissingDetail::UnreadableResult {
+            lab: crate::evidence::Lab::Platelets,
+            order: "777-3".to_owned(),
+            newest: "Observation/plt".to_owned(),
+            reason: "unit `furlongs` unknown".to_owned(),
+        };
+        assert_eq!(
+            missing_what(&unreadable),
+            "Platelets that can be read: the newest (Observation/plt) is not interpretable: unit `furlongs` unknown"
+        );
+        assert_eq!(missing_document(&unreadable).as_deref(), Some("LOINC 777-3"));
+        assert_eq!(missing_document(&MissingDetail::UnreadableResource { location: "Condition/x".to_owned() }), None);
+        assert_eq!(answer_words(Answer::AnticoagulationUnder3Months), "anticoagulation for less than 3 months");
+    }
+
+    #[test]
     fn data_not_obtained_is_listed_first_under_not_seen() {
         let assessment = Assessment {
             unobtained: vec![
                 DataGap { part: RecordPart::Diagnoses, reason: Unobtained::Refused(403) },
                 DataGap { part: RecordPart::Demographics, reason: Unobtained::NotSent },
             ],
-            missing: vec![Missing {
-                id: MissingFact::UnreadableResource,
-                what: "Could not read Observation/x (not valid JSON)".to_owned(),
-                document: None,
-                if_documented: Vec::new(),
-            }],
+            missing: vec![Missing::new(MissingDetail::UnreadableResource {
+                location: "Observation/x (not valid JSON)".to_owned(),
+            })],
             ..Assessment::default()
         };
         assert_eq!(

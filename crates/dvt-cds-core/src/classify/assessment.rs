@@ -1,5 +1,6 @@
 //! The classifier's answer: variants, the rules that fired with the facts each used, what is missing,
-//! and the safety flags. It explains itself: cards quote it, `dvt-cds evaluate --explain` prints it.
+//! and the safety flags. It explains itself: cards quote it, `dvt-cds evaluate --explain` prints it (with
+//! the missing facts in the cards' words, which `cards::explain` adds: this module holds no sentence about them).
 
 use serde::Serialize;
 
@@ -7,7 +8,7 @@ use super::criteria::FlagClass;
 use super::rules::Rule;
 use super::variant::Variant;
 use super::verdict::OrderVerdict;
-use crate::evidence::{CodeRef, DataGap, ProcedureKind};
+use crate::evidence::{CodeRef, DataGap, Lab, Laterality, ProcedureKind, Severity};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Assessment {
@@ -86,12 +87,11 @@ pub enum MissingFact {
     AnticoagulationStart,
     ContraindicationDate,
     /// No current result of the lab.
-    RecentResult(crate::evidence::Lab),
+    RecentResult(Lab),
 }
 
 impl MissingFact {
     pub fn id(self) -> &'static str {
-        use crate::evidence::Lab;
         match self {
             MissingFact::UnreadableResource => "unreadable-resource",
             MissingFact::PregnancyUnconfirmed => "pregnancy-unconfirmed",
@@ -121,26 +121,126 @@ impl Serialize for MissingFact {
     }
 }
 
-/// A fact the decision needs and the record does not hold.
+/// A fact the decision needs and the record does not hold, as data: `cards::wording` says it (what is
+/// missing, where to document it, each answer), so every sentence a clinician reads is worded in one place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Missing {
-    /// Stable id: `dvt-severity`, `dvt-segment`, `dvt-onset`, ...
-    pub id: MissingFact,
-    /// What is missing, in card wording.
-    pub what: String,
-    /// Where to document it: "Condition.severity on the DVT diagnosis"; `None` for a resource the service
-    /// could not read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub document: Option<String>,
+    /// What is missing and the parts of the record its sentence names.
+    pub detail: MissingDetail,
     /// The variant the patient would be in for each possible answer (`None`: no ACR variant).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub if_documented: Vec<Alternative>,
 }
 
+/// What is missing, with what its sentence names: resources as references (`Condition/x`), thresholds as
+/// numbers. Each variant is one `MissingFact`, so an id and its data cannot disagree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MissingDetail {
+    /// A resource the service could not read, by where it was in the request and why.
+    UnreadableResource {
+        location: String,
+    },
+    /// A pregnancy recorded longer ago than `max_days` with no end: not applied until confirmed.
+    PregnancyUnconfirmed {
+        pregnancy: String,
+        max_days: i64,
+    },
+    /// A selected order names one leg (in its `named_in` element) and the only DVT on record is in the other.
+    OrderSide {
+        order: String,
+        order_side: Laterality,
+        named_in: &'static str,
+        dvt: String,
+        dvt_side: Laterality,
+    },
+    /// Which veins the DVT involves; `diagnosis` is the DVT diagnosis read, if there is one.
+    DvtSegment {
+        diagnosis: Option<String>,
+    },
+    DvtOnset {
+        diagnosis: Option<String>,
+    },
+    DvtSeverity {
+        diagnosis: Option<String>,
+    },
+    AnticoagulationStart {
+        diagnosis: Option<String>,
+    },
+    /// The dates of the findings that may be absolute contraindications to lysis.
+    ContraindicationDate {
+        findings: Vec<String>,
+    },
+    /// No result of `lab` from the last `max_age_days`; `order` is the LOINC code to order.
+    RecentResult {
+        lab: Lab,
+        order: String,
+        max_age_days: i64,
+    },
+    /// The newest result of `lab` (`newest`, a reference) cannot be read, for `reason`.
+    UnreadableResult {
+        lab: Lab,
+        order: String,
+        newest: String,
+        reason: String,
+    },
+}
+
+impl MissingDetail {
+    pub fn id(&self) -> MissingFact {
+        match self {
+            MissingDetail::UnreadableResource { .. } => MissingFact::UnreadableResource,
+            MissingDetail::PregnancyUnconfirmed { .. } => MissingFact::PregnancyUnconfirmed,
+            MissingDetail::OrderSide { .. } => MissingFact::OrderSide,
+            MissingDetail::DvtSegment { .. } => MissingFact::DvtSegment,
+            MissingDetail::DvtOnset { .. } => MissingFact::DvtOnset,
+            MissingDetail::DvtSeverity { .. } => MissingFact::DvtSeverity,
+            MissingDetail::AnticoagulationStart { .. } => MissingFact::AnticoagulationStart,
+            MissingDetail::ContraindicationDate { .. } => MissingFact::ContraindicationDate,
+            MissingDetail::RecentResult { lab, .. } | MissingDetail::UnreadableResult { lab, .. } => {
+                MissingFact::RecentResult(*lab)
+            }
+        }
+    }
+}
+
+impl Missing {
+    /// A missing fact with no answers to tabulate.
+    pub fn new(detail: MissingDetail) -> Missing {
+        Missing { detail, if_documented: Vec::new() }
+    }
+
+    /// Stable id: `dvt-severity`, `dvt-segment`, `dvt-onset`, ...
+    pub fn id(&self) -> MissingFact {
+        self.detail.id()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alternative {
-    pub answer: String,
+    pub answer: Answer,
     pub variant: Option<Variant>,
+}
+
+/// A possible answer to a missing fact, for the "if it is" table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Answer {
+    /// The iliac or common femoral vein.
+    Iliofemoral,
+    /// The femoral and popliteal veins only.
+    Femoropopliteal,
+    /// Symptoms began less than 14 days ago.
+    OnsetUnder14Days,
+    OnsetFrom14DaysTo3Months,
+    Onset3MonthsOrMore,
+    Severity(Severity),
+    /// Anticoagulation alone for 3 months or more.
+    AnticoagulatedLongEnough,
+    AnticoagulationUnder3Months,
+    /// The possible contraindication falls outside its time window.
+    OutsideWindow,
+    InsideWindow,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -108,7 +108,7 @@ pub(super) fn lab_fact(lab: &LabFact) -> Fact {
     }
 }
 
-pub(super) fn lab_label(lab: crate::evidence::Lab) -> &'static str {
+pub fn lab_label(lab: crate::evidence::Lab) -> &'static str {
     use crate::evidence::Lab;
     match lab {
         Lab::Platelets => "Platelets",

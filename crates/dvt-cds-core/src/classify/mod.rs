@@ -25,11 +25,15 @@ use crate::evidence::{
     add_months,
 };
 
-pub use assessment::{Alternative, Assessment, Fact, LabStatus, Missing, MissingFact, RuleHit, SafetyHit};
+pub use assessment::{
+    Alternative, Answer, Assessment, Fact, LabStatus, Missing, MissingDetail, MissingFact, RuleHit, SafetyHit,
+};
 pub use criteria::{
     AcrRow, AcrTables, Applies, Category, Criteria, Effect, FlagClass, FlagRule, OrderSelector, PreLysisLab,
     PreLysisWhen, ProcedureInfo, Thresholds, Trigger, VariantTable, Window,
 };
+// The label a lab's facts carry, which the cards' sentences about a missing result repeat.
+pub use facts::lab_label;
 pub use rules::Rule;
 pub use variant::Variant;
 pub use verdict::{
@@ -39,7 +43,7 @@ pub use verdict::{
 use crate::ids::ProcedureId;
 use decide::{Decision, FilterSituation, Healthy, Need, Persistence, Situation};
 use dvt::{Age, DvtReading, SegmentDecision};
-use facts::{condition_fact, lab_fact, lab_label, medication_fact, order_fact, procedure_fact};
+use facts::{condition_fact, lab_fact, medication_fact, order_fact, procedure_fact};
 
 /// Classifies the patient at the instant `now` (every date comparison uses its UTC day).
 pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -> Assessment {
@@ -113,12 +117,7 @@ pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -
     order_on_the_other_side(evidence, &mut out);
     out.assessment.unobtained.clone_from(&evidence.gaps);
     for location in &evidence.unreadable {
-        out.missing(Missing {
-            id: MissingFact::UnreadableResource,
-            what: format!("Could not read {location}"),
-            document: None,
-            if_documented: Vec::new(),
-        });
+        out.missing(Missing::new(MissingDetail::UnreadableResource { location: location.clone() }));
     }
 
     for hit in &safety_hits {
@@ -159,15 +158,10 @@ fn verdict_only(rule: Rule) -> bool {
 fn implausible_pregnancy(pregnancy: &safety::Pregnancy, thresholds: &Thresholds, out: &mut Recorder) {
     for fact in &pregnancy.implausible {
         out.evidence(fact.clone());
-        out.missing(Missing {
-            id: MissingFact::PregnancyUnconfirmed,
-            what: format!(
-                "Whether the pregnancy on {} is current: it began more than {} days ago and has no end recorded, so it is not applied",
-                fact.resource, thresholds.pregnancy_max_days
-            ),
-            document: Some(format!("the pregnancy's end (abatement) or clinical status on {}", fact.resource)),
-            if_documented: Vec::new(),
-        });
+        out.missing(Missing::new(MissingDetail::PregnancyUnconfirmed {
+            pregnancy: fact.resource.clone(),
+            max_days: thresholds.pregnancy_max_days,
+        }));
     }
 }
 
@@ -190,26 +184,16 @@ fn order_on_the_other_side(evidence: &Evidence, out: &mut Recorder) {
         |reference: &str| evidence.orders.iter().any(|order| order.selected && order.source.resource == reference);
     for named in evidence.order_sides.iter().filter(|named| selected(&named.order)) {
         if matches!((named.laterality, dvt_side), (Left, Right) | (Right, Left)) {
-            let word = |side| if side == Left { "left" } else { "right" };
             // A rule of the order (its verdict warns) and a fact to confirm (the card says which).
             let order = evidence.orders.iter().find(|order| order.source.resource == named.order);
             out.rule(Rule::OrderOtherLeg, order.map(order_fact).into_iter().chain([condition_fact(dvt)]).collect());
-            out.missing(Missing {
-                id: MissingFact::OrderSide,
-                what: format!(
-                    "Which leg: {} names the {} leg ({}), but the only DVT on record ({}) is in the {} leg",
-                    named.order,
-                    word(named.laterality),
-                    named.named_in,
-                    dvt.source.resource,
-                    word(*dvt_side)
-                ),
-                document: Some(format!(
-                    "the side in the order's bodySite, or the DVT's side on {}",
-                    dvt.source.resource
-                )),
-                if_documented: Vec::new(),
-            });
+            out.missing(Missing::new(MissingDetail::OrderSide {
+                order: named.order.clone(),
+                order_side: named.laterality,
+                named_in: named.named_in,
+                dvt: dvt.source.resource.clone(),
+                dvt_side: *dvt_side,
+            }));
         }
     }
 }
@@ -254,7 +238,8 @@ impl Recorder {
     }
 
     fn missing(&mut self, missing: Missing) {
-        if !self.assessment.missing.iter().any(|m| m.id == missing.id && m.what == missing.what) {
+        // The same fact about the same resources once (the detail is what its sentence says).
+        if !self.assessment.missing.iter().any(|m| m.detail == missing.detail) {
             self.assessment.missing.push(missing);
         }
     }
@@ -416,74 +401,54 @@ fn missing_for(
     reading: Option<&DvtReading<'_>>,
     absolute: &[&SafetyHit],
 ) -> Missing {
-    let with = |answer: &str, changed: Situation| Alternative {
-        answer: answer.to_owned(),
-        variant: decide::topic_193(&changed).variant,
-    };
-    let diagnosis = reading.map_or_else(|| "the DVT diagnosis".to_owned(), |r| r.index.source.resource.clone());
+    let with =
+        |answer: Answer, changed: Situation| Alternative { answer, variant: decide::topic_193(&changed).variant };
+    let diagnosis = reading.map(|r| r.index.source.resource.clone());
     match need {
         Need::Segment => Missing {
-            id: MissingFact::DvtSegment,
-            what: "Which veins the DVT involves: iliac or common femoral vein, or only the femoral and popliteal veins".to_owned(),
-            document: Some(format!(
-                "an iliac or iliofemoral DVT code, or Condition.bodySite naming the vein (e.g. common femoral vein) on {diagnosis}"
-            )),
+            detail: MissingDetail::DvtSegment { diagnosis },
             if_documented: vec![
-                with("iliac or common femoral vein", Situation { segment: SegmentDecision::Iliofemoral, ..*situation }),
-                with("femoral and popliteal veins only", Situation { segment: SegmentDecision::Femoropopliteal, ..*situation }),
+                with(Answer::Iliofemoral, Situation { segment: SegmentDecision::Iliofemoral, ..*situation }),
+                with(Answer::Femoropopliteal, Situation { segment: SegmentDecision::Femoropopliteal, ..*situation }),
             ],
         },
         Need::Onset => Missing {
-            id: MissingFact::DvtOnset,
-            what: "When the DVT symptoms began".to_owned(),
-            document: Some(format!("Condition.onsetDateTime on {diagnosis}")),
+            detail: MissingDetail::DvtOnset { diagnosis },
             if_documented: vec![
-                with("less than 14 days ago", Situation { age: Age::Acute, ..*situation }),
-                with("14 days to 3 months ago", Situation { age: Age::Subacute, ..*situation }),
-                with("3 months ago or more", Situation { age: Age::Chronic, ..*situation }),
+                with(Answer::OnsetUnder14Days, Situation { age: Age::Acute, ..*situation }),
+                with(Answer::OnsetFrom14DaysTo3Months, Situation { age: Age::Subacute, ..*situation }),
+                with(Answer::Onset3MonthsOrMore, Situation { age: Age::Chronic, ..*situation }),
             ],
         },
         Need::Severity => Missing {
-            id: MissingFact::DvtSeverity,
-            what: "How severe the symptoms are: mild, moderate or severe".to_owned(),
-            document: Some(format!(
-                "Condition.severity on {diagnosis} (SNOMED CT 255604002 mild, 6736007 moderate, 24484000 severe)"
-            )),
-            if_documented: vec![
-                with("mild", Situation { severity: Some(Severity::Mild), ..*situation }),
-                with("moderate", Situation { severity: Some(Severity::Moderate), ..*situation }),
-                with("severe", Situation { severity: Some(Severity::Severe), ..*situation }),
-            ],
+            detail: MissingDetail::DvtSeverity { diagnosis },
+            if_documented: [Severity::Mild, Severity::Moderate, Severity::Severe]
+                .into_iter()
+                .map(|severity| with(Answer::Severity(severity), Situation { severity: Some(severity), ..*situation }))
+                .collect(),
         },
         Need::AnticoagulationStart => Missing {
-            id: MissingFact::AnticoagulationStart,
-            what: "When anticoagulation for this DVT began (not before the DVT itself), and whether the thrombus was removed since".to_owned(),
-            document: Some(format!(
-                "Condition.onsetDateTime on {diagnosis}, MedicationRequest.authoredOn (or MedicationStatement.effective[x]) of the anticoagulant, and Procedure.performed[x] of any thrombus removal"
-            )),
+            detail: MissingDetail::AnticoagulationStart { diagnosis },
             if_documented: vec![
                 with(
-                    "anticoagulation alone for 3 months or more",
+                    Answer::AnticoagulatedLongEnough,
                     Situation { persistence: Persistence::AnticoagulatedLongEnough, ..*situation },
                 ),
                 with(
-                    "anticoagulation for less than 3 months",
+                    Answer::AnticoagulationUnder3Months,
                     Situation { persistence: Persistence::AnticoagulationUnder3Months, ..*situation },
                 ),
             ],
         },
-        Need::ContraindicationDate => {
-            let findings: Vec<String> = absolute.iter().flat_map(|hit| hit.facts.iter().map(|f| f.resource.clone())).collect();
-            Missing {
-                id: MissingFact::ContraindicationDate,
-                what: "Whether a possible absolute contraindication to thrombolysis falls in its time window".to_owned(),
-                document: Some(format!("Condition.onsetDateTime on {}", findings.join(", "))),
-                if_documented: vec![
-                    with("outside the window", Situation { healthy: Healthy::Yes, ..*situation }),
-                    with("inside the window", Situation { healthy: Healthy::AbsoluteContraindication, ..*situation }),
-                ],
-            }
-        }
+        Need::ContraindicationDate => Missing {
+            detail: MissingDetail::ContraindicationDate {
+                findings: absolute.iter().flat_map(|hit| hit.facts.iter().map(|f| f.resource.clone())).collect(),
+            },
+            if_documented: vec![
+                with(Answer::OutsideWindow, Situation { healthy: Healthy::Yes, ..*situation }),
+                with(Answer::InsideWindow, Situation { healthy: Healthy::AbsoluteContraindication, ..*situation }),
+            ],
+        },
     }
 }
 
@@ -607,23 +572,18 @@ fn prelysis(evidence: &Evidence, criteria: &Criteria, today: Date, out: &mut Rec
             out.evidence(lab_fact(fact));
         }
         if let Some((fact, reason)) = unreadable {
-            out.missing(Missing {
-                id: MissingFact::RecentResult(*first),
-                what: format!(
-                    "{} that can be read: the newest ({}) is not interpretable: {reason}",
-                    lab_label(*first),
-                    fact.source.resource
-                ),
-                document: Some(format!("LOINC {}", needed.order)),
-                if_documented: Vec::new(),
-            });
+            out.missing(Missing::new(MissingDetail::UnreadableResult {
+                lab: *first,
+                order: needed.order.clone(),
+                newest: fact.source.resource.clone(),
+                reason: reason.clone(),
+            }));
         } else if current.is_none() {
-            out.missing(Missing {
-                id: MissingFact::RecentResult(*first),
-                what: format!("{} from the last {} days", lab_label(*first), thresholds.lab_current_days),
-                document: Some(format!("LOINC {}", needed.order)),
-                if_documented: Vec::new(),
-            });
+            out.missing(Missing::new(MissingDetail::RecentResult {
+                lab: *first,
+                order: needed.order.clone(),
+                max_age_days: thresholds.lab_current_days,
+            }));
         }
         out.assessment.prelysis.push(LabStatus {
             lab: first.id(),

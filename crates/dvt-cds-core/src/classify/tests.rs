@@ -151,7 +151,7 @@ fn check(name: &str, evidence: Evidence, expect: Expect) {
     let assessment = classify_now(&evidence);
     let variants: Vec<&str> = assessment.variants.iter().map(|v| v.id()).collect();
     let rules: Vec<&str> = assessment.rules.iter().map(|hit| hit.id.id()).collect();
-    let missing: Vec<&str> = assessment.missing.iter().map(|m| m.id.id()).collect();
+    let missing: Vec<&str> = assessment.missing.iter().map(|m| m.id().id()).collect();
     let flags: Vec<&str> = assessment.safety.iter().map(|hit| hit.flag.as_str()).collect();
     let summary = format!("{name}: variants {variants:?}, rules {rules:?}, missing {missing:?}, flags {flags:?}");
     assert_eq!(variants, expect.variants, "{summary}");
@@ -204,13 +204,17 @@ fn missing_severity_says_what_to_document_and_what_each_answer_gives() {
     let assessment = classify_now(&with_conditions(vec![iliofemoral(5, None)]));
     assert_eq!(assessment.variants, [Variant::Acr6V1]);
     assert!(assessment.rules.iter().any(|hit| hit.id == Rule::SeverityMissing));
-    let missing = assessment.missing.iter().find(|m| m.id == MissingFact::DvtSeverity).unwrap();
-    assert!(missing.document.as_deref().unwrap().contains("Condition.severity on Condition/dvt"));
-    let answers: Vec<(&str, Option<&str>)> =
-        missing.if_documented.iter().map(|a| (a.answer.as_str(), a.variant.map(Variant::id))).collect();
+    let missing = assessment.missing.iter().find(|m| m.id() == MissingFact::DvtSeverity).unwrap();
+    assert_eq!(missing.detail, MissingDetail::DvtSeverity { diagnosis: Some("Condition/dvt".to_owned()) });
+    let answers: Vec<(Answer, Option<&str>)> =
+        missing.if_documented.iter().map(|a| (a.answer, a.variant.map(Variant::id))).collect();
     assert_eq!(
         answers,
-        [("mild", Some("acr-193-v1")), ("moderate", Some("acr-193-v2")), ("severe", Some("acr-193-v2"))]
+        [
+            (Answer::Severity(Severity::Mild), Some("acr-193-v1")),
+            (Answer::Severity(Severity::Moderate), Some("acr-193-v2")),
+            (Answer::Severity(Severity::Severe), Some("acr-193-v2"))
+        ]
     );
 }
 
@@ -983,8 +987,13 @@ fn unavailable_and_unreadable_data_are_part_of_the_answer() {
     };
     let assessment = classify_now(&evidence);
     assert_eq!(assessment.unobtained, [gap]);
-    let what: Vec<&str> = assessment.missing.iter().map(|m| m.what.as_str()).collect();
-    assert_eq!(what, ["Could not read Observation/x (a field has an unexpected type (line 1, column 9))"]);
+    let details: Vec<&MissingDetail> = assessment.missing.iter().map(|m| &m.detail).collect();
+    assert_eq!(
+        details,
+        [&MissingDetail::UnreadableResource {
+            location: "Observation/x (a field has an unexpected type (line 1, column 9))".to_owned()
+        }]
+    );
 }
 
 #[test]

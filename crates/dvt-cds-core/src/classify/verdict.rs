@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::assessment::{Assessment, MissingFact, SafetyHit};
+use super::assessment::{Assessment, Missing, MissingFact, SafetyHit};
 use super::criteria::{AcrTables, Category, Criteria, Effect, OrderSelector};
 use super::rules::Rule;
 use super::variant::Variant;
@@ -419,7 +419,7 @@ fn rate(procedures: &[ProcedureId], assessment: &Assessment, acr: &AcrTables) ->
             };
         }
         let missing: Vec<MissingFact> =
-            assessment.missing.iter().map(|missing| missing.id).filter(|id| needs_of(topic).contains(id)).collect();
+            assessment.missing.iter().map(Missing::id).filter(|id| needs_of(topic).contains(id)).collect();
         if !missing.is_empty() {
             return OrderRating::Undecided { topic, missing };
         }
