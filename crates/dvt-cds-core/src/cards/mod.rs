@@ -104,7 +104,7 @@ pub fn render_explained(
             keep(card, phlegmasia_rules());
         }
         if let Some(card) = summary_card(&ids, assessment, knowledge, &mut tables)? {
-            keep(card, wording::why_rules(assessment, 193));
+            keep(card, wording::why_rules(assessment, Some(193)));
         }
         return Ok(Rendered { response: CdsResponse::new(cards, Vec::new())?, card_rules });
     }
@@ -130,10 +130,7 @@ pub fn render_explained(
 
     for group in groups(verdicts) {
         // The card's rules: those its "why" lists for its topic, and its orders' own.
-        let topic = group.members.first().map_or(193, |lead| match &lead.rating {
-            OrderRating::Undecided { topic, .. } | OrderRating::NoVariant { topic } => *topic,
-            rating => rating.variant().map_or(193, Variant::topic),
-        });
+        let topic = group.members.first().map_or(Some(193), |lead| why_topic(lead));
         let mut rules = wording::why_rules(assessment, topic);
         for note in group.members.iter().flat_map(|verdict| verdict.notes.iter()) {
             if !rules.contains(note) {
@@ -409,7 +406,7 @@ fn rating_card(
     detail.push_str(&wording::safety_section(knowledge, &cautions));
     detail.push_str(&tables.show(knowledge, variant, &ordered, &summary));
     detail.push_str(&wording::better_line(knowledge, &lead.alternatives));
-    detail.push_str(&wording::why(assessment, variant.topic()));
+    detail.push_str(&wording::why(assessment, Some(variant.topic())));
     if members.iter().any(|verdict| verdict.kind == Some(ProcedureKind::Lysis)) {
         detail.push_str(&wording::prelysis_section(&assessment.prelysis));
         detail.push_str(&wording::unchecked_line(knowledge));
@@ -484,7 +481,7 @@ fn missing_card(
     let mut detail = wording::not_rated_until(&names);
     detail.push_str(&wording::missing_section(knowledge, &items, &ordered));
     detail.push_str(&wording::safety_section(knowledge, &cautions));
-    detail.push_str(&wording::why(assessment, *topic));
+    detail.push_str(&wording::why(assessment, Some(*topic)));
     if members.iter().any(|verdict| verdict.kind == Some(ProcedureKind::Lysis)) {
         detail.push_str(&wording::prelysis_section(&assessment.prelysis));
     }
@@ -516,7 +513,7 @@ fn ambiguous_card(
     detail.push_str(&wording::notes(&lead.notes));
     detail.push_str(&wording::safety_section(knowledge, &flags_of(members, assessment, None)));
     detail.push_str(&tables.show(knowledge, *variant, &ordered(members), &summary));
-    detail.push_str(&wording::why(assessment, variant.topic()));
+    detail.push_str(&wording::why(assessment, Some(variant.topic())));
     detail.push_str(&wording::orders_line(members));
     let mut builder =
         Card::builder(ids.uuid(&key), summary, indicator_of(members), acr_source(knowledge, *variant)).detail(detail);
@@ -560,11 +557,11 @@ fn contraindication_card(
     let source = match lead.rating.variant() {
         Some(variant) => {
             detail.push_str(&tables.show(knowledge, variant, &ordered(members), &summary));
-            detail.push_str(&wording::why(assessment, variant.topic()));
+            detail.push_str(&wording::why(assessment, Some(variant.topic())));
             acr_source(knowledge, variant)
         }
         None => {
-            detail.push_str(&wording::why(assessment, 193));
+            detail.push_str(&wording::why(assessment, Some(193)));
             Source::new(wording::safety_source(&source_names(knowledge, &contraindications)))
         }
     };
@@ -575,6 +572,19 @@ fn contraindication_card(
     detail.push_str(&wording::not_seen(assessment));
     detail.push_str(&wording::orders_line(members));
     with_override_reasons(Card::builder(ids.uuid(&key), summary, Indicator::Critical, source).detail(detail)).build()
+}
+
+/// The topic whose rules explain a verdict's card; `None` for an order no ACR table rates: only the rules
+/// about the DVT itself and the order's own explain it (a variant placing the patient for other procedures
+/// does not, nor a contraindication to a treatment not ordered).
+fn why_topic(verdict: &OrderVerdict) -> Option<u32> {
+    if verdict.notes.contains(&Rule::OrderNotInTables) {
+        return None;
+    }
+    Some(match &verdict.rating {
+        OrderRating::Undecided { topic, .. } | OrderRating::NoVariant { topic } => *topic,
+        rating => rating.variant().map_or(193, Variant::topic),
+    })
 }
 
 /// No ACR variant applies (or no ACR table rates the order) for a patient with a DVT on record: why, and
@@ -610,7 +620,7 @@ fn outside_card(
     if assessment.variant_of_topic(6) == Some(Variant::Acr6V2) {
         detail.push_str(wording::FILTER_VARIANT_2);
     }
-    detail.push_str(&wording::why(assessment, topic));
+    detail.push_str(&wording::why(assessment, why_topic(lead)));
     if members.iter().any(|verdict| verdict.kind == Some(ProcedureKind::Lysis)) {
         detail.push_str(&wording::prelysis_section(&assessment.prelysis));
         detail.push_str(&wording::unchecked_line(knowledge));
@@ -720,7 +730,7 @@ fn summary_card(
         };
         let summary = wording::patient_summary(variant.number(), short, &now, &assessment.contraindicated);
         let mut detail = tables.show(knowledge, variant, &[], &summary);
-        detail.push_str(&wording::why(assessment, 193));
+        detail.push_str(&wording::why(assessment, Some(193)));
         detail.push_str(&wording::not_seen(assessment));
         let flags: Vec<&SafetyHit> =
             assessment.safety.iter().filter(|hit| hit.class != FlagClass::LimbThreat).collect();
@@ -746,7 +756,7 @@ fn summary_card(
     let summary =
         wording::fit(format!("DVT on record: document {} to place it in an ACR scenario", wording::list(&what)));
     let mut detail = wording::missing_section(knowledge, &needs, &[]);
-    detail.push_str(&wording::why(assessment, 193));
+    detail.push_str(&wording::why(assessment, Some(193)));
     Card::builder(ids.uuid("summary|missing"), summary, Indicator::Info, topic_source(knowledge, 193))
         .detail(detail)
         .build()

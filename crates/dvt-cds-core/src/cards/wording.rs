@@ -672,9 +672,14 @@ fn escape_code(text: &str) -> String {
     text.replace('`', "'")
 }
 
-/// The rules a card for `topic` shows in its "why".
-pub(super) fn why_rules(assessment: &Assessment, topic: u32) -> Vec<Rule> {
-    assessment.rules.iter().map(|hit| hit.id).filter(|rule| rule.topic().is_none_or(|t| t == topic)).collect()
+/// The rules a card for `topic` shows in its "why": those about the DVT itself and, for a topic, the topic's
+/// own (`None`: an order no ACR table rates, which no topic's decision explains).
+pub(super) fn why_rules(assessment: &Assessment, topic: Option<u32>) -> Vec<Rule> {
+    assessment.rules.iter().map(|hit| hit.id).filter(|rule| explains(*rule, topic)).collect()
+}
+
+fn explains(rule: Rule, topic: Option<u32>) -> bool {
+    rule.topic().is_none_or(|own| Some(own) == topic)
 }
 
 /// Those of `rules` that fired.
@@ -683,8 +688,8 @@ pub(super) fn rules_of(assessment: &Assessment, rules: &[Rule]) -> Vec<Rule> {
 }
 
 /// "Why": the rules that placed the patient, then the facts they used, each once.
-pub(super) fn why(assessment: &Assessment, topic: u32) -> String {
-    let hits: Vec<_> = assessment.rules.iter().filter(|hit| hit.id.topic().is_none_or(|t| t == topic)).collect();
+pub(super) fn why(assessment: &Assessment, topic: Option<u32>) -> String {
+    let hits: Vec<_> = assessment.rules.iter().filter(|hit| explains(hit.id, topic)).collect();
     if hits.is_empty() {
         return String::new();
     }
