@@ -9,10 +9,10 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::redirect::Policy;
 use url::Url;
 
-use super::fhir::{self, Resource, Unreadable};
+use super::fhir::{self, Resource};
 use super::record::is_about_patient;
 use dvt_cds_core::cds_hooks::AccessToken;
-use dvt_cds_core::evidence::{Unobtained, Unusable};
+use dvt_cds_core::evidence::{Unobtained, Unreadable, Unusable};
 
 pub(super) const FHIR_JSON: &str = "application/fhir+json";
 /// Redirects within the server's origin are followed up to this many times.

@@ -9,9 +9,10 @@ use super::fhir::{CodeableConcept, Quantity, Resource};
 use super::orders::DraftOrder;
 use super::record::{PatientRecord, local_reference};
 use dvt_cds_core::evidence::{
-    Acuity, AllergyClass, AllergyFact, ClinicalStatus, CodeRef, Concept, ConditionFact, DataGap, Dated, Demographics,
-    DvtCode, Evidence, FhirDate, ImagingFact, Lab, LabFact, LabValue, Laterality, Match, MedicationClass,
-    MedicationFact, OrderFact, OrderSide, ProcedureFact, Reason, Segment, Severity, Source, Verification,
+    Acuity, AllergyClass, AllergyFact, ClinicalStatus, CodeName, CodeRef, Concept, ConditionFact, DataGap, Dated,
+    Demographics, Disagreement, DvtCode, DvtPoint, Evidence, FhirDate, ImagingFact, Lab, LabFact, LabValue, Laterality,
+    Match, MedicationClass, MedicationFact, OnsetForm, OrderFact, OrderSide, ProcedureFact, Reason, Segment, Severity,
+    Source, Unreadable, UnreadableProblem, Verification,
 };
 use dvt_cds_core::ids::ProcedureId;
 use dvt_cds_core::knowledge::{self, KnowledgeBase};
@@ -28,11 +29,7 @@ pub fn extract(record: &PatientRecord, orders: &[DraftOrder], knowledge: &Knowle
             birth_date: birth_date.clone(),
         });
     }
-    evidence.unreadable = record
-        .unreadable
-        .iter()
-        .map(|unreadable| format!("{} ({})", unreadable.location, unreadable.problem))
-        .collect();
+    evidence.unreadable.clone_from(&record.unreadable);
     // Medications a MedicationRequest or MedicationStatement may name by reference (an `_include`).
     let medications: Vec<&Resource> =
         record.resources.iter().filter(|resource| resource.resource_type == "Medication").collect();
@@ -55,7 +52,7 @@ pub fn extract(record: &PatientRecord, orders: &[DraftOrder], knowledge: &Knowle
                     None => evidence.unreadable.extend(uncoded_medication(resource, concept, knowledge)),
                 },
                 Ok(None) => {}
-                Err(problem) => evidence.unreadable.push(format!("{} ({problem})", resource.reference())),
+                Err(problem) => evidence.unreadable.push(Unreadable { location: resource.reference(), problem }),
             },
             "Procedure" if happened(resource) => evidence.procedures.push(procedure(resource, knowledge)),
             "AllergyIntolerance" => evidence.allergies.extend(allergies(resource, knowledge)),
@@ -74,17 +71,12 @@ pub fn extract(record: &PatientRecord, orders: &[DraftOrder], knowledge: &Knowle
 
 /// A resource with a `modifierExtension` is not used: we understand none, and FHIR (R4 §2.4, "Modifier
 /// Extensions") says a system that does not understand one must not process the resource as if it were absent.
-fn unknown_modifier(resource: &Resource) -> Option<String> {
+fn unknown_modifier(resource: &Resource) -> Option<Unreadable> {
     if resource.modifier_extension.is_empty() {
         return None;
     }
-    let urls: Vec<&str> =
-        resource.modifier_extension.iter().map(|extension| extension.url.as_deref().unwrap_or("no url")).collect();
-    Some(format!(
-        "{} (it has a modifierExtension this service does not understand ({}), so it is not used)",
-        resource.reference(),
-        urls.join(", ")
-    ))
+    let urls = resource.modifier_extension.iter().map(|extension| extension.url.clone()).collect();
+    Some(Unreadable { location: resource.reference(), problem: UnreadableProblem::UnknownModifier(urls) })
 }
 
 /// With no eGFR in the record, the eGFR of the newest creatinine by CKD-EPI 2021 (race-free), when the
@@ -178,7 +170,7 @@ fn conditions(
     resource: &Resource,
     birth_date: Option<&FhirDate>,
     knowledge: &KnowledgeBase,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<Unreadable>,
 ) -> Vec<ConditionFact> {
     let Some(code) = &resource.code else { return Vec::new() };
     let mut matched: Vec<(knowledge::ConceptMatch, CodeRef)> = Vec::new();
@@ -203,11 +195,10 @@ fn conditions(
             }
         }
         if !conflicts.is_empty() {
-            notes.push(format!(
-                "{} (its codings disagree on {}; taken as not stated: record which is right)",
-                resource.reference(),
-                conflicts.join("; ")
-            ));
+            notes.push(Unreadable {
+                location: resource.reference(),
+                problem: UnreadableProblem::DisagreeingCodings(conflicts),
+            });
         }
     }
     let coded = !matched.is_empty();
@@ -228,11 +219,10 @@ fn conditions(
         && !matched.iter().any(|(m, _)| m.concept == Concept::Dvt)
         && let Some(text) = texts.into_iter().find(|text| knowledge.text_only_concept(text) == Some(Concept::Dvt))
     {
-        notes.push(format!(
-            "{} (DVT recorded as text only, \"{text}\": not used; record a coded diagnosis, ICD-10-CM or SNOMED CT, \
-             so its segment, side and age can be read)",
-            resource.reference()
-        ));
+        notes.push(Unreadable {
+            location: resource.reference(),
+            problem: UnreadableProblem::DvtTextOnly(text.to_owned()),
+        });
     }
     if matched.is_empty() {
         return Vec::new();
@@ -265,15 +255,11 @@ fn conditions(
         && (resource.onset_string.is_some() || resource.onset_age.is_some() || resource.onset_period.is_some());
     if onset_unreadable {
         let given = match &resource.onset_string {
-            Some(text) => format!("onsetString \"{text}\""),
-            None if resource.onset_age.is_some() => "onsetAge".to_owned(),
-            None => "onsetPeriod".to_owned(),
+            Some(text) => OnsetForm::String(text.clone()),
+            None if resource.onset_age.is_some() => OnsetForm::Age,
+            None => OnsetForm::Period,
         };
-        notes.push(format!(
-            "{} (its onset, {given}, is not a date we can read: the onset is unknown, and the recorded date is not \
-             used for it; record the onset date)",
-            resource.reference()
-        ));
+        notes.push(Unreadable { location: resource.reference(), problem: UnreadableProblem::UnreadableOnset(given) });
     }
     let recorded = if onset_unreadable { None } else { resource.recorded_date.as_deref().and_then(FhirDate::parse) };
     let abated = resource.abatement_date_time.is_some()
@@ -322,7 +308,7 @@ fn segment_rank(segment: Segment) -> u8 {
 /// Several DVT codings of one Condition, read together: each point (segment, side, acuity) from the codings
 /// that state it; where two state it differently, not stated, and the disagreement said. The coding returned
 /// is the most informative one, for the card.
-fn merge_dvt_codings(codings: &[(DvtCode, CodeRef)]) -> (DvtCode, Option<CodeRef>, Vec<String>) {
+fn merge_dvt_codings(codings: &[(DvtCode, CodeRef)]) -> (DvtCode, Option<CodeRef>, Vec<Disagreement>) {
     let informative = |dvt: &DvtCode| {
         segment_rank(dvt.segment)
             + u8::from(dvt.laterality != Laterality::Unspecified)
@@ -332,7 +318,12 @@ fn merge_dvt_codings(codings: &[(DvtCode, CodeRef)]) -> (DvtCode, Option<CodeRef
         Some(kept) if informative(&kept.0) >= informative(&coding.0) => Some(kept),
         _ => Some(coding),
     });
-    let name = |code: &CodeRef| format!("{} {}", code.system, code.code);
+    let name = |code: &CodeRef| CodeName { system: code.system.clone(), code: code.code.clone() };
+    let disagreement = |point: DvtPoint, first: &CodeRef, other: &CodeRef| Disagreement {
+        point,
+        first: name(first),
+        other: name(other),
+    };
     let mut conflicts = Vec::new();
     let mut segment = Segment::Unspecified;
     let mut segment_from: Option<&CodeRef> = None;
@@ -344,16 +335,16 @@ fn merge_dvt_codings(codings: &[(DvtCode, CodeRef)]) -> (DvtCode, Option<CodeRef
         } else if !refines(segment, dvt.segment) {
             segment_conflict = true;
             if let Some(first) = segment_from {
-                conflicts.push(format!("the vein segment ({} and {})", name(first), name(code)));
+                conflicts.push(disagreement(DvtPoint::Segment, first, code));
             }
         }
     }
-    let mut pick = |what: &str, values: Vec<(Option<&'static str>, &CodeRef)>| -> Option<&'static str> {
+    let mut pick = |point: DvtPoint, values: Vec<(Option<&'static str>, &CodeRef)>| -> Option<&'static str> {
         let stated: Vec<&(Option<&'static str>, &CodeRef)> = values.iter().filter(|(v, _)| v.is_some()).collect();
         let first = stated.first()?;
         match stated.iter().find(|(v, _)| v != &first.0) {
             Some((_, other)) => {
-                conflicts.push(format!("{what} ({} and {})", name(first.1), name(other)));
+                conflicts.push(disagreement(point, first.1, other));
                 None
             }
             None => first.0,
@@ -370,13 +361,13 @@ fn merge_dvt_codings(codings: &[(DvtCode, CodeRef)]) -> (DvtCode, Option<CodeRef
         Acuity::Chronic => Some("chronic"),
         Acuity::Unspecified => None,
     };
-    let laterality = match pick("the side", codings.iter().map(|(d, c)| (side(d.laterality), c)).collect()) {
+    let laterality = match pick(DvtPoint::Side, codings.iter().map(|(d, c)| (side(d.laterality), c)).collect()) {
         Some("left") => Laterality::Left,
         Some("right") => Laterality::Right,
         Some("bilateral") => Laterality::Bilateral,
         _ => Laterality::Unspecified,
     };
-    let acuity = match pick("acute or chronic", codings.iter().map(|(d, c)| (age(d.acuity), c)).collect()) {
+    let acuity = match pick(DvtPoint::Acuity, codings.iter().map(|(d, c)| (age(d.acuity), c)).collect()) {
         Some("acute") => Acuity::Acute,
         Some("chronic") => Acuity::Chronic,
         _ => Acuity::Unspecified,
@@ -580,13 +571,13 @@ fn quantity_value(quantity: Option<&Quantity>, lab: Lab, knowledge: &KnowledgeBa
 fn medication_concept<'a>(
     resource: &'a Resource,
     medications: &[&'a Resource],
-) -> Result<Option<&'a CodeableConcept>, String> {
+) -> Result<Option<&'a CodeableConcept>, UnreadableProblem> {
     if let Some(concept) = &resource.medication_codeable_concept {
         return Ok(Some(concept));
     }
     let Some(reference) = &resource.medication_reference else { return Ok(None) };
     let Some(target) = reference.reference.as_deref() else {
-        return Err("medication given by reference without a literal reference, not read".to_owned());
+        return Err(UnreadableProblem::MedicationReferenceNotLiteral);
     };
     let medication = match target.strip_prefix('#') {
         Some(id) => resource.contained.iter().find(|c| c.resource_type == "Medication" && c.id.as_deref() == Some(id)),
@@ -596,30 +587,19 @@ fn medication_concept<'a>(
     };
     match medication {
         Some(medication) => Ok(medication.code.as_deref()),
-        None => Err("medication given by reference to a Medication the record does not hold, not read".to_owned()),
+        None => Err(UnreadableProblem::MedicationNotInRecord),
     }
 }
 
 /// A medication none of whose codes we know but whose text or display names one of our classes (an
 /// anticoagulant written "Eliquis 5 mg twice daily" with no RxNorm code): reported, not used.
-fn uncoded_medication(resource: &Resource, concept: &CodeableConcept, knowledge: &KnowledgeBase) -> Option<String> {
+fn uncoded_medication(resource: &Resource, concept: &CodeableConcept, knowledge: &KnowledgeBase) -> Option<Unreadable> {
     let texts = concept.text.iter().chain(concept.coding.iter().filter_map(|coding| coding.display.as_ref()));
     let (text, class) =
         texts.into_iter().find_map(|text| knowledge.medication_named_in(text).map(|class| (text, class)))?;
-    let (coded, ask) = if concept.codes().next().is_some() {
-        ("with codes this service does not know", "check it by hand")
-    } else {
-        ("as text only", "record its RxNorm code")
-    };
-    Some(format!(
-        "{} (a medication recorded {coded}, \"{text}\", names {}: not used; {ask})",
-        resource.reference(),
-        match class {
-            MedicationClass::Anticoagulant => "an anticoagulant",
-            MedicationClass::Antiplatelet => "an antiplatelet",
-            MedicationClass::Thrombolytic => "a thrombolytic",
-        }
-    ))
+    let problem =
+        UnreadableProblem::UncodedMedication { coded: concept.codes().next().is_some(), text: text.clone(), class };
+    Some(Unreadable { location: resource.reference(), problem })
 }
 
 fn medication(resource: &Resource, concept: &CodeableConcept, knowledge: &KnowledgeBase) -> Option<MedicationFact> {
@@ -983,8 +963,18 @@ mod tests {
         assert_eq!(evidence.conditions[0].source.code.as_ref().unwrap().code, "I82.422");
         let sides = evidence.conditions[1].dvt.unwrap();
         assert_eq!((sides.segment, sides.laterality), (Segment::Iliofemoral, Laterality::Unspecified));
-        assert_eq!(evidence.unreadable.len(), 1, "{:?}", evidence.unreadable);
-        assert!(evidence.unreadable[0].starts_with("Condition/sides (its codings disagree on the side"));
+        let icd = |code: &str| CodeName { system: "ICD-10-CM".to_owned(), code: code.to_owned() };
+        assert_eq!(
+            evidence.unreadable,
+            [Unreadable {
+                location: "Condition/sides".to_owned(),
+                problem: UnreadableProblem::DisagreeingCodings(vec![Disagreement {
+                    point: DvtPoint::Side,
+                    first: icd("I82.422"),
+                    other: icd("I82.421"),
+                }]),
+            }]
+        );
     }
 
     #[test]
@@ -1005,12 +995,18 @@ mod tests {
         assert_eq!(resources, ["Condition/history", "Condition/vague"], "text only and modified are not used");
         let vague = &evidence.conditions[1];
         assert_eq!((vague.onset.as_ref(), vague.recorded.as_ref()), (None, None), "no fall back to recordedDate");
-        let notes = &evidence.unreadable;
-        assert_eq!(notes.len(), 3, "{notes:?}");
-        assert!(notes[0].starts_with("Condition/text-only (DVT recorded as text only, \"Left leg DVT\""));
-        assert!(notes[1].starts_with("Condition/modified (it has a modifierExtension"));
-        assert!(notes[1].contains("http://example.org/negated"));
-        assert!(notes[2].starts_with("Condition/vague (its onset, onsetString \"about 3 weeks ago\""));
+        let note = |id: &str, problem| Unreadable { location: format!("Condition/{id}"), problem };
+        assert_eq!(
+            evidence.unreadable,
+            [
+                note("text-only", UnreadableProblem::DvtTextOnly("Left leg DVT".to_owned())),
+                note(
+                    "modified",
+                    UnreadableProblem::UnknownModifier(vec![Some("http://example.org/negated".to_owned())])
+                ),
+                note("vague", UnreadableProblem::UnreadableOnset(OnsetForm::String("about 3 weeks ago".to_owned()))),
+            ]
+        );
     }
 
     #[test]
@@ -1039,10 +1035,18 @@ mod tests {
         ]));
         let evidence = extract(&record, &[], &knowledge());
         assert!(evidence.medications.is_empty());
-        assert_eq!(evidence.unreadable.len(), 2, "{:?}", evidence.unreadable);
-        assert!(evidence.unreadable[0].starts_with("MedicationRequest/text (a medication recorded as text only"));
-        assert!(evidence.unreadable[0].contains("names an anticoagulant"));
-        assert!(evidence.unreadable[1].contains("with codes this service does not know"));
+        let uncoded = |id: &str, coded, text: &str| Unreadable {
+            location: format!("MedicationRequest/{id}"),
+            problem: UnreadableProblem::UncodedMedication {
+                coded,
+                text: text.to_owned(),
+                class: MedicationClass::Anticoagulant,
+            },
+        };
+        assert_eq!(
+            evidence.unreadable,
+            [uncoded("text", false, "Eliquis 5 mg twice daily"), uncoded("local", true, "Warfarin 5mg tab")]
+        );
     }
 
     #[test]
@@ -1272,10 +1276,11 @@ mod tests {
         assert_eq!(
             evidence.unreadable,
             [
-                "MedicationRequest/elsewhere (medication given by reference to a Medication the record does not hold, not read)",
-                "MedicationRequest/display-only (medication given by reference without a literal reference, not read)",
-                "MedicationRequest/wrong-contained (medication given by reference to a Medication the record does not hold, not read)",
+                ("elsewhere", UnreadableProblem::MedicationNotInRecord),
+                ("display-only", UnreadableProblem::MedicationReferenceNotLiteral),
+                ("wrong-contained", UnreadableProblem::MedicationNotInRecord),
             ]
+            .map(|(id, problem)| Unreadable { location: format!("MedicationRequest/{id}"), problem })
         );
     }
 

@@ -18,6 +18,8 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use dvt_cds_core::evidence::{JsonProblem, Unreadable, UnreadableProblem};
+
 /// Any resource we read; only the fields of its own type are present. Structured fields are boxed, so
 /// an absent one costs a pointer: a large Bundle holds thousands of these, most fields empty.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -182,15 +184,6 @@ pub struct BundleEntry {
     pub resource: Option<Resource>,
 }
 
-/// A resource that could not be read, kept so the answer can say so.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unreadable {
-    /// `Type/id` when they could be read, else where it was (`entry[3]`).
-    pub location: String,
-    /// What was wrong, without quoting the data (serde's category, line and column).
-    pub problem: String,
-}
-
 /// A parsed document: its resources (a Bundle's entries, or the resource itself) and the ones that
 /// could not be read.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -304,15 +297,16 @@ fn parse_entry_by_entry(json: &str) -> Option<Document> {
     Some(document)
 }
 
-/// A serde error without its message, which can quote the data (a patient's name, say).
-pub(super) fn describe(error: &serde_json::Error) -> String {
-    let category = match error.classify() {
-        serde_json::error::Category::Io => "unreadable",
-        serde_json::error::Category::Syntax => "not valid JSON",
-        serde_json::error::Category::Data => "a field has an unexpected type",
-        serde_json::error::Category::Eof => "truncated JSON",
+/// A serde error without its message, which can quote the data (a patient's name, say): its category,
+/// line and column.
+pub(super) fn describe(error: &serde_json::Error) -> UnreadableProblem {
+    let kind = match error.classify() {
+        serde_json::error::Category::Io => JsonProblem::Io,
+        serde_json::error::Category::Syntax => JsonProblem::Syntax,
+        serde_json::error::Category::Data => JsonProblem::Data,
+        serde_json::error::Category::Eof => JsonProblem::Eof,
     };
-    format!("{category} (line {}, column {})", error.line(), error.column())
+    UnreadableProblem::Json { kind, line: error.line(), column: error.column() }
 }
 
 /// Deserializes either one `T` or an array of `T` into a Vec; `null` gives an empty Vec.
@@ -397,8 +391,11 @@ mod tests {
         assert_eq!(document.unreadable.len(), 2);
         assert_eq!(document.unreadable[0].location, "Condition/bad");
         assert_eq!(document.unreadable[1].location, "entry[2] (Observation)");
-        // The problem never quotes the data.
-        assert!(!document.unreadable[0].problem.contains("Jane"), "{}", document.unreadable[0].problem);
+        // The problem is a kind and a place, never the data.
+        assert_eq!(
+            document.unreadable[0].problem,
+            UnreadableProblem::Json { kind: JsonProblem::Data, line: 1, column: 70 }
+        );
     }
 
     #[test]

@@ -3,8 +3,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::fhir::{Resource, Unreadable, describe};
+use super::fhir::{Resource, describe};
 use dvt_cds_core::cds_hooks::{Hook, HookContext};
+use dvt_cds_core::evidence::Unreadable;
 
 /// One entry of `context.draftOrders`.
 #[derive(Debug, Clone, PartialEq)]

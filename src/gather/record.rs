@@ -1,8 +1,8 @@
 //! What gathering obtained for one patient, and where each part came from.
 
-use dvt_cds_core::evidence::Unobtained;
+use dvt_cds_core::evidence::{Unobtained, Unreadable};
 
-use super::fhir::{Resource, Unreadable};
+use super::fhir::Resource;
 use super::keys::KeySpec;
 
 /// The patient's resources from every key, the state of each key, and what could not be read.

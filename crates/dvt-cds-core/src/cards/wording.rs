@@ -12,7 +12,10 @@ use crate::classify::{
     Answer, Assessment, Category, Fact, FlagClass, Instead, LabStatus, Missing, MissingDetail, MissingFact,
     OrderRating, OrderVerdict, Rule, SafetyHit, Suggested, Variant, lab_label,
 };
-use crate::evidence::{DataGap, Laterality, ProcedureKind, RecordPart, Severity, Unobtained, Unusable};
+use crate::evidence::{
+    CodeName, DataGap, Disagreement, DvtPoint, JsonProblem, Laterality, MedicationClass, OnsetForm, ProcedureKind,
+    RecordPart, Severity, Unobtained, Unreadable, UnreadableProblem, Unusable,
+};
 use crate::ids::ProcedureId;
 use crate::knowledge::{KnowledgeBase, PlanApplies, Procedure, Rating, Topic};
 
@@ -847,6 +850,84 @@ fn unusable_words(problem: Unusable) -> String {
     }
 }
 
+/// A resource that could not be read or used, after "Could not read": "Observation/x (not valid JSON (line 1,
+/// column 9))". Not escaped here: the whole line is, where it is shown.
+pub fn unreadable_line(unreadable: &Unreadable) -> String {
+    format!("{} ({})", unreadable.location, unreadable_words(&unreadable.problem))
+}
+
+/// Why a resource could not be read or was not used, and what to do about it when there is something to do.
+pub fn unreadable_words(problem: &UnreadableProblem) -> String {
+    match problem {
+        UnreadableProblem::Json { kind, line, column } => {
+            format!("{} (line {line}, column {column})", json_problem_words(*kind))
+        }
+        UnreadableProblem::UnknownModifier(urls) => {
+            let urls: Vec<&str> = urls.iter().map(|url| url.as_deref().unwrap_or("no url")).collect();
+            format!(
+                "it has a modifierExtension this service does not understand ({}), so it is not used",
+                urls.join(", ")
+            )
+        }
+        UnreadableProblem::DisagreeingCodings(disagreements) => {
+            let points: Vec<String> = disagreements.iter().map(disagreement_words).collect();
+            format!("its codings disagree on {}; taken as not stated: record which is right", points.join("; "))
+        }
+        UnreadableProblem::DvtTextOnly(text) => format!(
+            "DVT recorded as text only, \"{text}\": not used; record a coded diagnosis, ICD-10-CM or SNOMED CT, so its segment, side and age can be read"
+        ),
+        UnreadableProblem::UnreadableOnset(form) => {
+            let given = match form {
+                OnsetForm::String(text) => format!("onsetString \"{text}\""),
+                OnsetForm::Age => "onsetAge".to_owned(),
+                OnsetForm::Period => "onsetPeriod".to_owned(),
+            };
+            format!(
+                "its onset, {given}, is not a date we can read: the onset is unknown, and the recorded date is not used for it; record the onset date"
+            )
+        }
+        UnreadableProblem::MedicationReferenceNotLiteral => {
+            "medication given by reference without a literal reference, not read".to_owned()
+        }
+        UnreadableProblem::MedicationNotInRecord => {
+            "medication given by reference to a Medication the record does not hold, not read".to_owned()
+        }
+        UnreadableProblem::UncodedMedication { coded, text, class } => {
+            let (recorded, ask) = if *coded {
+                ("with codes this service does not know", "check it by hand")
+            } else {
+                ("as text only", "record its RxNorm code")
+            };
+            let class = match class {
+                MedicationClass::Anticoagulant => "an anticoagulant",
+                MedicationClass::Antiplatelet => "an antiplatelet",
+                MedicationClass::Thrombolytic => "a thrombolytic",
+            };
+            format!("a medication recorded {recorded}, \"{text}\", names {class}: not used; {ask}")
+        }
+    }
+}
+
+fn json_problem_words(kind: JsonProblem) -> &'static str {
+    match kind {
+        JsonProblem::Io => "unreadable",
+        JsonProblem::Syntax => "not valid JSON",
+        JsonProblem::Data => "a field has an unexpected type",
+        JsonProblem::Eof => "truncated JSON",
+    }
+}
+
+/// "the side (ICD-10-CM I82.422 and ICD-10-CM I82.421)".
+fn disagreement_words(disagreement: &Disagreement) -> String {
+    let point = match disagreement.point {
+        DvtPoint::Segment => "the vein segment",
+        DvtPoint::Side => "the side",
+        DvtPoint::Acuity => "acute or chronic",
+    };
+    let name = |code: &CodeName| format!("{} {}", code.system, code.code);
+    format!("{point} ({} and {})", name(&disagreement.first), name(&disagreement.other))
+}
+
 /// A limit in the unit it was set in: "2 s", "300 ms".
 fn duration_words(duration: Duration) -> String {
     if duration.subsec_millis() == 0 {
@@ -905,7 +986,7 @@ pub(super) fn unchecked_line(knowledge: &KnowledgeBase) -> String {
 pub fn missing_what(detail: &MissingDetail) -> String {
     let side = |side: Laterality| if side == Laterality::Left { "left" } else { "right" };
     match detail {
-        MissingDetail::UnreadableResource { location } => format!("Could not read {location}"),
+        MissingDetail::UnreadableResource(unreadable) => format!("Could not read {}", unreadable_line(unreadable)),
         MissingDetail::PregnancyUnconfirmed { pregnancy, max_days } => format!(
             "Whether the pregnancy on {pregnancy} is current: it began more than {max_days} days ago and has no end recorded, so it is not applied"
         ),
@@ -940,7 +1021,7 @@ pub fn missing_what(detail: &MissingDetail) -> String {
 pub fn missing_document(detail: &MissingDetail) -> Option<String> {
     let on = |diagnosis: &Option<String>| diagnosis.clone().unwrap_or_else(|| "the DVT diagnosis".to_owned());
     Some(match detail {
-        MissingDetail::UnreadableResource { .. } => return None,
+        MissingDetail::UnreadableResource(_) => return None,
         MissingDetail::PregnancyUnconfirmed { pregnancy, .. } => {
             format!("the pregnancy's end (abatement) or clinical status on {pregnancy}")
         }
@@ -1165,8 +1246,82 @@ mod tests {
             "Platelets that can be read: the newest (Observation/plt) is not interpretable: unit `furlongs` unknown"
         );
         assert_eq!(missing_document(&unreadable).as_deref(), Some("LOINC 777-3"));
-        assert_eq!(missing_document(&MissingDetail::UnreadableResource { location: "Condition/x".to_owned() }), None);
+        let unreadable = Unreadable {
+            location: "Condition/x".to_owned(),
+            problem: UnreadableProblem::MedicationReferenceNotLiteral,
+        };
+        assert_eq!(missing_document(&MissingDetail::UnreadableResource(unreadable)), None);
         assert_eq!(answer_words(Answer::AnticoagulationUnder3Months), "anticoagulation for less than 3 months");
+    }
+
+    #[test]
+    fn what_could_not_be_read_is_said_with_what_to_do() {
+        // The real-* cases show most of these on cards; each is pinned here, where its words are written.
+        let line = |problem| unreadable_line(&Unreadable { location: "Condition/x".to_owned(), problem });
+        let json = |kind| UnreadableProblem::Json { kind, line: 1, column: 9 };
+        assert_eq!(line(json(JsonProblem::Data)), "Condition/x (a field has an unexpected type (line 1, column 9))");
+        assert_eq!(line(json(JsonProblem::Syntax)), "Condition/x (not valid JSON (line 1, column 9))");
+        assert_eq!(line(json(JsonProblem::Eof)), "Condition/x (truncated JSON (line 1, column 9))");
+        assert_eq!(line(json(JsonProblem::Io)), "Condition/x (unreadable (line 1, column 9))");
+        assert_eq!(
+            line(UnreadableProblem::UnknownModifier(vec![Some("http://example.org/negated".to_owned()), None])),
+            "Condition/x (it has a modifierExtension this service does not understand (http://example.org/negated, no url), so it is not used)"
+        );
+        let icd = |code: &str| CodeName { system: "ICD-10-CM".to_owned(), code: code.to_owned() };
+        assert_eq!(
+            line(UnreadableProblem::DisagreeingCodings(vec![
+                Disagreement { point: DvtPoint::Segment, first: icd("I82.412"), other: icd("I82.432") },
+                Disagreement { point: DvtPoint::Side, first: icd("I82.422"), other: icd("I82.421") },
+                Disagreement { point: DvtPoint::Acuity, first: icd("I82.422"), other: icd("I82.522") },
+            ])),
+            "Condition/x (its codings disagree on the vein segment (ICD-10-CM I82.412 and ICD-10-CM I82.432); the side (ICD-10-CM I82.422 and ICD-10-CM I82.421); acute or chronic (ICD-10-CM I82.422 and ICD-10-CM I82.522); taken as not stated: record which is right)"
+        );
+        assert_eq!(
+            line(UnreadableProblem::DvtTextOnly("Left leg DVT".to_owned())),
+            "Condition/x (DVT recorded as text only, \"Left leg DVT\": not used; record a coded diagnosis, ICD-10-CM or SNOMED CT, so its segment, side and age can be read)"
+        );
+        assert_eq!(
+            line(UnreadableProblem::UnreadableOnset(OnsetForm::String("about 3 weeks ago".to_owned()))),
+            "Condition/x (its onset, onsetString \"about 3 weeks ago\", is not a date we can read: the onset is unknown, and the recorded date is not used for it; record the onset date)"
+        );
+        assert!(
+            line(UnreadableProblem::UnreadableOnset(OnsetForm::Age))
+                .starts_with("Condition/x (its onset, onsetAge, is")
+        );
+        assert!(
+            line(UnreadableProblem::UnreadableOnset(OnsetForm::Period))
+                .starts_with("Condition/x (its onset, onsetPeriod, is")
+        );
+        assert_eq!(
+            line(UnreadableProblem::MedicationReferenceNotLiteral),
+            "Condition/x (medication given by reference without a literal reference, not read)"
+        );
+        assert_eq!(
+            line(UnreadableProblem::MedicationNotInRecord),
+            "Condition/x (medication given by reference to a Medication the record does not hold, not read)"
+        );
+        let uncoded =
+            |coded, class| UnreadableProblem::UncodedMedication { coded, text: "Eliquis 5 mg".to_owned(), class };
+        assert_eq!(
+            line(uncoded(false, MedicationClass::Anticoagulant)),
+            "Condition/x (a medication recorded as text only, \"Eliquis 5 mg\", names an anticoagulant: not used; record its RxNorm code)"
+        );
+        assert_eq!(
+            line(uncoded(true, MedicationClass::Thrombolytic)),
+            "Condition/x (a medication recorded with codes this service does not know, \"Eliquis 5 mg\", names a thrombolytic: not used; check it by hand)"
+        );
+        assert!(line(uncoded(true, MedicationClass::Antiplatelet)).contains("names an antiplatelet: not used"));
+        // Record text in these lines is escaped where the line is shown, once.
+        let text_only = MissingDetail::UnreadableResource(Unreadable {
+            location: "Condition/x".to_owned(),
+            problem: UnreadableProblem::DvtTextOnly("<b>DVT</b> *left*".to_owned()),
+        });
+        let assessment = Assessment { missing: vec![Missing::new(text_only)], ..Assessment::default() };
+        assert!(
+            not_seen(&assessment).contains("- Could not read Condition/x (DVT recorded as text only, \"&lt;b&gt;DVT&lt;/b&gt; \\*left\\*\": not used;"),
+            "{}",
+            not_seen(&assessment)
+        );
     }
 
     #[test]
@@ -1176,9 +1331,10 @@ mod tests {
                 DataGap { part: RecordPart::Diagnoses, reason: Unobtained::Refused(403) },
                 DataGap { part: RecordPart::Demographics, reason: Unobtained::NotSent },
             ],
-            missing: vec![Missing::new(MissingDetail::UnreadableResource {
-                location: "Observation/x (not valid JSON)".to_owned(),
-            })],
+            missing: vec![Missing::new(MissingDetail::UnreadableResource(Unreadable {
+                location: "Observation/x".to_owned(),
+                problem: UnreadableProblem::Json { kind: JsonProblem::Syntax, line: 1, column: 9 },
+            }))],
             ..Assessment::default()
         };
         assert_eq!(
@@ -1186,7 +1342,7 @@ mod tests {
             "**Not seen**: the answer may change once these are available.\n\n\
              - Could not see diagnoses: the FHIR server refused access (HTTP 403)\n\
              - Could not see the patient's age and sex: the EHR did not send it and gave no FHIR server to read it from\n\
-             - Could not read Observation/x (not valid JSON)\n\n"
+             - Could not read Observation/x (not valid JSON (line 1, column 9))\n\n"
         );
         assert_eq!(not_seen(&Assessment::default()), "");
     }

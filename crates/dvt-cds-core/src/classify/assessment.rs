@@ -8,7 +8,7 @@ use super::criteria::FlagClass;
 use super::rules::Rule;
 use super::variant::Variant;
 use super::verdict::OrderVerdict;
-use crate::evidence::{CodeRef, DataGap, Lab, Laterality, ProcedureKind, Severity};
+use crate::evidence::{CodeRef, DataGap, Lab, Laterality, ProcedureKind, Severity, Unreadable};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Assessment {
@@ -137,10 +137,8 @@ pub struct Missing {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MissingDetail {
-    /// A resource the service could not read, by where it was in the request and why.
-    UnreadableResource {
-        location: String,
-    },
+    /// A resource the service could not read or did not use, by where it was in the request and why.
+    UnreadableResource(Unreadable),
     /// A pregnancy recorded longer ago than `max_days` with no end: not applied until confirmed.
     PregnancyUnconfirmed {
         pregnancy: String,
@@ -189,7 +187,7 @@ pub enum MissingDetail {
 impl MissingDetail {
     pub fn id(&self) -> MissingFact {
         match self {
-            MissingDetail::UnreadableResource { .. } => MissingFact::UnreadableResource,
+            MissingDetail::UnreadableResource(_) => MissingFact::UnreadableResource,
             MissingDetail::PregnancyUnconfirmed { .. } => MissingFact::PregnancyUnconfirmed,
             MissingDetail::OrderSide { .. } => MissingFact::OrderSide,
             MissingDetail::DvtSegment { .. } => MissingFact::DvtSegment,

@@ -116,8 +116,8 @@ pub fn classify(evidence: &Evidence, criteria: &Criteria, now: OffsetDateTime) -
     implausible_pregnancy(&pregnancy, thresholds, &mut out);
     order_on_the_other_side(evidence, &mut out);
     out.assessment.unobtained.clone_from(&evidence.gaps);
-    for location in &evidence.unreadable {
-        out.missing(Missing::new(MissingDetail::UnreadableResource { location: location.clone() }));
+    for unreadable in &evidence.unreadable {
+        out.missing(Missing::new(MissingDetail::UnreadableResource(unreadable.clone())));
     }
 
     for hit in &safety_hits {

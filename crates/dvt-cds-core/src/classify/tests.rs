@@ -7,8 +7,8 @@ use time::{Date, Duration, OffsetDateTime};
 use super::*;
 use crate::evidence::{
     Acuity, AllergyClass, AllergyFact, ClinicalStatus, CodeRef, ConditionFact, DataGap, Dated, DrugGroup, DvtCode,
-    FhirDate, Lab, LabFact, LabValue, Laterality, MedicationFact, OrderFact, ProcedureFact, Reason, RecordPart,
-    Segment, Source, Unobtained, Verification,
+    FhirDate, JsonProblem, Lab, LabFact, LabValue, Laterality, MedicationFact, OrderFact, ProcedureFact, Reason,
+    RecordPart, Segment, Source, Unobtained, Unreadable, UnreadableProblem, Verification,
 };
 use crate::ids::{FlagId, ProcedureId};
 use crate::knowledge::KnowledgeBase;
@@ -979,21 +979,20 @@ fn unavailable_and_unreadable_data_are_part_of_the_answer() {
         part: RecordPart::LabsAndBloodPressure,
         reason: Unobtained::Deadline(std::time::Duration::from_secs(2)),
     };
+    let unreadable = Unreadable {
+        location: "Observation/x".to_owned(),
+        problem: UnreadableProblem::Json { kind: JsonProblem::Data, line: 1, column: 9 },
+    };
     let evidence = Evidence {
         conditions: vec![iliofemoral(5, Some(Severity::Severe))],
         gaps: vec![gap.clone()],
-        unreadable: vec!["Observation/x (a field has an unexpected type (line 1, column 9))".to_owned()],
+        unreadable: vec![unreadable.clone()],
         ..Evidence::default()
     };
     let assessment = classify_now(&evidence);
     assert_eq!(assessment.unobtained, [gap]);
     let details: Vec<&MissingDetail> = assessment.missing.iter().map(|m| &m.detail).collect();
-    assert_eq!(
-        details,
-        [&MissingDetail::UnreadableResource {
-            location: "Observation/x (a field has an unexpected type (line 1, column 9))".to_owned()
-        }]
-    );
+    assert_eq!(details, [&MissingDetail::UnreadableResource(unreadable)]);
 }
 
 #[test]

@@ -5,11 +5,13 @@
 
 mod date;
 mod gaps;
+mod unreadable;
 
 use serde::Serialize;
 
 pub use date::{DayZone, FhirDate, add_months};
 pub use gaps::{DataGap, RecordPart, Unobtained, Unusable};
+pub use unreadable::{CodeName, Disagreement, DvtPoint, JsonProblem, OnsetForm, Unreadable, UnreadableProblem};
 
 /// Everything known about the patient that the rules can use.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -27,8 +29,8 @@ pub struct Evidence {
     pub orders: Vec<OrderFact>,
     /// Data that could not be obtained at all (a prefetch key the FHIR server did not give).
     pub gaps: Vec<DataGap>,
-    /// Resources that could not be read, by location.
-    pub unreadable: Vec<String>,
+    /// Resources that could not be read or were not used, each with where it is and why.
+    pub unreadable: Vec<Unreadable>,
     /// The side of the leg a draft order names (bodySite, code or text), for orders that name one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub order_sides: Vec<OrderSide>,
