@@ -10,9 +10,9 @@ use super::orders::DraftOrder;
 use super::record::{PatientRecord, local_reference};
 use dvt_cds_core::evidence::{
     Acuity, AllergyClass, AllergyFact, ClinicalStatus, CodeName, CodeRef, Concept, ConditionFact, DataGap, Dated,
-    Demographics, Disagreement, DvtCode, DvtPoint, Evidence, FhirDate, ImagingFact, Lab, LabFact, LabValue, Laterality,
-    Match, MedicationClass, MedicationFact, OnsetForm, OrderFact, OrderSide, ProcedureFact, Reason, Segment, Severity,
-    Source, Unreadable, UnreadableProblem, Verification,
+    Demographics, Disagreement, DvtCode, DvtPoint, Evidence, FhirDate, ImagingFact, Lab, LabFact, LabProblem, LabValue,
+    Laterality, Match, MedicationClass, MedicationFact, OnsetForm, OrderFact, OrderSide, ProcedureFact, Reason,
+    Segment, Severity, Source, Unreadable, UnreadableProblem, Verification,
 };
 use dvt_cds_core::ids::ProcedureId;
 use dvt_cds_core::knowledge::{self, KnowledgeBase};
@@ -482,7 +482,7 @@ fn observation(resource: &Resource, knowledge: &KnowledgeBase, evidence: &mut Ev
                 match interpretation(resource, knowledge) {
                     Some(true) => LabValue::Positive,
                     Some(false) => LabValue::Negative,
-                    None => LabValue::Unreadable { reason: "no positive or negative result".to_owned() },
+                    None => LabValue::Unreadable { problem: LabProblem::NoResult },
                 }
             } else {
                 quantity_value(resource.value_quantity.as_deref(), lab, knowledge)
@@ -549,10 +549,10 @@ fn interpretation(resource: &Resource, knowledge: &KnowledgeBase) -> Option<bool
 /// A quantity in the lab's canonical unit.
 fn quantity_value(quantity: Option<&Quantity>, lab: Lab, knowledge: &KnowledgeBase) -> LabValue {
     let Some(quantity) = quantity else {
-        return LabValue::Unreadable { reason: "no value".to_owned() };
+        return LabValue::Unreadable { problem: LabProblem::NoValue };
     };
     let Some(value) = quantity.value else {
-        return LabValue::Unreadable { reason: "no value".to_owned() };
+        return LabValue::Unreadable { problem: LabProblem::NoValue };
     };
     // UCUM `code` first, else the human `unit`; either may be what the lab system filled in.
     let unit_text = quantity.code.as_deref().or(quantity.unit.as_deref()).unwrap_or("");
@@ -561,7 +561,7 @@ fn quantity_value(quantity: Option<&Quantity>, lab: Lab, knowledge: &KnowledgeBa
     });
     match factor {
         Some(factor) => LabValue::Number { value: value * factor, unit: knowledge.lab_unit(lab).to_owned() },
-        None => LabValue::Unreadable { reason: format!("unit `{unit_text}` is not one we convert") },
+        None => LabValue::Unreadable { problem: LabProblem::UnknownUnit(unit_text.to_owned()) },
     }
 }
 
@@ -1083,7 +1083,7 @@ mod tests {
         }
         assert_eq!(
             evidence.labs[spellings.len()].value,
-            LabValue::Unreadable { reason: "unit `per hpf` is not one we convert".to_owned() }
+            LabValue::Unreadable { problem: LabProblem::UnknownUnit("per hpf".to_owned()) }
         );
     }
 
@@ -1169,7 +1169,9 @@ mod tests {
         assert_eq!(values[1], ("Observation/p2".to_owned(), number(210.0, "10*9/L")));
         assert_eq!(values[2].0, "Observation/c1");
         assert!(matches!(values[2].1, LabValue::Number { value, .. } if (value - 2.0).abs() < 1e-9));
-        assert!(matches!(&values[3].1, LabValue::Unreadable { reason } if reason.contains("furlongs")));
+        assert!(
+            matches!(&values[3].1, LabValue::Unreadable { problem: LabProblem::UnknownUnit(unit) } if unit.contains("furlongs"))
+        );
         assert_eq!(values[4], ("Observation/bp".to_owned(), number(190.0, "mm[Hg]")));
         assert_eq!(values[5], ("Observation/bp".to_owned(), number(95.0, "mm[Hg]")));
         assert_eq!(values[6], ("Observation/h1".to_owned(), LabValue::Negative));

@@ -72,7 +72,7 @@ fn rating_extensions(
 }
 
 fn category_coding(category: Category) -> Value {
-    json!({"system": CATEGORY_SYSTEM, "code": category.id(), "display": category.label()})
+    json!({"system": CATEGORY_SYSTEM, "code": category.id(), "display": super::wording::category_label(category)})
 }
 
 /// A new draft ServiceRequest for `procedure`, for the same patient and reasons as `replaced`, already

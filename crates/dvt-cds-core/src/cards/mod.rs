@@ -21,7 +21,8 @@ use crate::cds_hooks::{
     Action, Card, CardError, CdsResponse, Coding, Hook, Indicator, Link, SelectionBehavior, Source, Suggestion,
 };
 use crate::classify::{
-    Assessment, Effect, FlagClass, Missing, OrderRating, OrderVerdict, Rule, SafetyHit, Urgency, Variant, needs_of,
+    Assessment, Effect, Fact, FlagClass, Missing, OrderRating, OrderVerdict, Rule, SafetyHit, Urgency, Variant,
+    needs_of,
 };
 use crate::evidence::{Evidence, ProcedureKind};
 use crate::ids::{HookInstance, ProcedureId};
@@ -64,12 +65,41 @@ pub fn render(
     render_explained(context, evidence, assessment, knowledge).map(|rendered| rendered.response)
 }
 
-/// The assessment as `dvt-cds evaluate --explain` prints it: as it serializes, but with each missing fact
-/// in the words its card uses (the assessment carries only their data), under the keys it always had.
+/// The assessment as `dvt-cds evaluate --explain` prints it: as it serializes, but with each fact and
+/// missing fact in the words its card uses (the assessment carries only their data), under the keys it
+/// always had.
 pub fn explain(assessment: &Assessment) -> Result<Value, serde_json::Error> {
+    let worded = |facts: &[Fact]| serde_json::to_value(facts.iter().map(wording::fact_explained).collect::<Vec<_>>());
     let mut explained = serde_json::to_value(assessment)?;
+    if let Some(evidence) = explained.get_mut("evidence") {
+        *evidence = worded(&assessment.evidence)?;
+    }
+    if let Some(Value::Array(rules)) = explained.get_mut("rules") {
+        for (rule, hit) in rules.iter_mut().zip(&assessment.rules) {
+            if let Some(facts) = rule.get_mut("facts") {
+                *facts = worded(&hit.facts)?;
+            }
+        }
+    }
     if let Some(missing) = explained.get_mut("missing") {
         *missing = serde_json::to_value(assessment.missing.iter().map(wording::missing_explained).collect::<Vec<_>>())?;
+    }
+    if let Some(Value::Array(safety)) = explained.get_mut("safety") {
+        for (flag, hit) in safety.iter_mut().zip(&assessment.safety) {
+            if let Some(facts) = flag.get_mut("facts") {
+                *facts = worded(&hit.facts)?;
+            }
+        }
+    }
+    if let Some(Value::Array(prelysis)) = explained.get_mut("prelysis") {
+        for (lab, status) in prelysis.iter_mut().zip(&assessment.prelysis) {
+            if let (Some(newest), Some(fact)) = (lab.get_mut("newest"), &status.newest) {
+                *newest = serde_json::to_value(wording::fact_explained(fact))?;
+            }
+            if let (Some(unreadable), Some(problem)) = (lab.get_mut("unreadable"), &status.unreadable) {
+                *unreadable = Value::String(wording::lab_problem_words(problem));
+            }
+        }
     }
     Ok(explained)
 }

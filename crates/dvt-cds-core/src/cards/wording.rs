@@ -9,12 +9,13 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::classify::{
-    Answer, Assessment, Category, Fact, FlagClass, Instead, LabStatus, Missing, MissingDetail, MissingFact,
-    OrderRating, OrderVerdict, Rule, SafetyHit, Suggested, Variant, lab_label,
+    Answer, Assessment, Category, Fact, FactKind, FlagClass, Instead, LabStatus, Missing, MissingDetail, MissingFact,
+    OrderRating, OrderVerdict, Rule, SafetyHit, Suggested, Variant,
 };
 use crate::evidence::{
-    CodeName, DataGap, Disagreement, DvtPoint, JsonProblem, Laterality, MedicationClass, OnsetForm, ProcedureKind,
-    RecordPart, Severity, Unobtained, Unreadable, UnreadableProblem, Unusable,
+    AllergyClass, ClinicalStatus, CodeName, Concept, DataGap, Disagreement, DvtPoint, JsonProblem, Lab, LabProblem,
+    LabValue, Laterality, Match, MedicationClass, OnsetForm, ProcedureKind, RecordPart, Severity, Unobtained,
+    Unreadable, UnreadableProblem, Unusable, Verification,
 };
 use crate::ids::ProcedureId;
 use crate::knowledge::{KnowledgeBase, PlanApplies, Procedure, Rating, Topic};
@@ -87,6 +88,16 @@ pub(super) fn category_words(category: Category) -> &'static str {
         Category::MayBeAppropriate => "may be appropriate",
         Category::MayBeAppropriateDisagreement => "may be appropriate (panel disagreement)",
         Category::UsuallyNotAppropriate => "usually not appropriate",
+    }
+}
+
+/// A category as ACR prints it: the ratings table's column and the PAMA extension's display.
+pub(super) fn category_label(category: Category) -> &'static str {
+    match category {
+        Category::UsuallyAppropriate => "Usually appropriate",
+        Category::MayBeAppropriate => "May be appropriate",
+        Category::MayBeAppropriateDisagreement => "May be appropriate (disagreement)",
+        Category::UsuallyNotAppropriate => "Usually not appropriate",
     }
 }
 
@@ -319,20 +330,20 @@ pub(super) fn prelysis_section(labs: &[LabStatus]) -> String {
     }
     let mut text = String::from("**Before lysis**\n\n");
     for status in labs {
-        match (&status.newest, status.current) {
-            (Some(fact), false) if status.unreadable.is_some() => {
+        match (&status.newest, status.current, &status.unreadable) {
+            (Some(fact), false, Some(problem)) => {
                 let _ = writeln!(
                     text,
                     "- {}: not interpretable ({}); order a readable one (LOINC {})",
                     result_line(fact),
-                    escape(status.unreadable.as_deref().unwrap_or_default()),
+                    escape(&lab_problem_words(problem)),
                     status.order
                 );
             }
-            (Some(fact), true) => {
+            (Some(fact), true, _) => {
                 let _ = writeln!(text, "- {}", result_line(fact));
             }
-            (Some(fact), false) => {
+            (Some(fact), false, None) => {
                 let _ = writeln!(
                     text,
                     "- {}: older than {} days; order a new one (LOINC {})",
@@ -341,7 +352,7 @@ pub(super) fn prelysis_section(labs: &[LabStatus]) -> String {
                     status.order
                 );
             }
-            (None, _) => {
+            (None, _, _) => {
                 let _ = writeln!(
                     text,
                     "- {}: no result in the last {} days; order LOINC {}",
@@ -363,21 +374,181 @@ fn result_line(fact: &Fact) -> String {
         .as_ref()
         .map(|code| format!(" ({} {})", escape(&code.system), escape(&code.code)))
         .unwrap_or_default();
-    let value = fact.value.as_deref().map(|value| format!(" {}", escape(value))).unwrap_or_default();
+    let value = fact_value(fact).map(|value| format!(" {}", escape(&value))).unwrap_or_default();
     // The day is enough here; the time and element are in `--explain`.
-    let date =
-        fact.date.as_deref().map(|date| format!(", {}", escape(date.get(..10).unwrap_or(date)))).unwrap_or_default();
-    format!("{}{value}{code}{date} (`{}`)", escape(&fact.finding), escape_code(&fact.resource))
+    let date = fact_date(fact).map(|date| format!(", {}", escape(date.get(..10).unwrap_or(&date)))).unwrap_or_default();
+    format!("{}{value}{code}{date} (`{}`)", escape(fact_label(fact)), escape_code(&fact.resource))
 }
 
-fn lab_words(lab: &str) -> &str {
+/// The labs lysis needs, as the "Before lysis" list names one with no result.
+fn lab_words(lab: Lab) -> &'static str {
     match lab {
-        "platelets" => "Platelets",
-        "inr" => "INR (on warfarin or with liver disease)",
-        "egfr" => "eGFR or creatinine",
-        "hemoglobin" => "Haemoglobin",
-        other => other,
+        Lab::Platelets => "Platelets",
+        Lab::Inr => "INR (on warfarin or with liver disease)",
+        Lab::Egfr => "eGFR or creatinine",
+        Lab::Hemoglobin => "Haemoglobin",
+        other => other.id(),
     }
+}
+
+/// What a fact is: "DVT diagnosis", "Platelets", "Anticoagulant".
+pub fn fact_label(fact: &Fact) -> &'static str {
+    match &fact.kind {
+        FactKind::Condition { concept, .. } => concept_label(*concept),
+        FactKind::Lab { lab, .. } => lab_label(*lab),
+        FactKind::Medication { class, .. } => match class {
+            MedicationClass::Anticoagulant => "Anticoagulant",
+            MedicationClass::Antiplatelet => "Antiplatelet",
+            MedicationClass::Thrombolytic => "Thrombolytic",
+        },
+        FactKind::Procedure { .. } => "Procedure",
+        FactKind::Allergy { class, .. } => match class {
+            AllergyClass::Thrombolytic => "Allergy to a thrombolytic",
+            AllergyClass::Anticoagulant => "Allergy to an anticoagulant",
+            AllergyClass::Contrast => "Allergy to contrast media",
+        },
+        FactKind::Imaging { .. } => "Venous duplex",
+        FactKind::Order { .. } => "Draft order",
+    }
+}
+
+/// What the record says of a fact, as its line shows it ("severity severe; suspected, not confirmed",
+/// "210 10*9/L", "reason: Acute DVT"); `None` when there is nothing to say. Record text is not escaped here.
+pub fn fact_value(fact: &Fact) -> Option<String> {
+    match &fact.kind {
+        FactKind::Condition { severity, verification, clinical_status, abated, body_sites, matched_by, .. } => {
+            let mut value = Vec::new();
+            if let Some(severity) = severity {
+                value.push(format!("severity {}", severity_name(*severity)));
+            }
+            match verification {
+                Verification::Suspected => value.push("suspected, not confirmed".to_owned()),
+                Verification::Refuted => value.push("refuted".to_owned()),
+                Verification::EnteredInError => value.push("entered in error".to_owned()),
+                Verification::Confirmed | Verification::NotRecorded => {}
+            }
+            match (clinical_status, abated) {
+                (ClinicalStatus::Inactive, _) => value.push("resolved or inactive".to_owned()),
+                (_, true) => value.push("abated".to_owned()),
+                (ClinicalStatus::NotRecorded, false) => value.push("clinical status not recorded".to_owned()),
+                (ClinicalStatus::Active, false) => {}
+            }
+            if !body_sites.is_empty() {
+                value.push(format!("body site: {}", body_sites.join(", ")));
+            }
+            match matched_by {
+                Match::Text => value.push("recognised by its name (no verified code exists)".to_owned()),
+                Match::UnverifiedCode => value.push("code mapping unverified".to_owned()),
+                Match::Code => {}
+            }
+            (!value.is_empty()).then(|| value.join("; "))
+        }
+        FactKind::Lab { value, .. } => Some(match value {
+            LabValue::Number { value, unit } => format!("{} {unit}", trim_number(*value)),
+            LabValue::Positive => "positive".to_owned(),
+            LabValue::Negative => "negative".to_owned(),
+            LabValue::Unreadable { problem } => format!("not interpretable: {}", lab_problem_words(problem)),
+        }),
+        FactKind::Medication { status, .. } | FactKind::Procedure { status } => status.clone(),
+        FactKind::Allergy { active, .. } => (!active).then(|| "inactive".to_owned()),
+        FactKind::Imaging { thrombus, body_sites } => {
+            let mut value = Vec::new();
+            match thrombus {
+                Some(true) => value.push("thrombus found".to_owned()),
+                Some(false) => value.push("no thrombus".to_owned()),
+                None => {}
+            }
+            if !body_sites.is_empty() {
+                value.push(format!("body site: {}", body_sites.join(", ")));
+            }
+            (!value.is_empty()).then(|| value.join("; "))
+        }
+        FactKind::Order { reasons } => {
+            let reasons: Vec<String> = reasons
+                .iter()
+                .map(|code| code.display.clone().unwrap_or_else(|| format!("{} {}", code.system, code.code)))
+                .collect();
+            (!reasons.is_empty()).then(|| format!("reason: {}", reasons.join(", ")))
+        }
+    }
+}
+
+/// A fact's date as written, and the element it came from: `2026-11-20 (onsetDateTime)`.
+pub fn fact_date(fact: &Fact) -> Option<String> {
+    fact.date.as_ref().map(|dated| format!("{} ({})", dated.date.text(), dated.element))
+}
+
+/// Why a result cannot be read: "no value", "unit `x` is not one we convert" (the unit as the record wrote
+/// it, not escaped here).
+pub fn lab_problem_words(problem: &LabProblem) -> String {
+    match problem {
+        LabProblem::NoValue => "no value".to_owned(),
+        LabProblem::NoResult => "no positive or negative result".to_owned(),
+        LabProblem::UnknownUnit(unit) => format!("unit `{unit}` is not one we convert"),
+    }
+}
+
+/// A concept as a fact's line names it.
+pub fn concept_label(concept: Concept) -> &'static str {
+    match concept {
+        Concept::Dvt => "DVT diagnosis",
+        Concept::PhlegmasiaCeruleaDolens => "Phlegmasia cerulea dolens",
+        Concept::MayThurner => "May-Thurner syndrome (iliac vein compression)",
+        Concept::PostThromboticSyndrome => "Post-thrombotic syndrome",
+        Concept::Pregnancy => "Pregnancy",
+        Concept::Postpartum => "Puerperium (recent delivery)",
+        Concept::ActiveCancer => "Cancer",
+        Concept::IntracranialHemorrhage => "Intracranial haemorrhage",
+        Concept::IschemicStroke => "Ischaemic stroke",
+        Concept::Tia => "Transient ischaemic attack",
+        Concept::StrokeHistory => "History of stroke or TIA",
+        Concept::ActiveBleeding => "Bleeding",
+        Concept::GiBleeding => "Gastrointestinal bleeding",
+        Concept::Dic => "Disseminated intravascular coagulation",
+        Concept::BleedingDiathesis => "Bleeding diathesis",
+        Concept::Thrombocytopenia => "Thrombocytopenia",
+        Concept::HeparinInducedThrombocytopenia => "Heparin-induced thrombocytopenia",
+        Concept::AorticDissection => "Aortic dissection",
+        Concept::EndStageRenalDisease => "End stage renal disease",
+        Concept::LegEdema => "Leg swelling",
+        Concept::DvtHistory => "History of DVT",
+        Concept::PulmonaryEmbolism => "Pulmonary embolism",
+        Concept::LongTermAnticoagulantUse => "Long-term anticoagulant use",
+        Concept::LongTermAntiplateletUse => "Long-term antiplatelet use",
+        Concept::IntracranialLesion => "Intracranial lesion or tumour",
+        Concept::HeadTrauma => "Head or facial trauma",
+        Concept::SeizureDisorder => "Seizure disorder",
+        Concept::PepticUlcer => "Active peptic ulcer",
+        Concept::SevereLiverDisease => "Moderate to severe liver disease",
+        Concept::StructuralCerebralLesion => "Cerebral AVM or malignant intracranial neoplasm",
+    }
+}
+
+fn severity_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Mild => "mild",
+        Severity::Moderate => "moderate",
+        Severity::Severe => "severe",
+    }
+}
+
+/// A lab as a fact's line, and a missing result's sentence, name it.
+pub fn lab_label(lab: Lab) -> &'static str {
+    match lab {
+        Lab::Platelets => "Platelets",
+        Lab::Inr => "INR",
+        Lab::Hemoglobin => "Haemoglobin",
+        Lab::Creatinine => "Creatinine",
+        Lab::Egfr => "eGFR",
+        Lab::Hcg => "Pregnancy test (hCG)",
+        Lab::SystolicBp => "Systolic blood pressure",
+        Lab::DiastolicBp => "Diastolic blood pressure",
+    }
+}
+
+/// `210` rather than `210.0`; one decimal otherwise.
+fn trim_number(value: f64) -> String {
+    if (value - value.round()).abs() < 1e-9 { format!("{value:.0}") } else { format!("{value:.1}") }
 }
 
 pub(super) fn missing_summary(missing: &[MissingFact], names: &str, caution: Option<&SafetyHit>) -> String {
@@ -649,7 +820,7 @@ pub(super) fn rating_table(knowledge: &KnowledgeBase, variant: Variant, ordered:
         } else {
             row.wording.clone()
         };
-        let _ = writeln!(table, "| {name} | {} | {} |", row.category.label(), rrl_words(&row.rrl));
+        let _ = writeln!(table, "| {name} | {} | {} |", category_label(row.category), rrl_words(&row.rrl));
     }
     table.push_str("\nACR publishes no numeric (1-9) rating for this revision.\n\n");
     table
@@ -661,13 +832,36 @@ pub(super) fn fact_line(fact: &Fact) -> String {
         let display = code.display.as_deref().map(|d| format!(" {}", escape(d))).unwrap_or_default();
         parts.push(format!("{} {}{display}", escape(&code.system), escape(&code.code)));
     }
-    if let Some(value) = &fact.value {
-        parts.push(escape(value));
+    if let Some(value) = fact_value(fact) {
+        parts.push(escape(&value));
     }
-    if let Some(date) = &fact.date {
-        parts.push(escape(date));
+    if let Some(date) = fact_date(fact) {
+        parts.push(escape(&date));
     }
-    format!("{}: {} (`{}`)", escape(&fact.finding), parts.join("; "), escape_code(&fact.resource))
+    format!("{}: {} (`{}`)", escape(fact_label(fact)), parts.join("; "), escape_code(&fact.resource))
+}
+
+/// A fact in words, for `dvt-cds evaluate --explain`: the text of its line, under the keys it always had.
+#[derive(Debug, Serialize)]
+pub(super) struct FactExplained<'a> {
+    finding: &'static str,
+    resource: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a crate::evidence::CodeRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date: Option<String>,
+}
+
+pub(super) fn fact_explained(fact: &Fact) -> FactExplained<'_> {
+    FactExplained {
+        finding: fact_label(fact),
+        resource: &fact.resource,
+        code: fact.code.as_ref(),
+        value: fact_value(fact),
+        date: fact_date(fact),
+    }
 }
 
 /// Inside backticks only the backtick itself matters.
@@ -1010,9 +1204,11 @@ pub fn missing_what(detail: &MissingDetail) -> String {
         MissingDetail::RecentResult { lab, max_age_days, .. } => {
             format!("{} from the last {max_age_days} days", lab_label(*lab))
         }
-        MissingDetail::UnreadableResult { lab, newest, reason, .. } => {
-            format!("{} that can be read: the newest ({newest}) is not interpretable: {reason}", lab_label(*lab))
-        }
+        MissingDetail::UnreadableResult { lab, newest, problem, .. } => format!(
+            "{} that can be read: the newest ({newest}) is not interpretable: {}",
+            lab_label(*lab),
+            lab_problem_words(problem)
+        ),
     }
 }
 
@@ -1117,7 +1313,7 @@ pub(super) fn missing_section(knowledge: &KnowledgeBase, missing: &[&Missing], o
                             "not rated in this variant".to_owned()
                         } else {
                             rows.iter()
-                                .map(|row| format!("{}: {}", row.wording, row.category.label()))
+                                .map(|row| format!("{}: {}", row.wording, category_label(row.category)))
                                 .collect::<Vec<_>>()
                                 .join("; ")
                         };
@@ -1239,11 +1435,11 @@ mod tests {
             lab: crate::evidence::Lab::Platelets,
             order: "777-3".to_owned(),
             newest: "Observation/plt".to_owned(),
-            reason: "unit `furlongs` unknown".to_owned(),
+            problem: LabProblem::UnknownUnit("furlongs".to_owned()),
         };
         assert_eq!(
             missing_what(&unreadable),
-            "Platelets that can be read: the newest (Observation/plt) is not interpretable: unit `furlongs` unknown"
+            "Platelets that can be read: the newest (Observation/plt) is not interpretable: unit `furlongs` is not one we convert"
         );
         assert_eq!(missing_document(&unreadable).as_deref(), Some("LOINC 777-3"));
         let unreadable = Unreadable {
@@ -1349,13 +1545,7 @@ mod tests {
 
     #[test]
     fn a_long_list_of_facts_shows_the_first_ten_and_counts_the_rest() {
-        let fact = |n: usize| Fact {
-            finding: "DVT diagnosis".to_owned(),
-            resource: format!("Condition/dvt-{n}"),
-            code: None,
-            value: None,
-            date: None,
-        };
+        let fact = |n: usize| Fact { resource: format!("Condition/dvt-{n}"), ..dvt_fact() };
         let facts: Vec<Fact> = (0..12).map(fact).collect();
         let mut text = String::new();
         fact_lines(&mut text, &facts);
@@ -1366,5 +1556,81 @@ mod tests {
         let mut exact = String::new();
         fact_lines(&mut exact, facts.iter().take(10));
         assert!(!exact.contains("more"), "{exact}");
+    }
+
+    /// A confirmed, active DVT diagnosis coded as such, with nothing more to say.
+    fn dvt_fact() -> Fact {
+        Fact {
+            kind: FactKind::Condition {
+                concept: Concept::Dvt,
+                severity: None,
+                verification: Verification::Confirmed,
+                clinical_status: ClinicalStatus::Active,
+                abated: false,
+                body_sites: Vec::new(),
+                matched_by: Match::Code,
+            },
+            resource: "Condition/dvt".to_owned(),
+            code: None,
+            date: None,
+        }
+    }
+
+    #[test]
+    fn a_fact_line_says_what_the_record_says_of_it() {
+        let date = crate::evidence::FhirDate::parse("2026-11-20")
+            .map(|date| crate::evidence::Dated { date, element: "recordedDate" });
+        let condition = Fact {
+            kind: FactKind::Condition {
+                concept: Concept::Dvt,
+                severity: Some(Severity::Severe),
+                verification: Verification::Suspected,
+                clinical_status: ClinicalStatus::NotRecorded,
+                abated: false,
+                body_sites: vec!["Left femoral vein".to_owned(), "popliteal_vein".to_owned()],
+                matched_by: Match::UnverifiedCode,
+            },
+            date,
+            ..dvt_fact()
+        };
+        assert_eq!(
+            fact_line(&condition),
+            "DVT diagnosis: severity severe; suspected, not confirmed; clinical status not recorded; \
+             body site: Left femoral vein, popliteal\\_vein; code mapping unverified; 2026-11-20 (recordedDate) \
+             (`Condition/dvt`)"
+        );
+        let lab = |value| Fact {
+            kind: FactKind::Lab { lab: Lab::Platelets, value },
+            resource: "Observation/plt".to_owned(),
+            code: None,
+            date: None,
+        };
+        let number = lab(LabValue::Number { value: 210.0, unit: "10*9/L".to_owned() });
+        assert_eq!(fact_line(&number), "Platelets: 210 10\\*9/L (`Observation/plt`)");
+        let unit = lab(LabValue::Unreadable { problem: LabProblem::UnknownUnit("per hpf".to_owned()) });
+        assert_eq!(
+            fact_line(&unit),
+            "Platelets: not interpretable: unit \\`per hpf\\` is not one we convert (`Observation/plt`)"
+        );
+        let order = Fact {
+            kind: FactKind::Order {
+                reasons: vec![crate::evidence::CodeRef {
+                    system: "SNOMED CT".to_owned(),
+                    code: "128053003".to_owned(),
+                    display: None,
+                }],
+            },
+            resource: "ServiceRequest/o".to_owned(),
+            code: None,
+            date: None,
+        };
+        assert_eq!(fact_line(&order), "Draft order: reason: SNOMED CT 128053003 (`ServiceRequest/o`)");
+    }
+
+    #[test]
+    fn a_result_that_cannot_be_read_says_why() {
+        assert_eq!(lab_problem_words(&LabProblem::NoValue), "no value");
+        assert_eq!(lab_problem_words(&LabProblem::NoResult), "no positive or negative result");
+        assert_eq!(lab_problem_words(&LabProblem::UnknownUnit("x".to_owned())), "unit `x` is not one we convert");
     }
 }

@@ -1,6 +1,7 @@
 //! The classifier's answer: variants, the rules that fired with the facts each used, what is missing,
 //! and the safety flags. It explains itself: cards quote it, `dvt-cds evaluate --explain` prints it (with
-//! the missing facts in the cards' words, which `cards::explain` adds: this module holds no sentence about them).
+//! the facts and the missing facts in the cards' words, which `cards::explain` adds: this module holds no
+//! sentence about them).
 
 use serde::Serialize;
 
@@ -8,7 +9,10 @@ use super::criteria::FlagClass;
 use super::rules::Rule;
 use super::variant::Variant;
 use super::verdict::OrderVerdict;
-use crate::evidence::{CodeRef, DataGap, Lab, Laterality, ProcedureKind, Severity, Unreadable};
+use crate::evidence::{
+    AllergyClass, ClinicalStatus, CodeRef, Concept, DataGap, Dated, Lab, LabProblem, LabValue, Laterality, Match,
+    MedicationClass, ProcedureKind, Severity, Unreadable, Verification,
+};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Assessment {
@@ -35,8 +39,8 @@ pub struct Assessment {
 /// A result lysis needs: the newest one, and whether it is current.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LabStatus {
-    /// The lab's id (`platelets`), the first of those that would do.
-    pub lab: &'static str,
+    /// The first of the labs that would do.
+    pub lab: Lab,
     /// The LOINC code to order when none is current.
     pub order: String,
     /// The newest result of any of the labs that would do.
@@ -46,7 +50,7 @@ pub struct LabStatus {
     pub current: bool,
     /// Why the newest result cannot be read (an unknown unit), when it cannot.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub unreadable: Option<String>,
+    pub unreadable: Option<LabProblem>,
     pub max_age_days: i64,
 }
 
@@ -58,20 +62,63 @@ pub struct RuleHit {
     pub facts: Vec<Fact>,
 }
 
-/// A finding from the record, with where it came from.
+/// A finding from the record, with where it came from, as data: `cards::wording` says it (its label, value
+/// and date), so every sentence a clinician reads is worded in one place. Two facts are equal when they
+/// say the same of the same resource.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Fact {
-    /// What it is, in card wording: "DVT diagnosis", "Platelets", "Anticoagulant".
-    pub finding: String,
+    /// What it is, and what the record says of it.
+    pub kind: FactKind,
     /// The resource, `Condition/abc`.
     pub resource: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<CodeRef>,
+    /// The date as written, and the element it came from (`onsetDateTime`, `recordedDate`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    /// The date as written, and the element it came from: `2026-11-20 (onsetDateTime)`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub date: Option<String>,
+    pub date: Option<Dated>,
+}
+
+/// The kinds of fact, each with what its line shows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum FactKind {
+    /// A Condition of a concept.
+    Condition {
+        concept: Concept,
+        severity: Option<Severity>,
+        verification: Verification,
+        clinical_status: ClinicalStatus,
+        abated: bool,
+        /// `bodySite` as text.
+        body_sites: Vec<String>,
+        matched_by: Match,
+    },
+    Lab {
+        lab: Lab,
+        value: LabValue,
+    },
+    Medication {
+        class: MedicationClass,
+        /// As the resource said: `active`, `completed`, ...
+        status: Option<String>,
+    },
+    Procedure {
+        status: Option<String>,
+    },
+    Allergy {
+        class: AllergyClass,
+        active: bool,
+    },
+    /// A venous duplex result.
+    Imaging {
+        /// Thrombus found, not found, or not stated.
+        thrombus: Option<bool>,
+        body_sites: Vec<String>,
+    },
+    /// A draft order, with its reasons' codes.
+    Order {
+        reasons: Vec<CodeRef>,
+    },
 }
 
 /// Which fact is missing. Ids are stable (responses, fixtures and the audit name them), and a typo in one
@@ -175,12 +222,12 @@ pub enum MissingDetail {
         order: String,
         max_age_days: i64,
     },
-    /// The newest result of `lab` (`newest`, a reference) cannot be read, for `reason`.
+    /// The newest result of `lab` (`newest`, a reference) cannot be read, for `problem`.
     UnreadableResult {
         lab: Lab,
         order: String,
         newest: String,
-        reason: String,
+        problem: LabProblem,
     },
 }
 

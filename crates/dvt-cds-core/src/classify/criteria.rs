@@ -291,16 +291,6 @@ impl Category {
         }
     }
 
-    /// As ACR prints it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Category::UsuallyAppropriate => "Usually appropriate",
-            Category::MayBeAppropriate => "May be appropriate",
-            Category::MayBeAppropriateDisagreement => "May be appropriate (disagreement)",
-            Category::UsuallyNotAppropriate => "Usually not appropriate",
-        }
-    }
-
     /// Rank for "better than": usually appropriate first.
     pub fn rank(self) -> u8 {
         match self {

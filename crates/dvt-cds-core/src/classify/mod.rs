@@ -26,14 +26,12 @@ use crate::evidence::{
 };
 
 pub use assessment::{
-    Alternative, Answer, Assessment, Fact, LabStatus, Missing, MissingDetail, MissingFact, RuleHit, SafetyHit,
+    Alternative, Answer, Assessment, Fact, FactKind, LabStatus, Missing, MissingDetail, MissingFact, RuleHit, SafetyHit,
 };
 pub use criteria::{
     AcrRow, AcrTables, Applies, Category, Criteria, Effect, FlagClass, FlagRule, OrderSelector, PreLysisLab,
     PreLysisWhen, ProcedureInfo, Thresholds, Trigger, VariantTable, Window,
 };
-// The label a lab's facts carry, which the cards' sentences about a missing result repeat.
-pub use facts::lab_label;
 pub use rules::Rule;
 pub use variant::Variant;
 pub use verdict::{
@@ -557,7 +555,7 @@ fn prelysis(evidence: &Evidence, criteria: &Criteria, today: Date, out: &mut Rec
         let current = needed.labs.iter().find_map(|lab| safety::current_lab(evidence, *lab, thresholds, today));
         // A result we cannot read (an unknown unit) is no result: it is shown, never compared or relied on.
         let unreadable = current.and_then(|fact| match &fact.value {
-            crate::evidence::LabValue::Unreadable { reason } => Some((fact, reason)),
+            crate::evidence::LabValue::Unreadable { problem } => Some((fact, problem)),
             _ => None,
         });
         let current = current.filter(|_| unreadable.is_none());
@@ -571,12 +569,12 @@ fn prelysis(evidence: &Evidence, criteria: &Criteria, today: Date, out: &mut Rec
         if let Some(fact) = newest {
             out.evidence(lab_fact(fact));
         }
-        if let Some((fact, reason)) = unreadable {
+        if let Some((fact, problem)) = unreadable {
             out.missing(Missing::new(MissingDetail::UnreadableResult {
                 lab: *first,
                 order: needed.order.clone(),
                 newest: fact.source.resource.clone(),
-                reason: reason.clone(),
+                problem: problem.clone(),
             }));
         } else if current.is_none() {
             out.missing(Missing::new(MissingDetail::RecentResult {
@@ -586,11 +584,11 @@ fn prelysis(evidence: &Evidence, criteria: &Criteria, today: Date, out: &mut Rec
             }));
         }
         out.assessment.prelysis.push(LabStatus {
-            lab: first.id(),
+            lab: *first,
             order: needed.order.clone(),
             newest: newest.map(lab_fact),
             current: current.is_some(),
-            unreadable: unreadable.map(|(_, reason)| reason.clone()),
+            unreadable: unreadable.map(|(_, problem)| problem.clone()),
             max_age_days: thresholds.lab_current_days,
         });
     }

@@ -44,7 +44,7 @@ impl DayZone {
 
 /// A FHIR `date`, `dateTime` or `instant` as the range of calendar days (UTC) it can mean:
 /// `2026` is a whole year, `2026-11` a month, `2026-11-20` or a full instant a single day.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FhirDate {
     earliest: Date,
     latest: Date,

@@ -235,7 +235,7 @@ pub struct DvtCode {
     pub acuity: Acuity,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Severity {
     Mild,
@@ -244,7 +244,7 @@ pub enum Severity {
 }
 
 /// `Condition.clinicalStatus`, folded: active/recurrence/relapse count; resolved/inactive/remission do not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClinicalStatus {
     Active,
@@ -254,7 +254,7 @@ pub enum ClinicalStatus {
 
 /// `Condition.verificationStatus`, folded. Refuted and entered-in-error conditions are kept only to say
 /// they were not counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verification {
     Confirmed,
@@ -266,7 +266,7 @@ pub enum Verification {
 }
 
 /// How a concept was recognised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Match {
     /// A code of the concept's value set.
@@ -304,7 +304,7 @@ pub struct ConditionFact {
 }
 
 /// A date and the element it was read from (`onsetDateTime`, `onsetPeriod.start`, `onsetAge`, ...).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Dated {
     pub date: FhirDate,
     pub element: &'static str,
@@ -354,7 +354,7 @@ impl Lab {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum LabValue {
     /// A number in the lab's canonical unit (knowledge/labs.toml), converted from what the record said.
@@ -366,8 +366,51 @@ pub enum LabValue {
     Negative,
     /// A value we could not interpret (unknown unit, no value): shown, never compared.
     Unreadable {
-        reason: String,
+        problem: LabProblem,
     },
+}
+
+/// Why a result cannot be read; `cards::wording` says it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabProblem {
+    /// No quantity, or a quantity without a number.
+    NoValue,
+    /// A qualitative test (hCG) with neither a positive nor a negative interpretation or word.
+    NoResult,
+    /// A unit (UCUM code, else the unit as written) the lab's conversions do not list.
+    UnknownUnit(String),
+}
+
+// Equal when the same number (bit for bit) and unit: an equivalence, so results can be facts in a set
+// (`f64`'s own equality is not one, NaN being unequal to itself).
+impl PartialEq for LabValue {
+    fn eq(&self, other: &LabValue) -> bool {
+        match (self, other) {
+            (LabValue::Number { value, unit }, LabValue::Number { value: other_value, unit: other_unit }) => {
+                value.to_bits() == other_value.to_bits() && unit == other_unit
+            }
+            (LabValue::Positive, LabValue::Positive) | (LabValue::Negative, LabValue::Negative) => true,
+            (LabValue::Unreadable { problem }, LabValue::Unreadable { problem: other }) => problem == other,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for LabValue {}
+
+impl std::hash::Hash for LabValue {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            LabValue::Number { value, unit } => {
+                value.to_bits().hash(state);
+                unit.hash(state);
+            }
+            LabValue::Unreadable { problem } => problem.hash(state),
+            LabValue::Positive | LabValue::Negative => {}
+        }
+    }
 }
 
 /// A final, amended or corrected result.
